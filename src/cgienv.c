@@ -1,0 +1,213 @@
+#include "autoconfig.h"
+
+#include "cgienv.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+/* Entries are collected as "NAME=value\0" strings in one arena. */
+struct env_builder {
+    struct buf arena;
+    size_t *offsets;
+    size_t n, cap;
+    bool oom;
+};
+
+static void put(struct env_builder *b, const void *p, size_t n)
+{
+    if (!b->oom && buf_append(&b->arena, p, n) < 0) b->oom = true;
+}
+
+static void entry_begin(struct env_builder *b, const char *name)
+{
+    if (b->oom) return;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        size_t *o = realloc(b->offsets, cap * sizeof *o);
+        if (!o) {
+            b->oom = true;
+            return;
+        }
+        b->offsets = o;
+        b->cap = cap;
+    }
+    b->offsets[b->n++] = buf_len(&b->arena);
+    put(b, name, strlen(name));
+    put(b, "=", 1);
+}
+
+/* Values never carry CR or LF into the child (they would split the variable
+ * in naive consumers). */
+static void put_value(struct env_builder *b, const char *v, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') {
+            put(b, v + start, i - start);
+            put(b, " ", 1);
+            start = i + 1;
+        }
+    }
+    put(b, v + start, n - start);
+}
+
+static void entry_end(struct env_builder *b)
+{
+    put(b, "", 1);
+}
+
+static void add(struct env_builder *b, const char *name, const char *v, size_t n)
+{
+    entry_begin(b, name);
+    put_value(b, v, n);
+    entry_end(b);
+}
+
+static void add_str(struct env_builder *b, const char *name, const char *v)
+{
+    add(b, name, v, strlen(v));
+}
+
+/* HTTP_<NAME>: upper case, anything but letters and digits becomes '_'. */
+static void header_var_name(const char *name, size_t n, char *out, size_t cap)
+{
+    size_t o = (size_t)snprintf(out, cap, "HTTP_");
+    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+        unsigned char c = (unsigned char)name[i];
+        out[o++] = isalnum(c) ? (char)toupper(c) : '_';
+    }
+    out[o] = '\0';
+}
+
+static void add_headers(struct env_builder *b, const struct http_request *req)
+{
+    char name[HTTP_MAX_HEADER_BYTES + 8], other[HTTP_MAX_HEADER_BYTES + 8];
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        /* httpoxy: a client "Proxy" header must never become HTTP_PROXY. */
+        if (http_name_eq(h->name, h->name_len, "Proxy")) continue;
+        header_var_name(h->name, h->name_len, name, sizeof name);
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            header_var_name(req->headers[j].name, req->headers[j].name_len, other, sizeof other);
+            seen = strcmp(name, other) == 0;
+        }
+        if (seen) continue;
+        entry_begin(b, name);
+        put_value(b, h->value, h->value_len);
+        for (size_t j = i + 1; j < req->nheaders; j++) {
+            header_var_name(req->headers[j].name, req->headers[j].name_len, other, sizeof other);
+            if (strcmp(name, other) != 0) continue;
+            put(b, ", ", 2);
+            put_value(b, req->headers[j].value, req->headers[j].value_len);
+        }
+        entry_end(b);
+    }
+}
+
+/* SERVER_NAME and SERVER_PORT come from the Host header, as in websocketd. */
+static void add_server_name(struct env_builder *b, const struct http_request *req, bool https)
+{
+    const struct http_header *h = http_header_find(req, "Host");
+    const char *v = h ? h->value : "";
+    size_t n = h ? h->value_len : 0, host_len = n;
+    const char *port = NULL;
+    size_t port_len = 0;
+    if (n && v[0] == '[') {
+        const char *close = memchr(v, ']', n);
+        if (close) {
+            host_len = (size_t)(close - v) + 1;
+            if (host_len < n && v[host_len] == ':') {
+                port = v + host_len + 1;
+                port_len = n - host_len - 1;
+            }
+        }
+    } else {
+        const char *colon = memchr(v, ':', n);
+        if (colon) {
+            host_len = (size_t)(colon - v);
+            port = colon + 1;
+            port_len = n - host_len - 1;
+        }
+    }
+    add(b, "SERVER_NAME", v, host_len);
+    if (port && port_len) add(b, "SERVER_PORT", port, port_len);
+    else add_str(b, "SERVER_PORT", https ? "443" : "80");
+}
+
+static void add_passenv(struct env_builder *b, const struct cgienv_input *in)
+{
+    for (size_t i = 0; i < in->npassenv; i++) {
+        const char *name = in->passenv[i];
+        size_t len = strlen(name);
+        if (strcmp(name, "HTTPS") == 0) continue; /* only ever set by the server itself */
+        for (char *const *e = in->environ; e && *e; e++) {
+            if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
+                add_str(b, name, *e + len + 1);
+                break;
+            }
+        }
+    }
+}
+
+char **cgienv_build(const struct cgienv_input *in)
+{
+    const struct http_request *req = in->req;
+    const char *path, *query;
+    size_t path_len, query_len;
+    if (!http_split_target(req, &path, &path_len, &query, &query_len)) return NULL;
+    char *decoded = malloc(path_len + 1);
+    if (!decoded) return NULL;
+    long dlen = http_percent_decode(path, path_len, decoded);
+    if (dlen < 0) {
+        free(decoded);
+        return NULL;
+    }
+
+    struct env_builder b = {0};
+    char num[32];
+    add_str(&b, "SERVER_SOFTWARE", PACKAGE_NAME "/" PACKAGE_VERSION);
+    add_passenv(&b, in);
+    add_str(&b, "REMOTE_ADDR", in->remote_addr);
+    add_str(&b, "REMOTE_HOST", in->remote_addr);
+    snprintf(num, sizeof num, "%u", in->remote_port);
+    add_str(&b, "REMOTE_PORT", num);
+    add_server_name(&b, req, in->https);
+    add_str(&b, "SERVER_PROTOCOL", req->minor_version ? "HTTP/1.1" : "HTTP/1.0");
+    add_str(&b, "GATEWAY_INTERFACE", "CGI/1.1");
+    add(&b, "REQUEST_METHOD", req->method, req->method_len);
+    add_str(&b, "SCRIPT_NAME", "/");
+    add(&b, "PATH_INFO", decoded, (size_t)dlen);
+    add(&b, "PATH_TRANSLATED", decoded, (size_t)dlen);
+    add(&b, "QUERY_STRING", query, query_len);
+    add_str(&b, "AUTH_TYPE", "");
+    add_str(&b, "CONTENT_LENGTH", "");
+    add_str(&b, "CONTENT_TYPE", "");
+    add_str(&b, "REMOTE_IDENT", "");
+    add_str(&b, "REMOTE_USER", "");
+    snprintf(num, sizeof num, "%llu", (unsigned long long)in->unique_id);
+    add_str(&b, "UNIQUE_ID", num);
+    add(&b, "REQUEST_URI", req->target, req->target_len);
+    if (in->https) add_str(&b, "HTTPS", "on");
+    add_headers(&b, req);
+    free(decoded);
+
+    char **env = NULL;
+    if (!b.oom) {
+        size_t ptrs = (b.n + 1) * sizeof(char *);
+        env = malloc(ptrs + buf_len(&b.arena));
+        if (env) {
+            char *strings = (char *)env + ptrs;
+            memcpy(strings, buf_head(&b.arena), buf_len(&b.arena));
+            for (size_t i = 0; i < b.n; i++) env[i] = strings + b.offsets[i];
+            env[b.n] = NULL;
+        }
+    }
+    buf_free(&b.arena);
+    free(b.offsets);
+    return env;
+}

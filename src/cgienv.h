@@ -1,0 +1,27 @@
+/* The environment of an exec child: websocketd's CGI/1.1 variable set. */
+#ifndef WSB_CGIENV_H
+#define WSB_CGIENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+struct cgienv_input {
+    const struct http_request *req;
+    const char *remote_addr;
+    unsigned remote_port;
+    bool https;
+    const char *const *passenv; /* names of daemon variables to pass on */
+    size_t npassenv;
+    char *const *environ; /* where their values come from */
+    uint64_t unique_id;
+};
+
+/* Build a NULL-terminated environment in one allocation (release it with a
+ * single free()). Returns NULL when out of memory or when the request path
+ * does not decode (the handshake rejects such paths first). */
+char **cgienv_build(const struct cgienv_input *in);
+
+#endif

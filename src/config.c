@@ -1,0 +1,419 @@
+#include "autoconfig.h"
+
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+enum opt_id {
+    OPT_PORT = 256,
+    OPT_ADDRESS,
+    OPT_BINARY,
+    OPT_PASSENV,
+    OPT_MAXFORKS,
+    OPT_CLOSEMS,
+    OPT_MAXMSGSIZE,
+    OPT_STATICDIR,
+    OPT_HEADER,
+    OPT_HEADER_WS,
+    OPT_HEADER_HTTP,
+    OPT_LOGLEVEL,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
+struct option_spec {
+    const char *name;
+    const char *arg; /* value placeholder; NULL for a flag */
+    const char *def; /* default shown in the help; NULL for none */
+    const char *help;
+    int id;
+};
+
+static const struct option_spec option_table[] = {
+    {"port", "PORT", "80", "TCP port to listen on.", OPT_PORT},
+    {"address", "ADDR", "all interfaces, IPv4 and IPv6",
+     "Address to listen on: an IPv4 or IPv6 literal (brackets optional) or a host name. "
+     "Repeatable.",
+     OPT_ADDRESS},
+    {"binary", NULL, NULL,
+     "Binary mode: each read from COMMAND's stdout becomes one binary message, and messages "
+     "reach its stdin unchanged. Without it, each stdout line becomes one text message and "
+     "each text message becomes one line on stdin.",
+     OPT_BINARY},
+    {"passenv", "VAR[,VAR...]", "PATH,LD_LIBRARY_PATH",
+     "Environment variables passed on to COMMAND; every other variable of the daemon is "
+     "removed. Repeatable.",
+     OPT_PASSENV},
+    {"maxforks", "N", "0",
+     "Most COMMAND processes running at once; 0 means no limit. Further connections get HTTP 429.",
+     OPT_MAXFORKS},
+    {"closems", "MS", "0",
+     "Extra milliseconds given to COMMAND before each signal once its client has gone "
+     "(stdin closed, then SIGINT, SIGTERM and SIGKILL after 100, 250 and 500 ms).",
+     OPT_CLOSEMS},
+    {"maxmsgsize", "BYTES", "16M",
+     "Largest message accepted from a client (suffixes K, M, G; 0 means no limit). A larger one "
+     "closes the connection with 1009.",
+     OPT_MAXMSGSIZE},
+    {"staticdir", "DIR", NULL,
+     "Serve files from DIR to plain HTTP GET and HEAD requests (index.html for directories). "
+     "Without it such requests get 404.",
+     OPT_STATICDIR},
+    {"header", "'NAME: VALUE'", NULL, "Add a header to every response. Repeatable.", OPT_HEADER},
+    {"header-ws", "'NAME: VALUE'", NULL, "Add a header to WebSocket upgrade responses. Repeatable.",
+     OPT_HEADER_WS},
+    {"header-http", "'NAME: VALUE'", NULL,
+     "Add a header to plain HTTP responses (files and errors). Repeatable.", OPT_HEADER_HTTP},
+    {"loglevel", "LEVEL", "access",
+     "Least severe messages logged: debug, trace, access, info, warn, error or fatal.",
+     OPT_LOGLEVEL},
+    {"help", NULL, NULL, "Show this help and exit.", OPT_HELP},
+    {"version", NULL, NULL, "Show the version and exit.", OPT_VERSION},
+};
+
+#define NOPTIONS (sizeof option_table / sizeof option_table[0])
+
+__attribute__((format(printf, 1, 2))) static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", PACKAGE_NAME);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see '%s --help')\n", PACKAGE_NAME);
+}
+
+static const struct option_spec *spec_by_id(int id)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (option_table[i].id == id) return &option_table[i];
+    return NULL;
+}
+
+static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!*s || *s == '-' || *s == '+' || *s == ' ') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_size(const char *s, uint64_t *out)
+{
+    size_t n = strlen(s);
+    uint64_t mult = 1;
+    char num[32];
+    if (n == 0 || n >= sizeof num) return false;
+    memcpy(num, s, n + 1);
+    switch (num[n - 1]) {
+    case 'k': case 'K': mult = 1ull << 10; break;
+    case 'm': case 'M': mult = 1ull << 20; break;
+    case 'g': case 'G': mult = 1ull << 30; break;
+    default: break;
+    }
+    if (mult > 1) num[n - 1] = '\0';
+    uint64_t v;
+    if (!parse_uint(num, UINT64_MAX / mult, &v)) return false;
+    *out = v * mult;
+    return true;
+}
+
+static int push(char ***list, size_t *n, const char *s)
+{
+    char **l = realloc(*list, (*n + 2) * sizeof *l);
+    if (!l) return -1;
+    *list = l;
+    if (!(l[*n] = strdup(s))) return -1;
+    l[++*n] = NULL;
+    return 0;
+}
+
+/* Check "Name: value" and append it as a header line to *lines. */
+static bool add_header_line(char **lines, const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    if (!colon || colon == spec) return false;
+    for (const char *c = spec; c < colon; c++)
+        if (!http_is_tchar((unsigned char)*c)) return false;
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t') v++;
+    for (const char *c = v; *c; c++)
+        if ((unsigned char)*c < 0x20 && *c != '\t') return false;
+    size_t old = *lines ? strlen(*lines) : 0;
+    size_t need = old + (size_t)(colon - spec) + 2 + strlen(v) + 3;
+    char *p = realloc(*lines, need);
+    if (!p) return false;
+    snprintf(p + old, need - old, "%.*s: %s\r\n", (int)(colon - spec), spec, v);
+    *lines = p;
+    return true;
+}
+
+static int add_passenv(struct config *cfg, const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy) return -1;
+    int rc = 0;
+    char *save = NULL;
+    for (char *name = strtok_r(copy, ",", &save); name && rc == 0;
+         name = strtok_r(NULL, ",", &save)) {
+        while (*name == ' ') name++;
+        size_t n = strlen(name);
+        while (n && name[n - 1] == ' ') name[--n] = '\0';
+        if (n == 0) continue;
+        if (strchr(name, '=')) rc = 1;
+        else if (push(&cfg->passenv, &cfg->npassenv, name) < 0) rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
+static void set_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->port = 80;
+    cfg->maxmsgsize = 16ull << 20;
+    cfg->loglevel = LOGL_ACCESS;
+}
+
+/* Name an offending command-line word in one clear line. */
+static void report_bad_option(const char *word, int kind)
+{
+    const char *name = word;
+    while (*name == '-') name++;
+    size_t n = strcspn(name, "=");
+    char shown[128];
+    snprintf(shown, sizeof shown, "--%.*s", (int)(n < 100 ? n : 100), name);
+    if (kind == ':') {
+        usage_error("option '%s' needs a value", shown);
+        return;
+    }
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (strlen(option_table[i].name) == n && strncmp(option_table[i].name, name, n) == 0) {
+            if (!option_table[i].arg && name[n] == '=')
+                usage_error("option '%s' takes no value", shown);
+            else usage_error("invalid option '%s'", shown);
+            return;
+        }
+    }
+    usage_error("unknown option '%s'", shown);
+}
+
+static bool bad_value(const struct option_spec *s, const char *value, const char *expected)
+{
+    char what[256];
+    snprintf(what, sizeof what, "--%s=%.100s", s->name, value);
+    fprintf(stderr, "%s: invalid value in '%s': %s (see '%s --help')\n", PACKAGE_NAME, what,
+            expected, PACKAGE_NAME);
+    return false;
+}
+
+static bool apply_option(struct config *cfg, char **header_all, char **header_ws,
+                         char **header_http, int id, const char *value)
+{
+    const struct option_spec *s = spec_by_id(id);
+    uint64_t v;
+    switch (id) {
+    case OPT_PORT:
+        if (!parse_uint(value, 65535, &v) || v == 0)
+            return bad_value(s, value, "expected a port number from 1 to 65535");
+        cfg->port = (unsigned)v;
+        return true;
+    case OPT_ADDRESS:
+        if (!*value) return bad_value(s, value, "expected an address");
+        return push(&cfg->addresses, &cfg->naddresses, value) == 0;
+    case OPT_BINARY:
+        cfg->binary = true;
+        return true;
+    case OPT_PASSENV:
+        switch (add_passenv(cfg, value)) {
+        case 0: return true;
+        case 1: return bad_value(s, value, "expected variable names separated by commas");
+        default: return false;
+        }
+    case OPT_MAXFORKS:
+        if (!parse_uint(value, 1000000, &v))
+            return bad_value(s, value, "expected a whole number (0 for no limit)");
+        cfg->maxforks = (unsigned)v;
+        return true;
+    case OPT_CLOSEMS:
+        if (!parse_uint(value, 3600000, &v))
+            return bad_value(s, value, "expected milliseconds from 0 to 3600000");
+        cfg->closems = (unsigned)v;
+        return true;
+    case OPT_MAXMSGSIZE:
+        if (!parse_size(value, &v))
+            return bad_value(s, value, "expected a size in bytes, like 65536, 64K or 16M");
+        cfg->maxmsgsize = v;
+        return true;
+    case OPT_STATICDIR:
+        free(cfg->staticdir);
+        cfg->staticdir = strdup(value);
+        return cfg->staticdir != NULL;
+    case OPT_HEADER:
+    case OPT_HEADER_WS:
+    case OPT_HEADER_HTTP: {
+        char **lines = id == OPT_HEADER ? header_all : id == OPT_HEADER_WS ? header_ws : header_http;
+        if (!add_header_line(lines, value))
+            return bad_value(s, value, "expected 'Name: value' with a valid header name");
+        return true;
+    }
+    case OPT_LOGLEVEL:
+        if (log_level_parse(value, &cfg->loglevel) < 0)
+            return bad_value(s, value, "expected debug, trace, access, info, warn, error or fatal");
+        return true;
+    default:
+        return false;
+    }
+}
+
+static char *concat(const char *a, const char *b)
+{
+    size_t na = a ? strlen(a) : 0, nb = b ? strlen(b) : 0;
+    if (na + nb == 0) return NULL;
+    char *s = malloc(na + nb + 1);
+    if (!s) return NULL;
+    memcpy(s, a ? a : "", na);
+    memcpy(s + na, b ? b : "", nb + 1);
+    return s;
+}
+
+enum config_result config_parse(struct config *cfg, int argc, char **argv)
+{
+    struct option longopts[NOPTIONS + 1];
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        longopts[i].name = option_table[i].name;
+        longopts[i].has_arg = option_table[i].arg ? required_argument : no_argument;
+        longopts[i].flag = NULL;
+        longopts[i].val = option_table[i].id;
+    }
+    memset(&longopts[NOPTIONS], 0, sizeof longopts[0]);
+
+    set_defaults(cfg);
+    char *header_all = NULL, *header_ws = NULL, *header_http = NULL;
+    enum config_result result = CONFIG_RUN;
+    bool ok = true;
+    opterr = 0;
+    optind = 1;
+    /* '+': stop at COMMAND, whose own options are not ours; ':' reports a
+     * missing value separately. Single-dash long options work as in Go's flag. */
+    int c;
+    while (ok && (c = getopt_long_only(argc, argv, "+:h", longopts, NULL)) != -1) {
+        if (c == '?' || c == ':') {
+            report_bad_option(argv[optind - 1], c);
+            ok = false;
+        } else if (c == OPT_HELP || c == 'h') {
+            config_print_help(stdout);
+            result = CONFIG_DONE;
+            break;
+        } else if (c == OPT_VERSION) {
+            printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+            result = CONFIG_DONE;
+            break;
+        } else {
+            ok = apply_option(cfg, &header_all, &header_ws, &header_http, c, optarg);
+        }
+    }
+    if (ok && result == CONFIG_RUN) {
+        if (optind >= argc) {
+            fprintf(stderr, "%s: missing COMMAND to run (see '%s --help')\n", PACKAGE_NAME,
+                    PACKAGE_NAME);
+            ok = false;
+        } else {
+            for (int i = optind; ok && i < argc; i++) {
+                size_t n = 0;
+                for (char **p = cfg->command; p && *p; p++) n++;
+                ok = push(&cfg->command, &n, argv[i]) == 0;
+            }
+        }
+    }
+    if (ok && !cfg->passenv) ok = add_passenv(cfg, "PATH,LD_LIBRARY_PATH") == 0;
+    if (ok) {
+        cfg->headers_ws = concat(header_all, header_ws);
+        cfg->headers_http = concat(header_all, header_http);
+    }
+    free(header_all);
+    free(header_ws);
+    free(header_http);
+    if (!ok) {
+        config_free(cfg);
+        return CONFIG_USAGE;
+    }
+    return result;
+}
+
+static void free_list(char **l)
+{
+    for (char **p = l; p && *p; p++) free(*p);
+    free(l);
+}
+
+void config_free(struct config *cfg)
+{
+    free_list(cfg->addresses);
+    free_list(cfg->passenv);
+    free_list(cfg->command);
+    free(cfg->staticdir);
+    free(cfg->headers_ws);
+    free(cfg->headers_http);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* Print text wrapped at 79 columns, indented by `indent`. */
+static void print_wrapped(FILE *out, const char *text, int indent, int col)
+{
+    const char *w = text;
+    while (*w) {
+        size_t n = strcspn(w, " ");
+        if (col + (int)n + 1 > 79 && col > indent) {
+            fprintf(out, "\n%*s", indent, "");
+            col = indent;
+        }
+        if (col > indent) {
+            fputc(' ', out);
+            col++;
+        }
+        fprintf(out, "%.*s", (int)n, w);
+        col += (int)n;
+        w += n;
+        while (*w == ' ') w++;
+    }
+    fputc('\n', out);
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: %s [OPTIONS] [--] COMMAND [ARGS...]\n\n"
+            "Serve WebSockets: every connection gets its own COMMAND process, whose stdin\n"
+            "receives the client's messages and whose stdout lines become messages to the\n"
+            "client.\n\nOptions (--name=value or --name value):\n",
+            PACKAGE_NAME);
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option_spec *s = &option_table[i];
+        char head[64];
+        int n = snprintf(head, sizeof head, "  --%s%s%s", s->name, s->arg ? "=" : "",
+                         s->arg ? s->arg : "");
+        fputs(head, out);
+        int col = n;
+        if (col >= 26) {
+            fprintf(out, "\n%*s", 26, "");
+        } else {
+            fprintf(out, "%*s", 26 - col, "");
+        }
+        char text[512];
+        if (s->def) snprintf(text, sizeof text, "%s (default: %s)", s->help, s->def);
+        else snprintf(text, sizeof text, "%s", s->help);
+        print_wrapped(out, text, 26, 26);
+    }
+    fprintf(out, "\nExit status: 0 after a clean shutdown, 1 when the server cannot run "
+                 "(for\nexample a port in use), 2 for invalid options.\n");
+}

@@ -1,0 +1,39 @@
+/* Command-line options: one table drives parsing, --help and the docs. */
+#ifndef WSB_CONFIG_H
+#define WSB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+struct config {
+    unsigned port;
+    char **addresses; /* NULL-terminated; empty: all interfaces, both families */
+    size_t naddresses;
+    bool binary;
+    char **passenv; /* NULL-terminated variable names */
+    size_t npassenv;
+    unsigned maxforks; /* 0: unlimited */
+    unsigned closems;
+    uint64_t maxmsgsize; /* 0: unlimited */
+    enum log_level loglevel;
+    char *staticdir;
+    char *headers_ws;   /* ready "Name: value\r\n" lines for the 101 answer */
+    char *headers_http; /* and for every plain HTTP answer */
+    char **command;     /* NULL-terminated argv of COMMAND */
+};
+
+enum config_result {
+    CONFIG_RUN,   /* options are valid: start the server */
+    CONFIG_DONE,  /* --help or --version was printed: exit 0 */
+    CONFIG_USAGE, /* an error message was printed: exit 2 */
+};
+
+enum config_result config_parse(struct config *cfg, int argc, char **argv);
+void config_free(struct config *cfg);
+void config_print_help(FILE *out);
+
+#endif

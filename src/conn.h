@@ -1,0 +1,108 @@
+/* One client connection: handshake, plain HTTP answers, the WebSocket
+ * session, flow control and the one way out (conn_abort / the close
+ * handshake). */
+#ifndef WSB_CONN_H
+#define WSB_CONN_H
+
+#include <ev.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "http.h"
+#include "ws.h"
+
+struct server;
+struct backend_ops;
+
+/* Flow control of the queue towards the client (bytes). */
+#define CONN_OUT_HIGH (256 * 1024) /* stop the backend above this */
+#define CONN_OUT_LOW  (64 * 1024)  /* let it go again below this */
+#define CONN_OUT_HARD (1024 * 1024) /* stop reading the client too (pong floods) */
+
+#define CONN_HANDSHAKE_TIMEOUT 10.0 /* seconds for the whole request head */
+#define CONN_CLOSE_TIMEOUT     5.0  /* seconds for the peer to finish closing */
+#define CONN_HTTP_IDLE_TIMEOUT 60.0 /* seconds without progress sending an HTTP answer */
+
+enum conn_state {
+    CONN_HANDSHAKE, /* reading the request head */
+    CONN_HTTP,      /* sending a plain HTTP answer (error or file) */
+    CONN_OPEN,      /* WebSocket open */
+    CONN_CLOSING,   /* our close frame is queued; no more data goes either way */
+    CONN_LINGER,    /* all sent and our side shut: read until EOF so nothing is reset */
+    CONN_DEAD,      /* closed; freed once the current callback returns */
+};
+
+struct conn {
+    struct server *srv;
+    struct conn *prev, *next; /* server's list (or graveyard when dead) */
+    uint64_t id;
+    int fd;
+    enum conn_state state;
+    ev_io rio, wio;
+    ev_timer timer;
+    char peer_addr[INET6_ADDRSTRLEN];
+    unsigned peer_port;
+    ev_tstamp started;
+
+    struct buf in; /* the request head; later client bytes the backend could not take yet */
+    struct http_parser hp;
+    struct buf out; /* bytes for the client */
+    struct ws_parser wp;
+    struct ws_event held; /* the message chunk waiting for the backend (its bytes head `in`) */
+    bool have_held;
+    bool output_paused; /* backend told to stop producing */
+
+    const struct backend_ops *backend;
+    void *backend_data;
+
+    int file_fd; /* static file being sent, or -1 */
+    off_t file_pos, file_end;
+
+    /* for the access log */
+    char *request; /* "GET /path" */
+    int status;
+    uint64_t msgs_in, msgs_out;
+    bool close_sent, close_received;
+    uint16_t close_code; /* the code that ended the session */
+    const char *closed_by;
+};
+
+/* Take ownership of an accepted, non-blocking socket. */
+void conn_new(struct server *srv, int fd, const struct sockaddr *peer);
+
+/* Close at once: no close handshake, backend released, freed after the
+ * current callback. `why` is logged. */
+void conn_abort(struct conn *c, const char *why);
+
+/* Free a dead connection (the server's sweeper does this). */
+void conn_free(struct conn *c);
+
+/* Start the close handshake with this code and reason. */
+void conn_ws_close(struct conn *c, uint16_t code, const char *reason);
+
+/* --- calls for backends --- */
+
+/* Queue one frame (b0 = WS_FIN | opcode). Returns 0, or -1 if the
+ * connection failed (out of memory); it is then already closing. */
+int conn_send(struct conn *c, uint8_t b0, const void *payload, size_t len);
+
+/* Queue a frame header for len payload bytes and return where to write
+ * them; conn_send_commit() once written. NULL if the connection failed. */
+uint8_t *conn_send_begin(struct conn *c, uint8_t b0, size_t len);
+void conn_send_commit(struct conn *c, size_t len);
+
+/* Write what is queued; manages pause/resume of the backend. */
+void conn_flush(struct conn *c);
+
+/* The backend has nothing more to say: deliver what is queued, then close. */
+void conn_backend_finished(struct conn *c, uint16_t code, const char *reason);
+
+/* The backend can take client data again. */
+void conn_resume_input(struct conn *c);
+
+bool conn_is_open(const struct conn *c);
+
+#endif

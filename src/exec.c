@@ -1,0 +1,600 @@
+/* The exec backend: one child process per WebSocket connection, with
+ * websocketd's line protocol on its stdin and stdout. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "cgienv.h"
+#include "conn.h"
+#include "exec.h"
+#include "log.h"
+#include "server.h"
+#include "utf8.h"
+#include "util.h"
+#include "ws.h"
+
+extern char **environ;
+
+#define LINE_MAX_BYTES 65536 /* a longer stdout line is sent as a fragmented message */
+#define READ_MAX_BYTES 65536 /* one binary message per stdout read of at most this */
+#define ERR_LINE_MAX   4096  /* stderr is logged in lines of at most this */
+
+/* websocketd's spacing of the termination signals, in ms (plus --closems). */
+static const int kill_delays_ms[] = {100, 250, 500};
+static const int kill_signals[] = {SIGINT, SIGTERM, SIGKILL};
+#define KILL_STEPS      3
+#define AFTER_KILL_MS   1000 /* then stop waiting for stdout held by escaped processes */
+
+struct exec_child {
+    struct server *srv;
+    struct exec_child *prev, *next;
+    struct conn *conn; /* NULL once the client has gone */
+    uint64_t id;       /* connection id, for logs */
+    pid_t pid;         /* also the process group id */
+    bool binary;
+    int in_fd, out_fd, err_fd; /* -1 once closed */
+    ev_io in_w, out_w, err_w;
+    ev_child cw;
+    ev_timer kill_timer;
+    int kill_step;
+    bool terminating; /* the close sequence has begun */
+    bool kill_done;   /* ... and has run its course */
+    bool reaped;
+    int status;
+    bool owe_newline;   /* a text message's "\n" is still to be written */
+    bool fragment_open; /* a long line is going out as fragments */
+    bool utf8_warned;
+    struct buf line;    /* stdout bytes of an unfinished line (text mode) */
+    struct buf errline; /* unfinished stderr line */
+    int busy;           /* callbacks of ours on the stack: freeing waits for them */
+    bool free_pending;
+};
+
+static uint8_t scratch[READ_MAX_BYTES];
+
+static void maybe_finish(struct exec_child *ch);
+static void child_free(struct exec_child *ch);
+
+/* A callback may, through the connection, end up releasing this child; the
+ * memory stays valid until the outermost callback returns. */
+static void enter(struct exec_child *ch)
+{
+    ch->busy++;
+}
+
+static void leave(struct exec_child *ch)
+{
+    if (--ch->busy == 0 && ch->free_pending) child_free(ch);
+}
+
+static void release(struct exec_child *ch)
+{
+    if (ch->busy) ch->free_pending = true;
+    else child_free(ch);
+}
+
+/* UNIQUE_ID is a nanosecond time, as in websocketd, but never repeats. */
+static uint64_t unique_id(void)
+{
+    static uint64_t last;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    last = now > last ? now : last + 1;
+    return last;
+}
+
+static void close_fd(struct exec_child *ch, int *fd, ev_io *w)
+{
+    ev_io_stop(ch->srv->loop, w);
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static void close_stdin(struct exec_child *ch)
+{
+    close_fd(ch, &ch->in_fd, &ch->in_w);
+    ch->owe_newline = false;
+}
+
+static bool group_alive(const struct exec_child *ch)
+{
+    return kill(-ch->pid, 0) == 0 || errno == EPERM;
+}
+
+static void schedule_kill_step(struct exec_child *ch, int ms)
+{
+    ev_timer_set(&ch->kill_timer, ms / 1000.0, 0.);
+    ev_timer_start(ch->srv->loop, &ch->kill_timer);
+}
+
+/* Close stdin, then SIGINT, SIGTERM, SIGKILL to the whole process group. */
+static void begin_termination(struct exec_child *ch)
+{
+    if (ch->terminating) return;
+    ch->terminating = true;
+    close_stdin(ch);
+    schedule_kill_step(ch, kill_delays_ms[0] + (int)ch->srv->cfg->closems);
+}
+
+static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct exec_child *ch = container_of(w, struct exec_child, kill_timer);
+    enter(ch);
+    if (ch->kill_step < KILL_STEPS && group_alive(ch)) {
+        int sig = kill_signals[ch->kill_step];
+        log_debug(ch->id, "sending %s to process group %d", strsignal(sig), (int)ch->pid);
+        kill(-ch->pid, sig);
+        ch->kill_step++;
+        int delay = ch->kill_step < KILL_STEPS
+                        ? kill_delays_ms[ch->kill_step] + (int)ch->srv->cfg->closems
+                        : AFTER_KILL_MS;
+        schedule_kill_step(ch, delay);
+    } else {
+        if (ch->kill_step >= KILL_STEPS && !ch->reaped)
+            log_error(ch->id, "pid %d survived SIGKILL", (int)ch->pid);
+        ch->kill_done = true;
+        maybe_finish(ch);
+    }
+    leave(ch);
+}
+
+/* One text frame: the line itself when it is valid UTF-8, else a repaired copy. */
+static void send_text(struct exec_child *ch, const uint8_t *p, size_t n, bool fin)
+{
+    uint8_t b0 = (fin ? WS_FIN : 0) | (ch->fragment_open ? WS_OP_CONT : WS_OP_TEXT);
+    ch->fragment_open = !fin;
+    if (utf8_validate(UTF8_ACCEPT, p, n) == UTF8_ACCEPT) {
+        conn_send(ch->conn, b0, p, n);
+        return;
+    }
+    size_t replaced = 0;
+    size_t m = utf8_sanitize(p, n, NULL, &replaced);
+    uint8_t *dst = conn_send_begin(ch->conn, b0, m);
+    if (!dst) return;
+    utf8_sanitize(p, n, dst, NULL);
+    conn_send_commit(ch->conn, m);
+    if (!ch->utf8_warned) {
+        ch->utf8_warned = true;
+        log_warn(ch->id, "the command wrote invalid UTF-8 in text mode; replaced with U+FFFD "
+                         "(use --binary for binary data)");
+    }
+}
+
+/* Turn the complete lines in ch->line into messages; at EOF, the rest too.
+ * A line that fills the buffer goes out as a fragment. */
+static void emit_lines(struct exec_child *ch, bool eof)
+{
+    const uint8_t *p = buf_head(&ch->line);
+    size_t n = buf_len(&ch->line), used = 0;
+    while (ch->conn) {
+        const uint8_t *nl = memchr(p + used, '\n', n - used);
+        if (!nl) break;
+        size_t len = (size_t)(nl - (p + used));
+        size_t content = len && p[used + len - 1] == '\r' ? len - 1 : len;
+        send_text(ch, p + used, content, true);
+        used += len + 1;
+    }
+    size_t rest = n - used;
+    if (ch->conn && eof) {
+        if (rest || ch->fragment_open) send_text(ch, p + used, rest, true);
+        used = n;
+    } else if (ch->conn && rest >= LINE_MAX_BYTES) {
+        /* Keep back a split character and a '\r' that may start "\r\n". */
+        size_t keep = utf8_incomplete_tail(p + used, rest);
+        if (keep < rest && p[used + rest - keep - 1] == '\r') keep++;
+        send_text(ch, p + used, rest - keep, false);
+        used += rest - keep;
+    }
+    buf_consume(&ch->line, ch->conn ? used : n);
+}
+
+/* stdout is done (EOF, error, or given up on): send what is left. */
+static void finish_stdout(struct exec_child *ch)
+{
+    if (ch->out_fd < 0) return;
+    close_fd(ch, &ch->out_fd, &ch->out_w);
+    if (ch->conn && !ch->binary) emit_lines(ch, true);
+    buf_free(&ch->line);
+    if (ch->conn) conn_flush(ch->conn);
+}
+
+static void read_stdout(struct exec_child *ch);
+
+static void on_stdout(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct exec_child *ch = container_of(w, struct exec_child, out_w);
+    enter(ch);
+    read_stdout(ch);
+    leave(ch);
+}
+
+static void read_stdout(struct exec_child *ch)
+{
+    ssize_t n;
+    if (!ch->conn) {
+        /* The client is gone: drain, so the child can still write while it ends. */
+        n = read(ch->out_fd, scratch, sizeof scratch);
+    } else if (ch->binary) {
+        n = read(ch->out_fd, scratch, sizeof scratch);
+        if (n > 0) conn_send(ch->conn, WS_FIN | WS_OP_BINARY, scratch, (size_t)n);
+    } else {
+        size_t room = LINE_MAX_BYTES - buf_len(&ch->line);
+        if (buf_reserve(&ch->line, room) < 0) {
+            conn_abort(ch->conn, "out of memory reading the command's output");
+            return;
+        }
+        n = read(ch->out_fd, buf_tail(&ch->line), room);
+        if (n > 0) {
+            buf_commit(&ch->line, (size_t)n);
+            emit_lines(ch, false);
+        }
+    }
+    if (n > 0) {
+        if (ch->conn) conn_flush(ch->conn);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n < 0) log_error(ch->id, "reading the command's stdout: %s", strerror(errno));
+    finish_stdout(ch);
+    if (!ch->reaped) begin_termination(ch); /* it closed stdout but lives on */
+    maybe_finish(ch);
+}
+
+static void log_stderr_line(struct exec_child *ch, const uint8_t *p, size_t n)
+{
+    if (n && p[n - 1] == '\r') n--;
+    log_error(ch->id, "stderr: %.*s", (int)n, (const char *)p);
+}
+
+static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct exec_child *ch = container_of(w, struct exec_child, err_w);
+    uint8_t tmp[ERR_LINE_MAX];
+    ssize_t n = read(ch->err_fd, tmp, sizeof tmp);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) {
+        if (buf_len(&ch->errline)) log_stderr_line(ch, buf_head(&ch->errline), buf_len(&ch->errline));
+        buf_free(&ch->errline);
+        close_fd(ch, &ch->err_fd, &ch->err_w);
+        return;
+    }
+    if (buf_append(&ch->errline, tmp, (size_t)n) < 0) {
+        buf_free(&ch->errline);
+        return;
+    }
+    const uint8_t *p = buf_head(&ch->errline);
+    size_t len = buf_len(&ch->errline), used = 0;
+    const uint8_t *nl;
+    while ((nl = memchr(p + used, '\n', len - used))) {
+        log_stderr_line(ch, p + used, (size_t)(nl - (p + used)));
+        used = (size_t)(nl - p) + 1;
+    }
+    if (len - used >= ERR_LINE_MAX) {
+        log_stderr_line(ch, p + used, len - used);
+        used = len;
+    }
+    buf_consume(&ch->errline, used);
+}
+
+static void on_stdin_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct exec_child *ch = container_of(w, struct exec_child, in_w);
+    if (ch->owe_newline) {
+        ssize_t n = write(ch->in_fd, "\n", 1);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        ch->owe_newline = false;
+        if (n < 0) {
+            log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
+            close_stdin(ch);
+        }
+    }
+    ev_io_stop(ch->srv->loop, &ch->in_w);
+    enter(ch);
+    if (ch->conn) conn_resume_input(ch->conn);
+    leave(ch);
+}
+
+static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
+{
+    (void)revents;
+    struct exec_child *ch = container_of(w, struct exec_child, cw);
+    ev_child_stop(loop, w);
+    ch->reaped = true;
+    ch->status = w->rstatus;
+    ch->srv->nchildren--;
+    if (WIFEXITED(ch->status))
+        log_debug(ch->id, "pid %d exited with status %d", (int)ch->pid, WEXITSTATUS(ch->status));
+    else if (WIFSIGNALED(ch->status))
+        log_debug(ch->id, "pid %d killed by %s", (int)ch->pid, strsignal(WTERMSIG(ch->status)));
+    enter(ch);
+    if (ch->out_fd >= 0) begin_termination(ch); /* others in its group still hold stdout */
+    maybe_finish(ch);
+    leave(ch);
+}
+
+static void child_free(struct exec_child *ch)
+{
+    struct server *srv = ch->srv;
+    close_stdin(ch);
+    close_fd(ch, &ch->out_fd, &ch->out_w);
+    close_fd(ch, &ch->err_fd, &ch->err_w);
+    ev_timer_stop(srv->loop, &ch->kill_timer);
+    if (!ch->reaped) {
+        ev_child_stop(srv->loop, &ch->cw);
+        srv->nchildren--;
+    }
+    buf_free(&ch->line);
+    buf_free(&ch->errline);
+    if (ch->prev) ch->prev->next = ch->next;
+    else srv->children = ch->next;
+    if (ch->next) ch->next->prev = ch->prev;
+    srv->nchild_objs--;
+    free(ch);
+    server_check_done(srv);
+}
+
+/* The child is done once it has been reaped and its output is delivered (or
+ * the close sequence gave up on escaped holders of its stdout). */
+static void maybe_finish(struct exec_child *ch)
+{
+    if (!ch->reaped || (ch->out_fd >= 0 && !ch->kill_done)) return;
+    finish_stdout(ch);
+    if (ch->conn) {
+        struct conn *c = ch->conn;
+        ch->conn = NULL;
+        char reason[32] = "";
+        uint16_t code = WS_CLOSE_INTERNAL;
+        if (WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0) code = WS_CLOSE_NORMAL;
+        else if (WIFEXITED(ch->status)) snprintf(reason, sizeof reason, "exit %d", WEXITSTATUS(ch->status));
+        else if (WIFSIGNALED(ch->status)) snprintf(reason, sizeof reason, "signal %d", WTERMSIG(ch->status));
+        conn_backend_finished(c, code, reason);
+    }
+    if (ch->terminating && !ch->kill_done && group_alive(ch)) return; /* stragglers */
+    release(ch);
+}
+
+static int make_pipe(int fds[2], int our_end)
+{
+    if (pipe2(fds, O_CLOEXEC) < 0) return -1;
+    int fl = fcntl(fds[our_end], F_GETFL);
+    if (fl < 0 || fcntl(fds[our_end], F_SETFL, fl | O_NONBLOCK) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    return 0;
+}
+
+/* posix_spawn the command in its own process group with the three pipes as
+ * stdin, stdout and stderr, default signal dispositions and an empty mask. */
+static int spawn(const struct server *srv, char **envp, const int in[2], const int out[2],
+                 const int err[2], pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc) return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc) {
+        posix_spawn_file_actions_destroy(&fa);
+        return rc;
+    }
+    if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
+    /* Descriptors the daemon inherited without CLOEXEC must not reach the child either. */
+    if (!rc) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+    if (!rc) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                      POSIX_SPAWN_SETSIGDEF);
+    if (!rc) rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (!rc) rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (!rc) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (!rc) rc = posix_spawn(pid, srv->command_path, &fa, &attr, srv->cfg->command, envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+static int exec_start(struct conn *c, const struct http_request *req, char *err, size_t errlen)
+{
+    struct server *srv = c->srv;
+    const struct config *cfg = srv->cfg;
+    struct cgienv_input in = {
+        .req = req,
+        .remote_addr = c->peer_addr,
+        .remote_port = c->peer_port,
+        .https = false,
+        .passenv = (const char *const *)cfg->passenv,
+        .npassenv = cfg->npassenv,
+        .environ = environ,
+        .unique_id = unique_id(),
+    };
+    char **envp = cgienv_build(&in);
+    if (!envp) {
+        snprintf(err, errlen, "cannot build the environment (out of memory)");
+        return -1;
+    }
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    pid_t pid = 0;
+    int rc = 0;
+    if (make_pipe(pin, 1) < 0 || make_pipe(pout, 0) < 0 || make_pipe(perr, 0) < 0) rc = errno;
+    if (!rc) rc = spawn(srv, envp, pin, pout, perr, &pid);
+    free(envp);
+    /* The child's ends belong to the child now (or to nobody). */
+    int theirs[] = {pin[0], pout[1], perr[1]};
+    for (int i = 0; i < 3; i++)
+        if (theirs[i] >= 0) close(theirs[i]);
+    struct exec_child *ch = rc ? NULL : calloc(1, sizeof *ch);
+    if (!ch) {
+        if (!rc) {
+            /* Spawned, but we cannot track it: end it rather than orphan it. */
+            kill(-pid, SIGKILL);
+            rc = ENOMEM;
+        }
+        int ours[] = {pin[1], pout[0], perr[0]};
+        for (int i = 0; i < 3; i++)
+            if (ours[i] >= 0) close(ours[i]);
+        snprintf(err, errlen, "%s: %s", srv->command_path, strerror(rc));
+        return -1;
+    }
+    ch->srv = srv;
+    ch->conn = c;
+    ch->id = c->id;
+    ch->pid = pid;
+    ch->binary = cfg->binary;
+    ch->in_fd = pin[1];
+    ch->out_fd = pout[0];
+    ch->err_fd = perr[0];
+    ev_io_init(&ch->in_w, on_stdin_writable, ch->in_fd, EV_WRITE);
+    ev_io_init(&ch->out_w, on_stdout, ch->out_fd, EV_READ);
+    ev_io_init(&ch->err_w, on_stderr, ch->err_fd, EV_READ);
+    ev_child_init(&ch->cw, on_exit_status, pid, 0);
+    ev_init(&ch->kill_timer, on_kill_timer);
+    ev_child_start(srv->loop, &ch->cw);
+    ev_io_start(srv->loop, &ch->out_w);
+    ev_io_start(srv->loop, &ch->err_w);
+    ch->next = srv->children;
+    if (srv->children) srv->children->prev = ch;
+    srv->children = ch;
+    srv->nchildren++;
+    srv->nchild_objs++;
+    c->backend_data = ch;
+    log_info(c->id, "started %s as pid %d", srv->command_path, (int)pid);
+    return 0;
+}
+
+static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
+{
+    struct exec_child *ch = c->backend_data;
+    *taken = 0;
+    if (ch->in_fd < 0) {
+        *taken = ev->len; /* the command closed its stdin: nothing can be delivered */
+        return true;
+    }
+    if (ch->owe_newline) {
+        ssize_t n = write(ch->in_fd, "\n", 1);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            ev_io_start(ch->srv->loop, &ch->in_w);
+            return false;
+        }
+        ch->owe_newline = false;
+        if (n < 0) {
+            close_stdin(ch);
+            *taken = ev->len;
+            return true;
+        }
+    }
+    /* websocketd: a text message is one line; binary data goes through as is. */
+    bool newline = !ch->binary && ev->last && ev->opcode == WS_OP_TEXT;
+    size_t done = 0;
+    while (done < ev->len || newline) {
+        struct iovec iov[2];
+        int cnt = 0;
+        if (done < ev->len) iov[cnt++] = (struct iovec){ev->data + done, ev->len - done};
+        if (newline) iov[cnt++] = (struct iovec){(void *)"\n", 1};
+        ssize_t n = writev(ch->in_fd, iov, cnt);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
+            close_stdin(ch);
+            *taken = ev->len;
+            return true;
+        }
+        size_t k = (size_t)n < ev->len - done ? (size_t)n : ev->len - done;
+        done += k;
+        if ((size_t)n > k) newline = false;
+    }
+    *taken = done;
+    if (done < ev->len || newline) {
+        ch->owe_newline = done == ev->len && newline;
+        ev_io_start(ch->srv->loop, &ch->in_w);
+        return done == ev->len;
+    }
+    return true;
+}
+
+static void exec_client_closed(struct conn *c)
+{
+    struct exec_child *ch = c->backend_data;
+    if (!ch) return;
+    ch->conn = NULL;
+    buf_free(&ch->line);
+    ch->fragment_open = false;
+    /* Keep draining stdout so a child that writes while it ends is not killed by SIGPIPE. */
+    if (ch->out_fd >= 0) ev_io_start(ch->srv->loop, &ch->out_w);
+    enter(ch);
+    begin_termination(ch);
+    maybe_finish(ch);
+    leave(ch);
+}
+
+static void exec_pause_output(struct conn *c)
+{
+    struct exec_child *ch = c->backend_data;
+    ev_io_stop(ch->srv->loop, &ch->out_w);
+}
+
+static void exec_resume_output(struct conn *c)
+{
+    struct exec_child *ch = c->backend_data;
+    if (ch->out_fd >= 0) ev_io_start(ch->srv->loop, &ch->out_w);
+}
+
+const struct backend_ops exec_backend = {
+    .name = "exec",
+    .start = exec_start,
+    .client_data = exec_client_data,
+    .client_closed = exec_client_closed,
+    .pause_output = exec_pause_output,
+    .resume_output = exec_resume_output,
+};
+
+void exec_kill_all(struct server *srv)
+{
+    for (struct exec_child *ch = srv->children; ch; ch = ch->next)
+        if (!ch->reaped || group_alive(ch)) kill(-ch->pid, SIGKILL);
+}
+
+void exec_free_all(struct server *srv)
+{
+    while (srv->children) {
+        struct exec_child *ch = srv->children;
+        if (!ch->reaped) {
+            /* Killed by exec_kill_all or about to be: reap it rather than leave a zombie. */
+            kill(-ch->pid, SIGKILL);
+            waitpid(ch->pid, NULL, 0);
+            ch->reaped = true;
+            ev_child_stop(srv->loop, &ch->cw);
+            srv->nchildren--;
+        }
+        ch->conn = NULL;
+        child_free(ch);
+    }
+}

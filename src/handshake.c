@@ -1,0 +1,106 @@
+#include "autoconfig.h"
+
+#include "handshake.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+bool handshake_is_upgrade(const struct http_request *req)
+{
+    return http_header_has_token(req, "Upgrade", "websocket");
+}
+
+static bool is_base64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/';
+}
+
+bool handshake_key_valid(const char *key, size_t len)
+{
+    /* 16 bytes encode to 22 characters plus "==". */
+    if (len != 24 || key[22] != '=' || key[23] != '=') return false;
+    for (size_t i = 0; i < 22; i++)
+        if (!is_base64_char(key[i])) return false;
+    return true;
+}
+
+int handshake_check(const struct http_request *req, const char **why)
+{
+    if (req->minor_version < 1) {
+        *why = "WebSocket requires HTTP/1.1";
+        return 400;
+    }
+    if (!http_name_eq(req->method, req->method_len, "GET")) {
+        *why = "a WebSocket handshake must use GET";
+        return 405;
+    }
+    if (http_header_count(req, "Host") != 1) {
+        *why = "exactly one Host header is required";
+        return 400;
+    }
+    if (!http_header_has_token(req, "Connection", "upgrade")) {
+        *why = "the Connection header must include \"Upgrade\"";
+        return 400;
+    }
+    const struct http_header *v = http_header_find(req, "Sec-WebSocket-Version");
+    if (!v) {
+        *why = "missing Sec-WebSocket-Version";
+        return 400;
+    }
+    if (http_header_count(req, "Sec-WebSocket-Version") != 1 ||
+        !http_name_eq(v->value, v->value_len, "13")) {
+        *why = "unsupported WebSocket version (this server speaks 13)";
+        return 426;
+    }
+    const struct http_header *k = http_header_find(req, "Sec-WebSocket-Key");
+    if (!k || http_header_count(req, "Sec-WebSocket-Key") != 1) {
+        *why = "exactly one Sec-WebSocket-Key header is required";
+        return 400;
+    }
+    if (!handshake_key_valid(k->value, k->value_len)) {
+        *why = "Sec-WebSocket-Key is not base64 of 16 bytes";
+        return 400;
+    }
+    return 0;
+}
+
+bool handshake_accept(const char *key, size_t len, char out[HANDSHAKE_ACCEPT_LEN + 1])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) && EVP_DigestUpdate(ctx, key, len) &&
+              EVP_DigestUpdate(ctx, ws_guid, sizeof ws_guid - 1) &&
+              EVP_DigestFinal_ex(ctx, digest, &dlen) && dlen == 20;
+    EVP_MD_CTX_free(ctx);
+    if (ok) EVP_EncodeBlock((unsigned char *)out, digest, 20);
+    return ok;
+}
+
+int handshake_append_101(struct buf *out, const struct http_request *req, const char *extra_headers)
+{
+    const struct http_header *k = http_header_find(req, "Sec-WebSocket-Key");
+    char accept[HANDSHAKE_ACCEPT_LEN + 1];
+    if (!handshake_accept(k->value, k->value_len, accept)) return -1;
+    static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                               "Upgrade: websocket\r\n"
+                               "Connection: Upgrade\r\n"
+                               "Sec-WebSocket-Accept: ";
+    if (buf_append(out, head, sizeof head - 1) < 0 ||
+        buf_append(out, accept, HANDSHAKE_ACCEPT_LEN) < 0 || buf_append(out, "\r\n", 2) < 0)
+        return -1;
+    if (extra_headers && buf_append(out, extra_headers, strlen(extra_headers)) < 0) return -1;
+    return buf_append(out, "\r\n", 2);
+}
+
+const char *handshake_error_headers(int status)
+{
+    switch (status) {
+    case 405: return "Allow: GET\r\n";
+    case 426: return "Sec-WebSocket-Version: 13\r\n";
+    default: return NULL;
+    }
+}

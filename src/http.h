@@ -1,0 +1,89 @@
+/* Incremental HTTP/1.1 request-head parser with hard limits, and small
+ * helpers to read headers and write responses. No I/O. */
+#ifndef WSB_HTTP_H
+#define WSB_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+#define HTTP_MAX_REQUEST_LINE 8192
+#define HTTP_MAX_HEADER_BYTES 16384
+#define HTTP_MAX_HEADERS      100
+/* The most a client can make us hold before the head is complete. */
+#define HTTP_MAX_HEAD (HTTP_MAX_REQUEST_LINE + HTTP_MAX_HEADER_BYTES + 64)
+
+struct http_header {
+    const char *name;
+    size_t name_len;
+    const char *value; /* leading and trailing whitespace removed */
+    size_t value_len;
+};
+
+struct http_request {
+    const char *method;
+    size_t method_len;
+    const char *target; /* raw request-target */
+    size_t target_len;
+    int minor_version; /* HTTP/1.x */
+    struct http_header headers[HTTP_MAX_HEADERS];
+    size_t nheaders;
+};
+
+/* Tracks how far the head has been scanned, so each byte is looked at once
+ * while the request arrives. */
+struct http_parser {
+    size_t pos;        /* next byte to scan */
+    size_t line_start; /* start of the line being scanned */
+    size_t head_start; /* start of the first header line (0 until the request line ends) */
+    unsigned nlines;   /* header lines seen */
+    bool request_line_done;
+};
+
+void http_parser_init(struct http_parser *p);
+
+/* Feed the whole buffer received so far (it only grows between calls).
+ * Returns 0 when more input is needed, the length of the request head when it
+ * is complete (req then points into buf), or minus an HTTP status:
+ * -400 malformed, -414 request line too long, -431 header section too large
+ * or too many fields, -505 HTTP major version other than 1. */
+long http_parse(struct http_parser *p, const char *buf, size_t len, struct http_request *req);
+
+/* Case-insensitive comparison of a counted string with a literal. */
+bool http_name_eq(const char *s, size_t n, const char *literal);
+
+/* First header with this name (case-insensitive), or NULL. */
+const struct http_header *http_header_find(const struct http_request *r, const char *name);
+
+/* How many header lines have this name. */
+size_t http_header_count(const struct http_request *r, const char *name);
+
+/* Whether any header line with this name lists `token` in its
+ * comma-separated value (case-insensitive, whitespace trimmed). */
+bool http_header_has_token(const struct http_request *r, const char *name, const char *token);
+
+bool http_is_tchar(unsigned char c);
+
+/* Split the request-target into path and query (absolute-form targets are
+ * reduced to their path). Returns false if the target is not usable. */
+bool http_split_target(const struct http_request *r, const char **path, size_t *path_len,
+                       const char **query, size_t *query_len);
+
+/* Decode %XX escapes into out (at least n bytes). Returns the decoded length,
+ * or -1 for a malformed escape or a NUL byte. */
+long http_percent_decode(const char *in, size_t n, char *out);
+
+const char *http_status_reason(int status);
+
+/* Append a complete response with a short plain-text body
+ * ("<status> <reason>: <detail>\n") and "Connection: close".
+ * extra1 and extra2 hold ready "Name: value\r\n" lines, or are NULL.
+ * Without with_body (answers to HEAD) only the head is written. */
+int http_append_error(struct buf *out, int status, const char *detail, const char *extra1,
+                      const char *extra2, bool with_body);
+
+/* Append "HTTP/1.1 <status> <reason>\r\n" plus Server and Date headers. */
+int http_append_status(struct buf *out, int status);
+
+#endif

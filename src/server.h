@@ -1,0 +1,58 @@
+/* Listeners, accepting, the set of live connections and shutdown. */
+#ifndef WSB_SERVER_H
+#define WSB_SERVER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct conn;
+struct exec_child;
+
+struct listener {
+    struct server *srv;
+    int fd;
+    ev_io io;
+    char name[96]; /* "127.0.0.1:8080" or "[::1]:8080" for logs */
+};
+
+struct server {
+    struct ev_loop *loop;
+    const struct config *cfg;
+    const char *command_path; /* COMMAND resolved against PATH at start-up */
+    const char *static_root;  /* --staticdir as a canonical path, or NULL */
+    struct exec_child *children; /* exec children still tracked (exec.c owns the list) */
+    struct listener *listeners;
+    size_t nlisteners;
+    struct conn *conns; /* every live connection */
+    size_t nconns;
+    struct conn *graveyard; /* closed connections, freed after the current callback */
+    ev_check sweeper;
+    unsigned nchildren;  /* exec processes not yet reaped (what --maxforks counts) */
+    unsigned nchild_objs; /* exec children still being tracked (shutdown waits for them) */
+    uint64_t next_conn_id;
+    bool stopping;
+    ev_signal sigint, sigterm;
+    ev_timer accept_backoff; /* listeners paused after EMFILE/ENFILE */
+    ev_timer stop_deadline;
+};
+
+/* Bind every configured address. Returns 0, or -1 after logging why. */
+int server_listen(struct server *srv);
+
+void server_init(struct server *srv, struct ev_loop *loop, const struct config *cfg,
+                 const char *command_path, const char *static_root);
+
+/* Graceful stop: close listeners, close every connection with 1001, let
+ * children end; the loop returns once nothing is left (or at the deadline). */
+void server_stop(struct server *srv);
+
+/* Called whenever a connection or child goes away while stopping. */
+void server_check_done(struct server *srv);
+
+void server_free(struct server *srv);
+
+#endif
