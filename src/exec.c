@@ -137,7 +137,10 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
     enter(ch);
     if (ch->kill_step < KILL_STEPS && group_alive(ch)) {
         int sig = kill_signals[ch->kill_step];
-        log_debug(ch->id, "sending %s to process group %d", strsignal(sig), (int)ch->pid);
+        if (sig == SIGKILL)
+            log_info(ch->id, "process group %d did not end after SIGINT and SIGTERM: sent SIGKILL",
+                     (int)ch->pid);
+        else log_debug(ch->id, "sending %s to process group %d", strsignal(sig), (int)ch->pid);
         kill(-ch->pid, sig);
         ch->kill_step++;
         int delay = ch->kill_step < KILL_STEPS

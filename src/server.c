@@ -82,6 +82,9 @@ void server_init(struct server *srv, struct ev_loop *loop, const struct config *
     srv->command_path = command_path;
     srv->static_root = static_root;
     ev_check_init(&srv->sweeper, sweep);
+    /* Lowest priority: it runs after the callbacks of the same iteration,
+     * which may have just closed connections. */
+    ev_set_priority(&srv->sweeper, EV_MINPRI);
     ev_check_start(loop, &srv->sweeper);
     ev_unref(loop); /* the sweeper alone never keeps the loop running */
     ev_init(&srv->accept_backoff, on_backoff_over);
