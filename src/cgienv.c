@@ -139,12 +139,23 @@ static void add_server_name(struct env_builder *b, const struct http_request *re
     else add_str(b, "SERVER_PORT", https ? "443" : "80");
 }
 
+static bool has_entry(const struct env_builder *b, const char *name, size_t len)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const char *e = (const char *)buf_head(&b->arena) + b->offsets[i];
+        if (strncmp(e, name, len) == 0 && e[len] == '=') return true;
+    }
+    return false;
+}
+
+/* Passed variables come last and never shadow what the server sets (a
+ * duplicate would win in getenv(), the first one being found). */
 static void add_passenv(struct env_builder *b, const struct cgienv_input *in)
 {
-    for (size_t i = 0; i < in->npassenv; i++) {
+    for (size_t i = 0; i < in->npassenv && !b->oom; i++) {
         const char *name = in->passenv[i];
         size_t len = strlen(name);
-        if (strcmp(name, "HTTPS") == 0) continue; /* only ever set by the server itself */
+        if (strcmp(name, "HTTPS") == 0 || has_entry(b, name, len)) continue;
         for (char *const *e = in->environ; e && *e; e++) {
             if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
                 add_str(b, name, *e + len + 1);
@@ -171,7 +182,6 @@ char **cgienv_build(const struct cgienv_input *in)
     struct env_builder b = {0};
     char num[32];
     add_str(&b, "SERVER_SOFTWARE", PACKAGE_NAME "/" PACKAGE_VERSION);
-    add_passenv(&b, in);
     add_str(&b, "REMOTE_ADDR", in->remote_addr);
     add_str(&b, "REMOTE_HOST", in->remote_addr);
     snprintf(num, sizeof num, "%u", in->remote_port);
@@ -194,6 +204,7 @@ char **cgienv_build(const struct cgienv_input *in)
     add(&b, "REQUEST_URI", req->target, req->target_len);
     if (in->https) add_str(&b, "HTTPS", "on");
     add_headers(&b, req);
+    add_passenv(&b, in);
     free(decoded);
 
     char **env = NULL;

@@ -147,7 +147,7 @@ static bool add_header_line(char **lines, const char *spec)
     const char *v = colon + 1;
     while (*v == ' ' || *v == '\t') v++;
     for (const char *c = v; *c; c++)
-        if ((unsigned char)*c < 0x20 && *c != '\t') return false;
+        if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7F) return false;
     size_t old = *lines ? strlen(*lines) : 0;
     size_t need = old + (size_t)(colon - spec) + 2 + strlen(v) + 3;
     char *p = realloc(*lines, need);
@@ -234,6 +234,7 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         cfg->binary = true;
         return true;
     case OPT_PASSENV:
+        cfg->passenv_set = true;
         switch (add_passenv(cfg, value)) {
         case 0: return true;
         case 1: return bad_value(s, value, "expected variable names separated by commas");
@@ -302,7 +303,7 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
     enum config_result result = CONFIG_RUN;
     bool ok = true;
     opterr = 0;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then also forgets a half-parsed option bundle */
     /* '+': stop at COMMAND, whose own options are not ours; ':' reports a
      * missing value separately. Single-dash long options work as in Go's flag. */
     int c;
@@ -335,7 +336,7 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
             }
         }
     }
-    if (ok && !cfg->passenv) ok = add_passenv(cfg, "PATH,LD_LIBRARY_PATH") == 0;
+    if (ok && !cfg->passenv_set) ok = add_passenv(cfg, "PATH,LD_LIBRARY_PATH") == 0;
     if (ok) {
         cfg->headers_ws = concat(header_all, header_ws);
         cfg->headers_http = concat(header_all, header_http);

@@ -449,11 +449,17 @@ static void http_answer_error(struct conn *c, int status, const char *why, const
     conn_flush(c);
 }
 
+/* Methods are case-sensitive (RFC 9110 9.1). */
+static bool method_is(const struct http_request *req, const char *m)
+{
+    return req->method_len == strlen(m) && memcmp(req->method, m, req->method_len) == 0;
+}
+
 static void serve_static(struct conn *c, const struct http_request *req, const char *path,
                          size_t path_len, const char *query, size_t query_len)
 {
-    bool head = http_name_eq(req->method, req->method_len, "HEAD");
-    if (!head && !http_name_eq(req->method, req->method_len, "GET")) {
+    bool head = method_is(req, "HEAD");
+    if (!head && !method_is(req, "GET")) {
         http_answer_error(c, 405, NULL, "Allow: GET, HEAD\r\n", true);
         return;
     }
@@ -595,8 +601,7 @@ static void route(struct conn *c, const struct http_request *req, size_t head_le
     } else if (c->srv->static_root) {
         serve_static(c, req, decoded, (size_t)dlen, query, query_len);
     } else {
-        bool head = http_name_eq(req->method, req->method_len, "HEAD");
-        http_answer_error(c, 404, NULL, NULL, !head);
+        http_answer_error(c, 404, NULL, NULL, !method_is(req, "HEAD"));
     }
     free(decoded);
 }

@@ -33,7 +33,7 @@ int handshake_check(const struct http_request *req, const char **why)
         *why = "WebSocket requires HTTP/1.1";
         return 400;
     }
-    if (!http_name_eq(req->method, req->method_len, "GET")) {
+    if (req->method_len != 3 || memcmp(req->method, "GET", 3) != 0) { /* methods are case-sensitive */
         *why = "a WebSocket handshake must use GET";
         return 405;
     }

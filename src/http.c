@@ -117,7 +117,7 @@ long http_parse(struct http_parser *p, const char *buf, size_t len, struct http_
             if (content > 0) {
                 p->request_line_done = true;
                 p->head_start = line_end;
-            } else if (line_end > 64) {
+            } else if (line_end > HTTP_MAX_LEADING_EMPTY) {
                 return -400; /* a flood of empty lines */
             }
         } else {
@@ -184,16 +184,18 @@ bool http_split_target(const struct http_request *r, const char **path, size_t *
                        const char **query, size_t *query_len)
 {
     const char *t = r->target, *end = r->target + r->target_len;
+    /* A fragment ends everything (clients should not send one at all). */
+    const char *hash = memchr(t, '#', r->target_len);
+    if (hash) end = hash;
     if (*t != '/') {
-        /* absolute-form: scheme "://" authority path */
-        const char *sep = memmem(t, r->target_len, "://", 3);
-        if (!sep) return false;
+        /* absolute-form: scheme "://" authority [path] */
+        const char *sep = memmem(t, (size_t)(end - t), "://", 3);
+        if (!sep || sep == t) return false;
         for (const char *c = t; c < sep; c++)
             if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) return false;
         t = sep + 3;
         while (t < end && *t != '/' && *t != '?') t++;
         if (t == end || *t == '?') {
-            /* no path: the root */
             static const char root[] = "/";
             *path = root;
             *path_len = 1;
@@ -203,11 +205,8 @@ bool http_split_target(const struct http_request *r, const char **path, size_t *
         }
     }
     const char *q = memchr(t, '?', (size_t)(end - t));
-    const char *pend = q ? q : end;
-    const char *hash = memchr(t, '#', (size_t)(pend - t));
-    if (hash) pend = hash;
     *path = t;
-    *path_len = (size_t)(pend - t);
+    *path_len = (size_t)((q ? q : end) - t);
     *query = q ? q + 1 : end;
     *query_len = q ? (size_t)(end - q - 1) : 0;
     return true;

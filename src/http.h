@@ -11,8 +11,10 @@
 #define HTTP_MAX_REQUEST_LINE 8192
 #define HTTP_MAX_HEADER_BYTES 16384
 #define HTTP_MAX_HEADERS      100
-/* The most a client can make us hold before the head is complete. */
-#define HTTP_MAX_HEAD (HTTP_MAX_REQUEST_LINE + HTTP_MAX_HEADER_BYTES + 64)
+#define HTTP_MAX_LEADING_EMPTY 64 /* bytes of empty lines tolerated before the request line */
+/* The most a client can make us hold before the head is complete: the
+ * request line with its CRLF, then the header section with the blank line. */
+#define HTTP_MAX_HEAD (HTTP_MAX_LEADING_EMPTY + HTTP_MAX_REQUEST_LINE + 2 + HTTP_MAX_HEADER_BYTES)
 
 struct http_header {
     const char *name;

@@ -172,8 +172,13 @@ static int listen_address(struct server *srv, const char *addr, bool all_interfa
         char name[96];
         describe(ai->ai_addr, name, sizeof name);
         if (fd < 0) {
-            /* A host without IPv6 still serves IPv4 when no address was named. */
-            if (all_interfaces && ai->ai_family == AF_INET6 && errno == EAFNOSUPPORT) continue;
+            /* A host without IPv6 still serves IPv4 when no address was named,
+             * and a name like "localhost" may list an address family the host lacks. */
+            bool several = all_interfaces || res->ai_next;
+            if (several && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
+                log_warn(0, "skipping %s: %s", name, strerror(errno));
+                continue;
+            }
             log_fatal(0, "cannot listen on %s: %s", name, strerror(errno));
             freeaddrinfo(res);
             return -1;

@@ -162,3 +162,31 @@ def test_default_listens_on_both_families(tmp_path, script):
     finally:
         p.terminate()
         assert p.wait(10) == 0
+
+
+def test_readme_documents_every_option():
+    """The README's option table and --help come from the same option list."""
+    import os
+    import re
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    names = re.findall(r"^  --([a-z-]+)", wsbridge("--help").stdout, re.M)
+    assert len(names) >= 14
+    for name in names:
+        assert re.search(rf"^\| `--{name}[=`]", readme, re.M), f"--{name} missing from README"
+
+
+def test_empty_passenv_passes_nothing(server, script):
+    s = server("--passenv=", script("#!/bin/sh\nexec /usr/bin/env\n"),
+               env={"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "/nowhere"})
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            out = []
+            try:
+                while True:
+                    out.append(await asyncio.wait_for(ws.recv(), 5))
+            except websockets.ConnectionClosed:
+                return out
+    names = {line.split("=", 1)[0] for line in run(go())}
+    assert "REMOTE_ADDR" in names
+    assert "PATH" not in names and "LD_LIBRARY_PATH" not in names
