@@ -374,6 +374,21 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
     return len;
 }
 
+/* Process the client bytes waiting in c->in; whatever the backend cannot
+ * take yet stays there, the rest is released. */
+static void process_kept_input(struct conn *c)
+{
+    if (buf_len(&c->in) && c->state == CONN_OPEN) {
+        size_t keep_from = process_input(c, buf_head(&c->in), buf_len(&c->in));
+        if (c->state == CONN_DEAD) return;
+        if (c->have_held) buf_consume(&c->in, keep_from);
+        else buf_free(&c->in);
+    } else {
+        buf_free(&c->in);
+    }
+    conn_flush(c);
+}
+
 void conn_resume_input(struct conn *c)
 {
     if (!c->have_held) return;
@@ -393,15 +408,7 @@ void conn_resume_input(struct conn *c)
     if (!c->have_held) return; /* closed meanwhile */
     buf_consume(&c->in, c->held.len);
     c->have_held = false;
-    if (buf_len(&c->in) && c->state == CONN_OPEN) {
-        size_t keep_from = process_input(c, buf_head(&c->in), buf_len(&c->in));
-        if (c->state == CONN_DEAD) return;
-        if (c->have_held) buf_consume(&c->in, keep_from);
-        else buf_free(&c->in);
-    } else {
-        buf_free(&c->in);
-    }
-    conn_flush(c);
+    process_kept_input(c);
 }
 
 static void read_frames(struct conn *c)
@@ -553,15 +560,7 @@ static void start_websocket(struct conn *c, const struct http_request *req, size
     /* Frames the client sent right behind its request (allowed by no RFC,
      * but harmless) are processed now rather than dropped. */
     buf_consume(&c->in, head_len);
-    if (buf_len(&c->in)) {
-        size_t keep_from = process_input(c, buf_head(&c->in), buf_len(&c->in));
-        if (c->state == CONN_DEAD) return;
-        if (c->have_held) buf_consume(&c->in, keep_from);
-        else buf_free(&c->in);
-    } else {
-        buf_free(&c->in);
-    }
-    conn_flush(c);
+    process_kept_input(c);
 }
 
 static void route(struct conn *c, const struct http_request *req, size_t head_len)

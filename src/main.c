@@ -59,6 +59,7 @@ int main(int argc, char **argv)
     struct config cfg;
     switch (config_parse(&cfg, argc, argv)) {
     case CONFIG_DONE:
+        config_free(&cfg);
         return 0;
     case CONFIG_USAGE:
         return 2;
