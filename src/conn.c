@@ -187,7 +187,7 @@ static void peer_gone(struct conn *c, const char *why)
  * reset that can destroy our last bytes in flight). */
 static void start_linger(struct conn *c)
 {
-    if (c->state == CONN_HTTP) arm_timer(c, CONN_CLOSE_TIMEOUT);
+    arm_timer(c, CONN_CLOSE_TIMEOUT);
     c->state = CONN_LINGER;
     buf_free(&c->in);
     c->have_held = false;
@@ -215,7 +215,7 @@ static int send_file(struct conn *c)
         peer_gone(c, n == 0 ? "file shrank while being sent" : strerror(errno));
         return -1;
     }
-    if (sent) arm_timer(c, CONN_HTTP_IDLE_TIMEOUT);
+    if (sent) arm_timer(c, CONN_SEND_TIMEOUT);
     if (c->file_pos >= c->file_end) {
         close(c->file_fd);
         c->file_fd = -1;
@@ -239,7 +239,8 @@ void conn_flush(struct conn *c)
         peer_gone(c, n < 0 ? strerror(errno) : "send returned 0");
         return;
     }
-    if (progress && c->state == CONN_HTTP) arm_timer(c, CONN_HTTP_IDLE_TIMEOUT);
+    if (progress && (c->state == CONN_HTTP || c->state == CONN_CLOSING))
+        arm_timer(c, CONN_SEND_TIMEOUT);
     if (!buf_len(&c->out) && c->file_fd >= 0 && send_file(c) < 0) return;
 
     bool pending = buf_len(&c->out) || c->file_fd >= 0;
@@ -303,7 +304,9 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
     if (conn_send(c, WS_FIN | WS_OP_CLOSE, payload, n) < 0) return;
     c->close_sent = true;
     c->state = CONN_CLOSING;
-    arm_timer(c, CONN_CLOSE_TIMEOUT);
+    /* Data queued before the close may take long to reach a slow client;
+     * only a client that stops reading altogether is dropped. */
+    arm_timer(c, CONN_SEND_TIMEOUT);
     conn_flush(c);
 }
 
@@ -452,7 +455,7 @@ static void http_answer_error(struct conn *c, int status, const char *why, const
     }
     log_access(c->id, "%s port %u \"%s\" %d%s%s", c->peer_addr, c->peer_port,
                c->request ? c->request : "-", status, why ? " " : "", why ? why : "");
-    arm_timer(c, CONN_HTTP_IDLE_TIMEOUT);
+    arm_timer(c, CONN_SEND_TIMEOUT);
     conn_flush(c);
 }
 
@@ -518,7 +521,7 @@ static void serve_static(struct conn *c, const struct http_request *req, const c
     }
     log_access(c->id, "%s port %u \"%s\" 200 %lld bytes", c->peer_addr, c->peer_port, c->request,
                (long long)f.size);
-    arm_timer(c, CONN_HTTP_IDLE_TIMEOUT);
+    arm_timer(c, CONN_SEND_TIMEOUT);
     conn_flush(c);
 }
 
@@ -687,8 +690,10 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         conn_abort(c, "client stopped reading the response");
         break;
     case CONN_CLOSING:
+        conn_abort(c, "client stopped reading before our close frame was sent");
+        break;
     case CONN_LINGER:
-        conn_abort(c, c->state == CONN_CLOSING ? "close handshake timed out" : NULL);
+        conn_abort(c, NULL); /* it has everything; it just did not close its side */
         break;
     default:
         break;

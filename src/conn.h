@@ -23,14 +23,15 @@ struct backend_ops;
 #define CONN_OUT_HARD (1024 * 1024) /* stop reading the client too (pong floods) */
 
 #define CONN_HANDSHAKE_TIMEOUT 10.0 /* seconds for the whole request head */
-#define CONN_CLOSE_TIMEOUT     5.0  /* seconds for the peer to finish closing */
-#define CONN_HTTP_IDLE_TIMEOUT 60.0 /* seconds without progress sending an HTTP answer */
+#define CONN_CLOSE_TIMEOUT     5.0  /* seconds for the peer to close once all is sent */
+#define CONN_SEND_TIMEOUT      60.0 /* seconds without progress sending a last answer
+                                       (HTTP, or what precedes our close frame) */
 
 enum conn_state {
     CONN_HANDSHAKE, /* reading the request head */
     CONN_HTTP,      /* sending a plain HTTP answer (error or file) */
     CONN_OPEN,      /* WebSocket open */
-    CONN_CLOSING,   /* our close frame is queued; no more data goes either way */
+    CONN_CLOSING,   /* our close frame is queued behind what is left to send */
     CONN_LINGER,    /* all sent and our side shut: read until EOF so nothing is reset */
     CONN_DEAD,      /* closed; freed once the current callback returns */
 };

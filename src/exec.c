@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -253,7 +254,10 @@ static void read_stdout(struct exec_child *ch)
         if (ch->conn) conn_flush(ch->conn);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (ch->kill_done) maybe_finish(ch); /* drained a pipe nobody of ours still writes */
+        return;
+    }
     if (n < 0) log_error(ch->id, "reading the command's stdout: %s", strerror(errno));
     finish_stdout(ch);
     if (!ch->reaped) begin_termination(ch); /* it closed stdout but lives on */
@@ -359,9 +363,20 @@ static void child_free(struct exec_child *ch)
 
 /* The child is done once it has been reaped and its output is delivered (or
  * the close sequence gave up on escaped holders of its stdout). */
+/* Bytes waiting in the stdout pipe (the child may have exited while we were
+ * not reading because the client was slow). */
+static bool stdout_has_data(const struct exec_child *ch)
+{
+    int n = 0;
+    return ch->out_fd >= 0 && ioctl(ch->out_fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 static void maybe_finish(struct exec_child *ch)
 {
-    if (!ch->reaped || (ch->out_fd >= 0 && !ch->kill_done)) return;
+    if (!ch->reaped) return;
+    /* stdout still open: wait for EOF, unless the close sequence has run its
+     * course and what is left is an idle pipe held open by an escaped process. */
+    if (ch->out_fd >= 0 && (!ch->kill_done || stdout_has_data(ch))) return;
     finish_stdout(ch);
     if (ch->conn) {
         struct conn *c = ch->conn;

@@ -5,6 +5,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import time
 
 import pytest
@@ -239,6 +240,47 @@ def test_all_output_is_delivered_before_the_close(server, script):
     msgs, code, _ = run(collect(server(script(body)).url))
     assert msgs == [str(i) for i in range(1, 20001)]
     assert code == 1000
+
+
+FILL_PIPE_AND_EXIT = """#!/usr/bin/python3
+# Write until the stdout pipe stays full (the daemon has stopped reading it
+# because its client is slow), record how much was written, and exit.
+import fcntl, os, sys, time
+fcntl.fcntl(1, 1031, 1 << 20)                      # F_SETPIPE_SZ: 1 MiB waits in the pipe
+fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_NONBLOCK)
+data = b"".join(b"%d\\n" % i for i in range(1, 3000001))
+sent, stalls = 0, 0
+while sent < len(data) and stalls < 2:
+    try:
+        sent += os.write(1, data[sent:sent + 65536])
+        stalls = 0
+    except BlockingIOError:
+        stalls += 1
+        time.sleep(0.2)
+open(sys.argv[1], "w").write(str(sent))
+"""
+
+
+def test_output_of_a_child_that_exits_while_the_client_is_slow_is_all_delivered(
+        server, script, tmp_path):
+    # The client does not read at first: the daemon's queue fills, it stops
+    # reading the pipe, the child exits with a full pipe. All of it must arrive.
+    sent_file = tmp_path / "sent"
+    s = server("--binary", script(FILL_PIPE_AND_EXIT, name="fill.py"), str(sent_file))
+    c = Conn(s.port, rcvbuf=4096, timeout=30)
+    c.handshake()
+    time.sleep(2.5)
+    data = bytearray()
+    while True:
+        msg = c.read_message()
+        if msg[0] == "close":
+            break
+        data += msg[1]
+    sent = int(sent_file.read_text())
+    assert sent > (1 << 20)
+    expected = b"".join(b"%d\n" % i for i in range(1, 3000001))[:sent]
+    assert len(data) == sent and data == expected
+    assert msg[1] == 1000
 
 
 def test_stderr_lines_are_logged_with_the_connection_id(server, script):
