@@ -22,7 +22,8 @@ static void put(struct env_builder *b, const void *p, size_t n)
     if (!b->oom && buf_append(&b->arena, p, n) < 0) b->oom = true;
 }
 
-static void entry_begin(struct env_builder *b, const char *name)
+/* Start a new "NAME=value" entry; the caller writes the name and '='. */
+static void entry_start(struct env_builder *b)
 {
     if (b->oom) return;
     if (b->n == b->cap) {
@@ -36,6 +37,11 @@ static void entry_begin(struct env_builder *b, const char *name)
         b->cap = cap;
     }
     b->offsets[b->n++] = buf_len(&b->arena);
+}
+
+static void entry_begin(struct env_builder *b, const char *name)
+{
+    entry_start(b);
     put(b, name, strlen(name));
     put(b, "=", 1);
 }
@@ -73,35 +79,38 @@ static void add_str(struct env_builder *b, const char *name, const char *v)
 }
 
 /* HTTP_<NAME>: upper case, anything but letters and digits becomes '_'. */
-static void header_var_name(const char *name, size_t n, char *out, size_t cap)
+static char var_char(char c)
 {
-    size_t o = (size_t)snprintf(out, cap, "HTTP_");
-    for (size_t i = 0; i < n && o + 1 < cap; i++) {
-        unsigned char c = (unsigned char)name[i];
-        out[o++] = isalnum(c) ? (char)toupper(c) : '_';
-    }
-    out[o] = '\0';
+    return isalnum((unsigned char)c) ? (char)toupper((unsigned char)c) : '_';
+}
+
+static bool same_var(const struct http_header *a, const struct http_header *b)
+{
+    if (a->name_len != b->name_len) return false;
+    for (size_t i = 0; i < a->name_len; i++)
+        if (var_char(a->name[i]) != var_char(b->name[i])) return false;
+    return true;
 }
 
 static void add_headers(struct env_builder *b, const struct http_request *req)
 {
-    char name[HTTP_MAX_HEADER_BYTES + 8], other[HTTP_MAX_HEADER_BYTES + 8];
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct http_header *h = &req->headers[i];
         /* httpoxy: a client "Proxy" header must never become HTTP_PROXY. */
-        if (http_name_eq(h->name, h->name_len, "Proxy")) continue;
-        header_var_name(h->name, h->name_len, name, sizeof name);
+        if (same_var(h, &(struct http_header){.name = "PROXY", .name_len = 5})) continue;
         bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++) {
-            header_var_name(req->headers[j].name, req->headers[j].name_len, other, sizeof other);
-            seen = strcmp(name, other) == 0;
-        }
+        for (size_t j = 0; j < i && !seen; j++) seen = same_var(h, &req->headers[j]);
         if (seen) continue;
-        entry_begin(b, name);
+        entry_start(b);
+        put(b, "HTTP_", 5);
+        for (size_t k = 0; k < h->name_len; k++) {
+            char c = var_char(h->name[k]);
+            put(b, &c, 1);
+        }
+        put(b, "=", 1);
         put_value(b, h->value, h->value_len);
         for (size_t j = i + 1; j < req->nheaders; j++) {
-            header_var_name(req->headers[j].name, req->headers[j].name_len, other, sizeof other);
-            if (strcmp(name, other) != 0) continue;
+            if (!same_var(h, &req->headers[j])) continue;
             put(b, ", ", 2);
             put_value(b, req->headers[j].value, req->headers[j].value_len);
         }

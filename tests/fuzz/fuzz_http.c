@@ -1,0 +1,282 @@
+/* libFuzzer target for the HTTP request-head parser (http.c) and what runs on
+ * a parsed request: handshake.c and cgienv.c.
+ *
+ * The whole input is what a client sent. http_parse is fed growing prefixes:
+ * at split points drawn from a generator seeded with the first input bytes,
+ * each in its own exactly-sized copy (the caller's buffer may move between
+ * calls, and ASan then catches a read past the end), and one byte more at a
+ * time. Every run must reach the verdict of a one-shot parse of
+ * the whole input, with the same request. A complete head is then checked and
+ * handed to handshake_check, handshake_append_101, http_split_target,
+ * http_percent_decode and cgienv_build, whose results are checked too. */
+#include "autoconfig.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cgienv.h"
+#include "handshake.h"
+#include "http.h"
+
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* The request fields as offsets into the buffer they were parsed from, so
+ * parses of different copies compare. */
+static bool same_request(const struct http_request *a, const char *abuf,
+                         const struct http_request *b, const char *bbuf)
+{
+    if (a->method - abuf != b->method - bbuf || a->method_len != b->method_len ||
+        a->target - abuf != b->target - bbuf || a->target_len != b->target_len ||
+        a->minor_version != b->minor_version || a->nheaders != b->nheaders)
+        return false;
+    for (size_t i = 0; i < a->nheaders; i++) {
+        const struct http_header *x = &a->headers[i], *y = &b->headers[i];
+        if (x->name - abuf != y->name - bbuf || x->name_len != y->name_len ||
+            x->value - abuf != y->value - bbuf || x->value_len != y->value_len)
+            return false;
+    }
+    return true;
+}
+
+/* Feed data as a growing buffer ending at the given prefix lengths
+ * (increasing; stops early on a verdict). With copy, each call gets its own
+ * exactly-sized copy, so ASan sees any read past the length given. Returns
+ * the verdict; a complete request is left in req, pointing into *keep (the
+ * last copy, or data), which the caller frees when it is a copy. */
+static long parse_growing(const uint8_t *data, const size_t *cuts, size_t ncuts, bool copy,
+                          struct http_request *req, char **keep)
+{
+    struct http_parser p;
+    http_parser_init(&p);
+    char *prev = NULL;
+    const char *buf = (const char *)data;
+    long r = 0;
+    for (size_t k = 0; k < ncuts; k++) {
+        size_t len = cuts[k];
+        if (copy) {
+            char *c = malloc(len ? len : 1);
+            if (!c) abort();
+            if (len) memcpy(c, data, len);
+            free(prev);
+            buf = prev = c;
+        }
+        r = http_parse(&p, buf, len, req);
+        if (r != 0) break;
+    }
+    *keep = prev;
+    return r;
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* What a complete head must look like. */
+static void check_request(const char *buf, long head, const struct http_request *req)
+{
+    const char *end = buf + head;
+    if (buf[head - 1] != '\n') abort();
+    if (req->method_len == 0 || req->method < buf || req->method + req->method_len > end) abort();
+    for (size_t i = 0; i < req->method_len; i++)
+        if (!http_is_tchar((unsigned char)req->method[i])) abort();
+    if (req->target_len == 0 || req->target < buf || req->target + req->target_len > end) abort();
+    for (size_t i = 0; i < req->target_len; i++) {
+        unsigned char c = (unsigned char)req->target[i];
+        if (c <= 0x20 || c >= 0x7F) abort();
+    }
+    if (req->minor_version < 0 || req->minor_version > 9) abort();
+    if (req->nheaders > HTTP_MAX_HEADERS) abort();
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (h->name_len == 0 || h->name < buf || h->name + h->name_len > end) abort();
+        for (size_t k = 0; k < h->name_len; k++)
+            if (!http_is_tchar((unsigned char)h->name[k])) abort();
+        if (h->value < buf || h->value + h->value_len > end) abort();
+        if (h->value_len && (is_ows(h->value[0]) || is_ows(h->value[h->value_len - 1]))) abort();
+        for (size_t k = 0; k < h->value_len; k++) {
+            unsigned char c = (unsigned char)h->value[k];
+            if (c == '\r' || c == '\n' || c == '\0' || c == 0x7F) abort();
+        }
+    }
+}
+
+/* Decode into an exactly-sized buffer; a result must fit and hold no NUL. */
+static long decode_checked(const char *in, size_t n, char **out)
+{
+    *out = malloc(n ? n : 1);
+    if (!*out) abort();
+    long d = http_percent_decode(in, n, *out);
+    if (d < -1 || d > (long)n) abort();
+    if (d > 0 && memchr(*out, '\0', (size_t)d)) abort();
+    return d;
+}
+
+static const char *env_get(char **env, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = env; *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+    return NULL;
+}
+
+volatile long sink;
+
+static void check_after_parse(const struct http_request *req, uint64_t rnd)
+{
+    const char *why = NULL;
+    int st = handshake_check(req, &why);
+    if (st != 0 && st != 400 && st != 405 && st != 426) abort();
+    if (st != 0 && !why) abort();
+    bool upgrade = handshake_is_upgrade(req);
+    if (st == 0) {
+        const struct http_header *k = http_header_find(req, "Sec-WebSocket-Key");
+        if (!k || !handshake_key_valid(k->value, k->value_len)) abort();
+        struct buf out = {0};
+        if (handshake_append_101(&out, req, (rnd & 1) ? "X-Fuzz: 1\r\n" : NULL) != 0) abort();
+        static const char start[] = "HTTP/1.1 101 Switching Protocols\r\n";
+        if (buf_len(&out) < sizeof start + 4 ||
+            memcmp(buf_head(&out), start, sizeof start - 1) != 0 ||
+            memcmp(buf_head(&out) + buf_len(&out) - 4, "\r\n\r\n", 4) != 0)
+            abort();
+        buf_free(&out);
+    }
+
+    const char *path = NULL, *query = NULL;
+    size_t path_len = 0, query_len = 0;
+    bool split = http_split_target(req, &path, &path_len, &query, &query_len);
+    long dlen = -1;
+    char *decoded = NULL;
+    if (split) {
+        const char *tend = req->target + req->target_len;
+        /* The path is the static "/" or inside the target, and starts with '/'. */
+        if (path_len == 0 || path[0] != '/') abort();
+        if (!(path_len == 1 && path != req->target) &&
+            (path < req->target || path + path_len > tend))
+            abort();
+        if (query < req->target || query + query_len > tend) abort();
+        dlen = decode_checked(path, path_len, &decoded);
+        char *qdec;
+        sink = decode_checked(query, query_len, &qdec);
+        free(qdec);
+    }
+
+    /* HTTPS and REMOTE_ADDR in the daemon's environment must not reach the
+     * child: the server sets those. */
+    static const char *const passenv[] = {"PATH", "HOME", "HTTPS", "REMOTE_ADDR"};
+    static char *const environ_[] = {"PATH=/usr/bin:/bin", "HOME=/root", "HTTPS=forged",
+                                     "REMOTE_ADDR=forged", NULL};
+    const bool https = rnd & 2;
+    struct cgienv_input in = {
+        .req = req,
+        .remote_addr = "192.0.2.7",
+        .remote_port = 54321,
+        .https = https,
+        .passenv = passenv,
+        .npassenv = 4,
+        .environ = environ_,
+        .unique_id = rnd,
+    };
+    char **env = cgienv_build(&in);
+    if (!split || dlen < 0) {
+        /* The documented failure: the path does not split or decode. */
+        if (env) abort();
+    } else {
+        if (!env) abort(); /* not out of memory under the fuzzer */
+        size_t n = 0;
+        for (char **e = env; *e; e++, n++) {
+            const char *eq = strchr(*e, '=');
+            if (!eq || eq == *e) abort();
+            if (strpbrk(*e, "\r\n")) abort(); /* values never carry a line break */
+            for (char **f = env; f < e; f++)  /* no variable twice */
+                if (strncmp(*f, *e, (size_t)(eq - *e) + 1) == 0) abort();
+        }
+        if (n > 32 + HTTP_MAX_HEADERS) abort();
+        if (env_get(env, "HTTP_PROXY")) abort(); /* httpoxy */
+        const char *h = env_get(env, "HTTPS");
+        if (https ? !h || strcmp(h, "on") != 0 : h != NULL) abort();
+        const char *pi = env_get(env, "PATH_INFO");
+        const char *pe = env_get(env, "PATH");
+        const char *ra = env_get(env, "REMOTE_ADDR");
+        if (!ra || strcmp(ra, "192.0.2.7") != 0) abort();
+        if (!pi || !env_get(env, "QUERY_STRING") || !env_get(env, "SERVER_NAME") || !pe ||
+            strcmp(pe, "/usr/bin:/bin") != 0)
+            abort();
+        /* PATH_INFO is the decoded path (line breaks turned into spaces). */
+        if (strlen(pi) != (size_t)dlen) abort();
+        for (long i = 0; i < dlen; i++) {
+            char want = decoded[i] == '\r' || decoded[i] == '\n' ? ' ' : decoded[i];
+            if (pi[i] != want) abort();
+        }
+        free(env);
+    }
+    free(decoded);
+    sink = st + upgrade + http_header_has_token(req, "Connection", "upgrade");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* The reference: the whole input at once. */
+    struct http_request ref_req, req;
+    char *ref_buf;
+    long ref = parse_growing(data, &size, 1, true, &ref_req, &ref_buf);
+    if (ref > (long)size || (ref < 0 && ref != -400 && ref != -414 && ref != -431 && ref != -505))
+        abort();
+    /* HTTP_MAX_HEAD is the most a client can make us hold: an undecided
+     * input is never longer, and neither is a complete head. */
+    if ((ref == 0 && size > HTTP_MAX_HEAD) || ref > HTTP_MAX_HEAD) abort();
+
+    /* Growing prefixes, copied, at split points drawn from the first bytes. */
+    uint64_t seed = 0x243F6A8885A308D3ull;
+    for (size_t i = 0; i < size && i < 8; i++) seed = (seed ^ data[i]) * 0x100000001b3ull;
+    seed |= 1;
+    size_t cuts[66], ncuts = 0, at = 0;
+    const size_t step_max = 1 + (size_t)(seed >> 59) * 97; /* up to about 3000 bytes */
+    while (at < size && ncuts < 64) {
+        at += 1 + (size_t)(xorshift(&seed) % step_max);
+        if (at > size) at = size;
+        cuts[ncuts++] = at;
+    }
+    if (ncuts == 0 || cuts[ncuts - 1] != size) cuts[ncuts++] = size;
+    char *buf;
+    long r = parse_growing(data, cuts, ncuts, true, &req, &buf);
+    if (r != ref || (r > 0 && !same_request(&req, buf, &ref_req, ref_buf))) abort();
+    free(buf);
+
+    /* One byte more at a time (in place: the parser looks at each byte once,
+     * so this is linear), which hits every limit exactly at its edge. */
+    size_t *all = malloc((size + 1) * sizeof *all);
+    if (!all) abort();
+    size_t nall = 0;
+    for (size_t i = 0; i <= size; i++) all[nall++] = i;
+    r = parse_growing(data, all, nall, false, &req, &buf);
+    free(all);
+    if (r != ref || (r > 0 && !same_request(&req, (const char *)data, &ref_req, ref_buf))) abort();
+
+    if (ref > 0) {
+        /* The head alone, without what followed it, parses the same. */
+        size_t head = (size_t)ref;
+        r = parse_growing(data, &head, 1, true, &req, &buf);
+        if (r != ref || !same_request(&req, buf, &ref_req, ref_buf)) abort();
+        free(buf);
+        check_request(ref_buf, ref, &ref_req);
+        check_after_parse(&ref_req, seed);
+    }
+    free(ref_buf);
+
+    /* The helpers on raw bytes. */
+    char *raw;
+    sink = decode_checked((const char *)data, size, &raw);
+    free(raw);
+    sink = handshake_key_valid((const char *)data, size);
+    return 0;
+}
