@@ -204,7 +204,17 @@ static void report_bad_option(const char *word, int kind)
             return;
         }
     }
-    usage_error("unknown option '%s'", shown);
+    char candidates[256] = "";
+    int matches = 0;
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (strncmp(option_table[i].name, name, n) != 0) continue;
+        size_t used = strlen(candidates);
+        snprintf(candidates + used, sizeof candidates - used, "%s--%s", matches ? ", " : "",
+                 option_table[i].name);
+        matches++;
+    }
+    if (n && matches > 1) usage_error("ambiguous option '%s' (%s)", shown, candidates);
+    else usage_error("unknown option '%s'", shown);
 }
 
 static bool bad_value(const struct option_spec *s, const char *value, const char *expected)

@@ -63,7 +63,7 @@ def process_state(pid):
 
 
 class Server:
-    def __init__(self, args, tmp_path, port=None, env=None, expect_start=True):
+    def __init__(self, args, tmp_path, port=None, env=None, expect_start=True, pass_fds=()):
         self.port = port or free_port()
         self.log_path = os.path.join(str(tmp_path), f"wsbridge-{self.port}.log")
         self.log_file = open(self.log_path, "w")
@@ -74,7 +74,7 @@ class Server:
             full_env.update(env)
         self.args = [BINARY, "--address=127.0.0.1", f"--port={self.port}", *args]
         self.proc = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                     env=full_env)
+                                     env=full_env, pass_fds=pass_fds)
         if expect_start:
             self.wait_listening()
 

@@ -453,6 +453,19 @@ def test_child_environment(server, script):
     assert not unexpected, unexpected
 
 
+def test_child_inherits_only_stdin_stdout_stderr(server, script, tmp_path):
+    # fd 3 of the child is the directory listdir itself opens; the daemon's
+    # inherited descriptor (not close-on-exec) must not get through
+    leak = open(tmp_path / "inherited", "w")
+    os.set_inheritable(leak.fileno(), True)
+    body = ("#!/usr/bin/python3\nimport os\n"
+            "print(' '.join(sorted(os.listdir('/proc/self/fd'), key=int)))\n")
+    s = server(script(body, name="fds.py"), pass_fds=(leak.fileno(),))
+    msgs, code, _ = run(collect(s.url))
+    leak.close()
+    assert msgs == ["0 1 2 3"] and code == 1000
+
+
 def test_unique_ids_differ(server, script):
     s = server(script("#!/bin/sh\necho $UNIQUE_ID\n"))
     ids = [run(collect(s.url))[0][0] for _ in range(5)]
