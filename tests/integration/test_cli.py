@@ -8,7 +8,7 @@ import pytest
 import websockets
 
 from conftest import BINARY, free_port
-from wsclient import OPEN, run
+from wsclient import OPEN, collect, run
 
 CAT = "#!/bin/sh\nexec cat\n"
 
@@ -102,16 +102,8 @@ def test_option_styles(tmp_path, script, style):
 def test_command_arguments_are_not_options(server, script):
     body = '#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\n'
     s = server(script(body), "-u", "--port=2", "--", "x y")
-
-    async def go():
-        async with websockets.connect(s.url, **OPEN) as ws:
-            out = []
-            try:
-                while True:
-                    out.append(await asyncio.wait_for(ws.recv(), 5))
-            except websockets.ConnectionClosed:
-                return out
-    assert run(go()) == ["arg:-u", "arg:--port=2", "arg:--", "arg:x y"]
+    msgs, _, _ = run(collect(s.url))
+    assert msgs == ["arg:-u", "arg:--port=2", "arg:--", "arg:x y"]
 
 
 def test_repeated_address_listens_on_each(tmp_path, script):
@@ -179,15 +171,6 @@ def test_readme_documents_every_option():
 def test_empty_passenv_passes_nothing(server, script):
     s = server("--passenv=", script("#!/bin/sh\nexec /usr/bin/env\n"),
                env={"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "/nowhere"})
-
-    async def go():
-        async with websockets.connect(s.url, **OPEN) as ws:
-            out = []
-            try:
-                while True:
-                    out.append(await asyncio.wait_for(ws.recv(), 5))
-            except websockets.ConnectionClosed:
-                return out
-    names = {line.split("=", 1)[0] for line in run(go())}
+    names = {line.split("=", 1)[0] for line in run(collect(s.url))[0]}
     assert "REMOTE_ADDR" in names
     assert "PATH" not in names and "LD_LIBRARY_PATH" not in names

@@ -24,6 +24,25 @@ __attribute__((format(printf, 4, 5))) static int tap_check(int pass, const char 
     return pass;
 }
 
+/* A printable copy of n bytes for test names (control bytes as \xNN); two
+ * results may be used in one call. */
+__attribute__((unused)) static const char *escn(const char *s, size_t n)
+{
+    static char slots[2][256];
+    static int next;
+    char *o = slots[next++ & 1];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 5 < sizeof slots[0]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7F)
+            k += (size_t)snprintf(o + k, 5, "\\x%02X", c);
+        else
+            o[k++] = (char)c;
+    }
+    o[k] = '\0';
+    return o;
+}
+
 #define ok(cond, ...) tap_check((cond) ? 1 : 0, __FILE__, __LINE__, __VA_ARGS__)
 
 static int tap_finish(void)

@@ -14,24 +14,6 @@
  * UNIQUE_ID; REQUEST_URI is one of the 18. HTTPS and HTTP_* come on top. */
 #define NSTANDARD 20
 
-/* A printable copy of n bytes for test names (control bytes as \xNN). */
-static const char *escn(const char *s, size_t n)
-{
-    static char slots[2][256];
-    static int next;
-    char *o = slots[next++ & 1];
-    size_t k = 0;
-    for (size_t i = 0; i < n && k + 5 < sizeof slots[0]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7F)
-            k += (size_t)snprintf(o + k, 5, "\\x%02X", c);
-        else
-            o[k++] = (char)c;
-    }
-    o[k] = '\0';
-    return o;
-}
-
 /* ---- helpers ------------------------------------------------------------- */
 
 struct parsed {
