@@ -1,6 +1,6 @@
-/* What a backend (exec, later proxy and shared) implements, and what it may
- * call on its connection. The connection owns the client socket; the backend
- * owns whatever is on the other side. */
+/* What a backend (exec, proxy; later shared) implements, and what it may
+ * call on its connection. The connection owns the client socket; the
+ * backend owns whatever is on the other side. */
 #ifndef WSB_BACKEND_H
 #define WSB_BACKEND_H
 
@@ -11,17 +11,29 @@ struct conn;
 struct http_request;
 struct ws_event;
 
+enum backend_start {
+    BACKEND_READY,   /* answer 101 now */
+    BACKEND_PENDING, /* the backend calls conn_backend_ready() or conn_backend_refused() */
+    BACKEND_REFUSED, /* see struct backend_refusal */
+};
+
+struct backend_refusal {
+    int http_status; /* the answer, or 0: accept the WebSocket, then close it with 1011 */
+    char why[256];   /* logged, and the body of an HTTP answer */
+};
+
 struct backend_ops {
     const char *name;
-    /* The handshake is valid and the 101 is about to be sent. Returns 0, or
-     * -1 with a reason in err: the client then gets close 1011 at once. */
-    int (*start)(struct conn *c, const struct http_request *req, char *err, size_t errlen);
+    /* The handshake is valid. The backend may pick c->subprotocol. */
+    enum backend_start (*start)(struct conn *c, const struct http_request *req,
+                                struct backend_refusal *refusal);
     /* A chunk of a client message (a WS_EV_DATA event). Returns true when all
      * of it was taken. Otherwise *taken says how much was, the connection
      * keeps the rest and stops reading until conn_resume_input(). */
     bool (*client_data)(struct conn *c, const struct ws_event *ev, size_t *taken);
-    /* The client closed or was lost. The backend lets go of the connection at
-     * once (it may live on to end its own resources) and never calls it again. */
+    /* The client closed or was lost (also while PENDING). The backend lets go
+     * of the connection at once (it may live on to end its own side) and
+     * never calls it again. */
     void (*client_closed)(struct conn *c);
     /* The queue towards the client passed its high-water mark: stop producing. */
     void (*pause_output)(struct conn *c);
@@ -30,5 +42,6 @@ struct backend_ops {
 };
 
 extern const struct backend_ops exec_backend;
+extern const struct backend_ops proxy_backend;
 
 #endif

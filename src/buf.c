@@ -18,12 +18,12 @@ int buf_reserve(struct buf *b, size_t n)
         b->end = len;
         return 0;
     }
-    if (len + n < len) return -1;
-    size_t cap = b->cap ? b->cap : BUF_MIN_ALLOC;
-    while (cap < len + n) {
-        if (cap > SIZE_MAX / 2) return -1;
-        cap *= 2;
-    }
+    if (len + n < len || len + n > SIZE_MAX - BUF_MIN_ALLOC) return -1;
+    /* Double to keep appends amortized, but a first large reserve gets
+     * just what it asks for (rounded to whole pages). */
+    size_t want = (len + n + BUF_MIN_ALLOC - 1) & ~(size_t)(BUF_MIN_ALLOC - 1);
+    size_t cap = b->cap <= SIZE_MAX / 2 ? b->cap * 2 : SIZE_MAX;
+    if (cap < want) cap = want;
     uint8_t *p = malloc(cap);
     if (!p) return -1;
     if (len) memcpy(p, b->data + b->start, len);

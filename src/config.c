@@ -23,9 +23,20 @@ enum opt_id {
     OPT_HEADER_WS,
     OPT_HEADER_HTTP,
     OPT_LOGLEVEL,
+    OPT_CONNECT,
+    OPT_UNIX_TARGET,
+    OPT_TOKEN_FILE,
+    OPT_TOKEN_SOURCE,
+    OPT_CONNECT_TIMEOUT,
+    OPT_BINARY_ONLY,
+    OPT_SSL_TARGET,
+    OPT_SSL_TARGET_INSECURE,
     OPT_HELP,
     OPT_VERSION,
 };
+
+/* Which mode an option belongs to: giving it in the other mode is an error. */
+enum opt_mode { MODE_ANY, MODE_EXEC, MODE_PROXY };
 
 struct option_spec {
     const char *name;
@@ -33,48 +44,76 @@ struct option_spec {
     const char *def; /* default shown in the help; NULL for none */
     const char *help;
     int id;
+    enum opt_mode mode;
 };
 
 static const struct option_spec option_table[] = {
-    {"port", "PORT", "80", "TCP port to listen on.", OPT_PORT},
+    {"port", "PORT", "80", "TCP port to listen on.", OPT_PORT, MODE_ANY},
     {"address", "ADDR", "all interfaces, IPv4 and IPv6",
      "Address to listen on: an IPv4 or IPv6 literal (brackets optional) or a host name. "
      "Repeatable.",
-     OPT_ADDRESS},
+     OPT_ADDRESS, MODE_ANY},
     {"binary", NULL, NULL,
      "Binary mode: each read from COMMAND's stdout becomes one binary message, and messages "
      "reach its stdin unchanged. Without it, each stdout line becomes one text message and "
      "each text message becomes one line on stdin.",
-     OPT_BINARY},
+     OPT_BINARY, MODE_EXEC},
     {"passenv", "VAR[,VAR...]", "PATH,LD_LIBRARY_PATH",
      "Environment variables passed on to COMMAND; every other variable of the daemon is "
      "removed. Repeatable.",
-     OPT_PASSENV},
+     OPT_PASSENV, MODE_EXEC},
     {"maxforks", "N", "0",
      "Most COMMAND processes running at once; 0 means no limit. Further connections get HTTP 429.",
-     OPT_MAXFORKS},
+     OPT_MAXFORKS, MODE_EXEC},
     {"closems", "MS", "0",
      "Extra milliseconds given to COMMAND before each signal once its client has gone "
      "(stdin closed, then SIGINT, SIGTERM and SIGKILL after 100, 250 and 500 ms).",
-     OPT_CLOSEMS},
+     OPT_CLOSEMS, MODE_EXEC},
     {"maxmsgsize", "BYTES", "16M",
      "Largest message accepted from a client (suffixes K, M, G; 0 means no limit). A larger one "
      "closes the connection with 1009.",
-     OPT_MAXMSGSIZE},
+     OPT_MAXMSGSIZE, MODE_ANY},
     {"staticdir", "DIR", NULL,
      "Serve files from DIR to plain HTTP GET and HEAD requests (index.html for directories). "
      "Without it such requests get 404.",
-     OPT_STATICDIR},
-    {"header", "'NAME: VALUE'", NULL, "Add a header to every response. Repeatable.", OPT_HEADER},
+     OPT_STATICDIR, MODE_ANY},
+    {"header", "'NAME: VALUE'", NULL, "Add a header to every response. Repeatable.", OPT_HEADER,
+     MODE_ANY},
     {"header-ws", "'NAME: VALUE'", NULL, "Add a header to WebSocket upgrade responses. Repeatable.",
-     OPT_HEADER_WS},
+     OPT_HEADER_WS, MODE_ANY},
     {"header-http", "'NAME: VALUE'", NULL,
-     "Add a header to plain HTTP responses (files and errors). Repeatable.", OPT_HEADER_HTTP},
+     "Add a header to plain HTTP responses (files and errors). Repeatable.", OPT_HEADER_HTTP,
+     MODE_ANY},
     {"loglevel", "LEVEL", "access",
      "Least severe messages logged: debug, trace, access, info, warn, error or fatal.",
-     OPT_LOGLEVEL},
-    {"help", NULL, NULL, "Show this help and exit.", OPT_HELP},
-    {"version", NULL, NULL, "Show the version and exit.", OPT_VERSION},
+     OPT_LOGLEVEL, MODE_ANY},
+    {"connect", "TARGET", NULL,
+     "Proxy mode, instead of COMMAND: connect every WebSocket to TARGET (HOST:PORT, "
+     "[IPv6]:PORT or unix:/path) and pass bytes both ways as binary messages.",
+     OPT_CONNECT, MODE_ANY},
+    {"unix-target", "PATH", NULL, "Same as --connect=unix:PATH (websockify's name).",
+     OPT_UNIX_TARGET, MODE_ANY},
+    {"token-file", "FILE|DIR", NULL,
+     "Proxy mode, instead of COMMAND: pick the target by token from FILE (or every file in DIR), "
+     "lines 'token: HOST:PORT' or 'token: unix:/path'; re-read when it changes and on SIGHUP. "
+     "An unknown token gets HTTP 404.",
+     OPT_TOKEN_FILE, MODE_ANY},
+    {"token-source", "query|path", "query",
+     "Where the token is: the 'token' query parameter, or the last path segment.", OPT_TOKEN_SOURCE,
+     MODE_PROXY},
+    {"connect-timeout", "SECONDS", "10",
+     "Time allowed to connect to the target (and finish TLS); after it the client gets HTTP 502.",
+     OPT_CONNECT_TIMEOUT, MODE_PROXY},
+    {"binary-only", NULL, NULL, "Refuse text messages with close code 1003 (as websockify does).",
+     OPT_BINARY_ONLY, MODE_PROXY},
+    {"ssl-target", NULL, NULL,
+     "Speak TLS to the target, verifying its certificate against the system CA store "
+     "(SSL_CERT_FILE and SSL_CERT_DIR are honoured) and its name.",
+     OPT_SSL_TARGET, MODE_PROXY},
+    {"ssl-target-insecure", NULL, NULL, "With --ssl-target: do not verify the certificate.",
+     OPT_SSL_TARGET_INSECURE, MODE_PROXY},
+    {"help", NULL, NULL, "Show this help and exit.", OPT_HELP, MODE_ANY},
+    {"version", NULL, NULL, "Show the version and exit.", OPT_VERSION, MODE_ANY},
 };
 
 #define NOPTIONS (sizeof option_table / sizeof option_table[0])
@@ -115,10 +154,20 @@ static bool parse_size(const char *s, uint64_t *out)
     if (n == 0 || n >= sizeof num) return false;
     memcpy(num, s, n + 1);
     switch (num[n - 1]) {
-    case 'k': case 'K': mult = 1ull << 10; break;
-    case 'm': case 'M': mult = 1ull << 20; break;
-    case 'g': case 'G': mult = 1ull << 30; break;
-    default: break;
+    case 'k':
+    case 'K':
+        mult = 1ull << 10;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1ull << 20;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1ull << 30;
+        break;
+    default:
+        break;
     }
     if (mult > 1) num[n - 1] = '\0';
     uint64_t v;
@@ -169,8 +218,10 @@ static int add_passenv(struct config *cfg, const char *list)
         size_t n = strlen(name);
         while (n && name[n - 1] == ' ') name[--n] = '\0';
         if (n == 0) continue;
-        if (strchr(name, '=')) rc = 1;
-        else if (push(&cfg->passenv, &cfg->npassenv, name) < 0) rc = -1;
+        if (strchr(name, '='))
+            rc = 1;
+        else if (push(&cfg->passenv, &cfg->npassenv, name) < 0)
+            rc = -1;
     }
     free(copy);
     return rc;
@@ -182,6 +233,7 @@ static void set_defaults(struct config *cfg)
     cfg->port = 80;
     cfg->maxmsgsize = 16ull << 20;
     cfg->loglevel = LOGL_ACCESS;
+    cfg->connect_timeout = 10.0;
 }
 
 /* Name an offending command-line word in one clear line. */
@@ -200,7 +252,8 @@ static void report_bad_option(const char *word, int kind)
         if (strlen(option_table[i].name) == n && strncmp(option_table[i].name, name, n) == 0) {
             if (!option_table[i].arg && name[n] == '=')
                 usage_error("option '%s' takes no value", shown);
-            else usage_error("invalid option '%s'", shown);
+            else
+                usage_error("invalid option '%s'", shown);
             return;
         }
     }
@@ -213,8 +266,10 @@ static void report_bad_option(const char *word, int kind)
                  option_table[i].name);
         matches++;
     }
-    if (n && matches > 1) usage_error("ambiguous option '%s' (%s)", shown, candidates);
-    else usage_error("unknown option '%s'", shown);
+    if (n && matches > 1)
+        usage_error("ambiguous option '%s' (%s)", shown, candidates);
+    else
+        usage_error("unknown option '%s'", shown);
 }
 
 static bool bad_value(const struct option_spec *s, const char *value, const char *expected)
@@ -246,9 +301,12 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_PASSENV:
         cfg->passenv_set = true;
         switch (add_passenv(cfg, value)) {
-        case 0: return true;
-        case 1: return bad_value(s, value, "expected variable names separated by commas");
-        default: return false;
+        case 0:
+            return true;
+        case 1:
+            return bad_value(s, value, "expected variable names separated by commas");
+        default:
+            return false;
         }
     case OPT_MAXFORKS:
         if (!parse_uint(value, 1000000, &v))
@@ -272,7 +330,9 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_HEADER:
     case OPT_HEADER_WS:
     case OPT_HEADER_HTTP: {
-        char **lines = id == OPT_HEADER ? header_all : id == OPT_HEADER_WS ? header_ws : header_http;
+        char **lines = id == OPT_HEADER      ? header_all
+                       : id == OPT_HEADER_WS ? header_ws
+                                             : header_http;
         if (!add_header_line(lines, value))
             return bad_value(s, value, "expected 'Name: value' with a valid header name");
         return true;
@@ -280,6 +340,49 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_LOGLEVEL:
         if (log_level_parse(value, &cfg->loglevel) < 0)
             return bad_value(s, value, "expected debug, trace, access, info, warn, error or fatal");
+        return true;
+    case OPT_CONNECT:
+    case OPT_UNIX_TARGET: {
+        if (!*value) return bad_value(s, value, "expected a target");
+        free(cfg->connect);
+        size_t n = strlen(value) + 6;
+        cfg->connect = malloc(n);
+        if (!cfg->connect) return false;
+        snprintf(cfg->connect, n, "%s%s", id == OPT_UNIX_TARGET ? "unix:" : "", value);
+        return true;
+    }
+    case OPT_TOKEN_FILE:
+        if (!*value) return bad_value(s, value, "expected a file or directory");
+        free(cfg->token_file);
+        cfg->token_file = strdup(value);
+        return cfg->token_file != NULL;
+    case OPT_TOKEN_SOURCE:
+        if (strcmp(value, "query") == 0)
+            cfg->token_from_path = false;
+        else if (strcmp(value, "path") == 0)
+            cfg->token_from_path = true;
+        else
+            return bad_value(s, value,
+                             "expected query or path (websockify's --token-source=FILE is "
+                             "--token-file=FILE here)");
+        return true;
+    case OPT_CONNECT_TIMEOUT: {
+        char *end;
+        errno = 0;
+        double secs = strtod(value, &end);
+        if (errno || end == value || *end || !(secs > 0 && secs <= 3600))
+            return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
+        cfg->connect_timeout = secs;
+        return true;
+    }
+    case OPT_BINARY_ONLY:
+        cfg->binary_only = true;
+        return true;
+    case OPT_SSL_TARGET:
+        cfg->ssl_target = true;
+        return true;
+    case OPT_SSL_TARGET_INSECURE:
+        cfg->ssl_target_insecure = true;
         return true;
     default:
         return false;
@@ -297,6 +400,55 @@ static char *concat(const char *a, const char *b)
     return s;
 }
 
+static size_t index_of(int id)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (option_table[i].id == id) return i;
+    return 0;
+}
+
+/* Exec mode runs COMMAND; proxy mode (--connect or --token-file) takes none.
+ * Options of the other mode are refused rather than silently ignored. */
+static bool check_mode(struct config *cfg, const bool *seen, int argc, char **argv)
+{
+    cfg->proxy = cfg->connect || cfg->token_file;
+    if (cfg->connect && cfg->token_file) {
+        fprintf(stderr, "%s: --connect and --token-file exclude each other (see '%s --help')\n",
+                PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option_spec *o = &option_table[i];
+        if (!seen[i] || o->mode == MODE_ANY || (o->mode == MODE_PROXY) == cfg->proxy) continue;
+        fprintf(stderr, "%s: option '--%s' applies only %s (see '%s --help')\n", PACKAGE_NAME,
+                o->name, o->mode == MODE_PROXY ? "with --connect or --token-file" : "to COMMAND",
+                PACKAGE_NAME);
+        return false;
+    }
+    if (cfg->ssl_target_insecure && !cfg->ssl_target) {
+        fprintf(stderr, "%s: option '--ssl-target-insecure' needs --ssl-target (see '%s --help')\n",
+                PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
+    if (cfg->proxy) {
+        if (optind < argc) {
+            fprintf(stderr, "%s: unexpected COMMAND '%s' with %s (see '%s --help')\n", PACKAGE_NAME,
+                    argv[optind], cfg->connect ? "--connect" : "--token-file", PACKAGE_NAME);
+            return false;
+        }
+        return true;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "%s: missing COMMAND to run (see '%s --help')\n", PACKAGE_NAME,
+                PACKAGE_NAME);
+        return false;
+    }
+    size_t n = 0;
+    for (int i = optind; i < argc; i++)
+        if (push(&cfg->command, &n, argv[i]) < 0) return false;
+    return true;
+}
+
 enum config_result config_parse(struct config *cfg, int argc, char **argv)
 {
     struct option longopts[NOPTIONS + 1];
@@ -309,6 +461,7 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
     memset(&longopts[NOPTIONS], 0, sizeof longopts[0]);
 
     set_defaults(cfg);
+    bool seen[NOPTIONS] = {false};
     char *header_all = NULL, *header_ws = NULL, *header_http = NULL;
     enum config_result result = CONFIG_RUN;
     bool ok = true;
@@ -331,21 +484,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
             break;
         } else {
             ok = apply_option(cfg, &header_all, &header_ws, &header_http, c, optarg);
+            seen[index_of(c)] = true;
         }
     }
-    if (ok && result == CONFIG_RUN) {
-        if (optind >= argc) {
-            fprintf(stderr, "%s: missing COMMAND to run (see '%s --help')\n", PACKAGE_NAME,
-                    PACKAGE_NAME);
-            ok = false;
-        } else {
-            for (int i = optind; ok && i < argc; i++) {
-                size_t n = 0;
-                for (char **p = cfg->command; p && *p; p++) n++;
-                ok = push(&cfg->command, &n, argv[i]) == 0;
-            }
-        }
-    }
+    if (ok && result == CONFIG_RUN) ok = check_mode(cfg, seen, argc, argv);
     if (ok && !cfg->passenv_set) ok = add_passenv(cfg, "PATH,LD_LIBRARY_PATH") == 0;
     if (ok) {
         cfg->headers_ws = concat(header_all, header_ws);
@@ -369,6 +511,8 @@ static void free_list(char **l)
 
 void config_free(struct config *cfg)
 {
+    free(cfg->connect);
+    free(cfg->token_file);
     free_list(cfg->addresses);
     free_list(cfg->passenv);
     free_list(cfg->command);
@@ -403,11 +547,13 @@ static void print_wrapped(FILE *out, const char *text, int indent, int col)
 void config_print_help(FILE *out)
 {
     fprintf(out,
-            "Usage: %s [OPTIONS] [--] COMMAND [ARGS...]\n\n"
+            "Usage: %s [OPTIONS] [--] COMMAND [ARGS...]\n"
+            "       %s [OPTIONS] --connect=TARGET | --token-file=FILE\n\n"
             "Serve WebSockets: every connection gets its own COMMAND process, whose stdin\n"
             "receives the client's messages and whose stdout lines become messages to the\n"
-            "client.\n\nOptions (--name=value or --name value):\n",
-            PACKAGE_NAME);
+            "client; or, in proxy mode, its own connection to a TCP or unix socket.\n\n"
+            "Options (--name=value or --name value):\n",
+            PACKAGE_NAME, PACKAGE_NAME);
     for (size_t i = 0; i < NOPTIONS; i++) {
         const struct option_spec *s = &option_table[i];
         char head[64];
@@ -421,8 +567,10 @@ void config_print_help(FILE *out)
             fprintf(out, "%*s", 26 - col, "");
         }
         char text[512];
-        if (s->def) snprintf(text, sizeof text, "%s (default: %s)", s->help, s->def);
-        else snprintf(text, sizeof text, "%s", s->help);
+        if (s->def)
+            snprintf(text, sizeof text, "%s (default: %s)", s->help, s->def);
+        else
+            snprintf(text, sizeof text, "%s", s->help);
         print_wrapped(out, text, 26, 26);
     }
     fprintf(out, "\nExit status: 0 after a clean shutdown, 1 when the server cannot run "

@@ -24,7 +24,17 @@ struct config {
     char *staticdir;
     char *headers_ws;   /* ready "Name: value\r\n" lines for the 101 answer */
     char *headers_http; /* and for every plain HTTP answer */
-    char **command;     /* NULL-terminated argv of COMMAND */
+    char **command;     /* NULL-terminated argv of COMMAND (exec mode) */
+
+    /* proxy mode: --connect or --token-file instead of COMMAND */
+    bool proxy;
+    char *connect;          /* target spec */
+    char *token_file;       /* token file or directory */
+    bool token_from_path;   /* --token-source=path (else the "token" query parameter) */
+    double connect_timeout; /* seconds */
+    bool binary_only;
+    bool ssl_target;
+    bool ssl_target_insecure;
 };
 
 enum config_result {

@@ -29,6 +29,9 @@
 static uint8_t scratch[READ_CHUNK];
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
+static void process_kept_input(struct conn *c);
+static void http_answer_error(struct conn *c, int status, const char *why, const char *extra,
+                              bool with_body);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -127,11 +130,13 @@ static void log_end(struct conn *c, const char *why)
     double secs = ev_now(c->srv->loop) - c->started;
     const char *req = c->request ? c->request : "-";
     if (c->close_sent || c->close_received || c->closed_by) {
-        log_access(c->id, "DISCONNECT %s port %u \"%s\" code %u by %s%s%s, %llu messages in, "
-                          "%llu out, %.3f s",
-                   c->peer_addr, c->peer_port, req, c->close_code,
+        log_access(c->id,
+                   "DISCONNECT %s port %u \"%s\" -> %s code %u by %s%s%s, in %llu messages %llu "
+                   "bytes, out %llu messages %llu bytes, %.3f s",
+                   c->peer_addr, c->peer_port, req, c->target[0] ? c->target : "-", c->close_code,
                    c->closed_by ? c->closed_by : "client", why ? ": " : "", why ? why : "",
-                   (unsigned long long)c->msgs_in, (unsigned long long)c->msgs_out, secs);
+                   (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
+                   (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out, secs);
     } else if (c->status) {
         if (why) log_info(c->id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port, req,
                           c->status, why);
@@ -272,13 +277,45 @@ uint8_t *conn_send_begin(struct conn *c, uint8_t b0, size_t len)
         return NULL;
     }
     buf_commit(&c->out, ws_frame_header(buf_tail(&c->out), b0, len, NULL));
-    if ((b0 & WS_FIN) && (b0 & 0x0F) < WS_OP_CLOSE) c->msgs_out++;
+    if ((b0 & 0x0F) < WS_OP_CLOSE) {
+        c->bytes_out += len;
+        if (b0 & WS_FIN) c->msgs_out++;
+    }
     return buf_tail(&c->out);
 }
 
 void conn_send_commit(struct conn *c, size_t len)
 {
     buf_commit(&c->out, len);
+}
+
+/* Payloads up to 65535 bytes take a 2- or 4-byte header; room for 4 is kept. */
+#define FRAME_SPACE_HEADER 4
+
+uint8_t *conn_frame_space(struct conn *c, size_t max)
+{
+    if (c->state == CONN_DEAD) return NULL;
+    if (buf_reserve(&c->out, FRAME_SPACE_HEADER + max) < 0) {
+        conn_abort(c, "out of memory queueing a message");
+        return NULL;
+    }
+    return buf_tail(&c->out) + FRAME_SPACE_HEADER;
+}
+
+void conn_frame_abandon(struct conn *c)
+{
+    if (!buf_len(&c->out)) buf_free(&c->out);
+}
+
+void conn_frame_commit(struct conn *c, uint8_t b0, size_t n)
+{
+    uint8_t *at = buf_tail(&c->out);
+    if (n < 126) memmove(at + 2, at + FRAME_SPACE_HEADER, n); /* a short frame: close the gap */
+    buf_commit(&c->out, ws_frame_header(at, b0, n, NULL) + n);
+    if ((b0 & 0x0F) < WS_OP_CLOSE) {
+        c->bytes_out += n;
+        if (b0 & WS_FIN) c->msgs_out++;
+    }
 }
 
 int conn_send(struct conn *c, uint8_t b0, const void *payload, size_t len)
@@ -350,6 +387,7 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
             break;
         case WS_EV_DATA: {
             if (ev.last) c->msgs_in++;
+            c->bytes_in += ev.len;
             if (!c->backend) break;
             size_t taken = 0;
             if (c->backend->client_data(c, &ev, &taken) || c->state != CONN_OPEN) break;
@@ -525,6 +563,36 @@ static void serve_static(struct conn *c, const struct http_request *req, const c
     conn_flush(c);
 }
 
+/* The session starts: the 101 (queued already) goes out, frames flow. */
+static void open_session(struct conn *c)
+{
+    c->status = 101;
+    c->state = CONN_OPEN;
+    ev_timer_stop(c->srv->loop, &c->timer);
+    ws_parser_init(&c->wp, true, c->srv->cfg->maxmsgsize);
+    log_access(c->id, "CONNECT %s port %u \"%s\" -> %s", c->peer_addr, c->peer_port, c->request,
+               c->target[0] ? c->target : "-");
+    /* Frames the client sent right behind its request (allowed by no RFC,
+     * but harmless) are processed now rather than dropped. */
+    buf_consume(&c->in, c->head_len);
+    c->head_len = 0;
+    process_kept_input(c);
+}
+
+void conn_backend_ready(struct conn *c)
+{
+    if (c->state == CONN_CONNECTING) open_session(c);
+}
+
+void conn_backend_refused(struct conn *c, int http_status, const char *why)
+{
+    if (c->state != CONN_CONNECTING) return;
+    c->backend = NULL; /* it has let go */
+    c->backend_data = NULL;
+    buf_free(&c->out); /* the queued 101 */
+    http_answer_error(c, http_status, why, NULL, true);
+}
+
 static void start_websocket(struct conn *c, const struct http_request *req, size_t head_len)
 {
     const struct config *cfg = c->srv->cfg;
@@ -541,29 +609,33 @@ static void start_websocket(struct conn *c, const struct http_request *req, size
                           true);
         return;
     }
-    char err[256] = "";
-    c->backend = &exec_backend;
-    int started = c->backend->start(c, req, err, sizeof err);
-    if (started < 0) c->backend = NULL;
-    if (handshake_append_101(&c->out, req, cfg->headers_ws) < 0) {
+    struct backend_refusal refusal = {0};
+    c->backend = c->srv->backend;
+    enum backend_start started = c->backend->start(c, req, &refusal);
+    if (started == BACKEND_REFUSED) {
+        c->backend = NULL;
+        c->backend_data = NULL;
+        if (refusal.http_status) {
+            http_answer_error(c, refusal.http_status, refusal.why, NULL, true);
+            return;
+        }
+    }
+    /* The request head is still in c->in; the 101 waits in c->out until the backend is ready. */
+    if (handshake_append_101(&c->out, req, c->subprotocol, cfg->headers_ws) < 0) {
         conn_abort(c, "out of memory");
         return;
     }
-    c->status = 101;
-    c->state = CONN_OPEN;
-    ev_timer_stop(c->srv->loop, &c->timer);
-    ws_parser_init(&c->wp, true, cfg->maxmsgsize);
-    log_access(c->id, "CONNECT %s port %u \"%s\"", c->peer_addr, c->peer_port, c->request);
-    if (started < 0) {
-        log_error(c->id, "cannot start the command: %s", err);
-        buf_free(&c->in);
-        conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
+    c->head_len = head_len;
+    if (started == BACKEND_PENDING) {
+        c->state = CONN_CONNECTING;
+        ev_timer_stop(c->srv->loop, &c->timer); /* the backend times its own attempt */
         return;
     }
-    /* Frames the client sent right behind its request (allowed by no RFC,
-     * but harmless) are processed now rather than dropped. */
-    buf_consume(&c->in, head_len);
-    process_kept_input(c);
+    open_session(c);
+    if (started == BACKEND_REFUSED && c->state == CONN_OPEN) {
+        log_error(c->id, "cannot start the command: %s", refusal.why);
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
+    }
 }
 
 static void route(struct conn *c, const struct http_request *req, size_t head_len)

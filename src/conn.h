@@ -30,6 +30,7 @@ struct backend_ops;
 enum conn_state {
     CONN_HANDSHAKE, /* reading the request head */
     CONN_HTTP,      /* sending a plain HTTP answer (error or file) */
+    CONN_CONNECTING, /* upgrade accepted, waiting for the backend before the 101 */
     CONN_OPEN,      /* WebSocket open */
     CONN_CLOSING,   /* our close frame is queued behind what is left to send */
     CONN_LINGER,    /* all sent and our side shut: read until EOF so nothing is reset */
@@ -58,6 +59,8 @@ struct conn {
 
     const struct backend_ops *backend;
     void *backend_data;
+    const char *subprotocol; /* chosen by the backend, or NULL */
+    size_t head_len;         /* request head bytes at the start of `in` while CONNECTING */
 
     int file_fd; /* static file being sent, or -1 */
     off_t file_pos, file_end;
@@ -65,7 +68,9 @@ struct conn {
     /* for the access log */
     char *request; /* "GET /path" */
     int status;
+    char target[128]; /* what the backend is (a pid, a host:port) */
     uint64_t msgs_in, msgs_out;
+    uint64_t bytes_in, bytes_out; /* message payload bytes */
     bool close_sent, close_received;
     uint16_t close_code; /* the code that ended the session */
     const char *closed_by;
@@ -95,6 +100,15 @@ int conn_send(struct conn *c, uint8_t b0, const void *payload, size_t len);
 uint8_t *conn_send_begin(struct conn *c, uint8_t b0, size_t len);
 void conn_send_commit(struct conn *c, size_t len);
 
+/* Zero-copy framing for payloads read straight into the queue: room for up
+ * to max (at most 65535) bytes; once n are written there,
+ * conn_frame_commit() puts the frame header in front of them. NULL if the
+ * connection failed. */
+uint8_t *conn_frame_space(struct conn *c, size_t max);
+void conn_frame_commit(struct conn *c, uint8_t b0, size_t n);
+/* Nothing was read into the space after all: an empty queue holds no memory. */
+void conn_frame_abandon(struct conn *c);
+
 /* Write what is queued; manages pause/resume of the backend. */
 void conn_flush(struct conn *c);
 
@@ -103,6 +117,12 @@ void conn_backend_finished(struct conn *c, uint16_t code, const char *reason);
 
 /* The backend can take client data again. */
 void conn_resume_input(struct conn *c);
+
+/* A PENDING backend is ready: send the 101 and start the session. */
+void conn_backend_ready(struct conn *c);
+
+/* A PENDING backend failed: answer with this HTTP status instead of 101. */
+void conn_backend_refused(struct conn *c, int http_status, const char *why);
 
 bool conn_is_open(const struct conn *c);
 

@@ -29,7 +29,7 @@
 extern char **environ;
 
 #define LINE_MAX_BYTES 65536 /* a longer stdout line is sent as a fragmented message */
-#define READ_MAX_BYTES 65536 /* one binary message per stdout read of at most this */
+#define READ_MAX_BYTES 65535 /* one binary message per stdout read of at most this */
 #define ERR_LINE_MAX   4096  /* stderr is logged in lines of at most this */
 
 /* websocketd's spacing of the termination signals, in ms (plus --closems). */
@@ -236,8 +236,11 @@ static void read_stdout(struct exec_child *ch)
         /* The client is gone: drain, so the child can still write while it ends. */
         n = read(ch->out_fd, scratch, sizeof scratch);
     } else if (ch->binary) {
-        n = read(ch->out_fd, scratch, sizeof scratch);
-        if (n > 0) conn_send(ch->conn, WS_FIN | WS_OP_BINARY, scratch, (size_t)n);
+        uint8_t *space = conn_frame_space(ch->conn, READ_MAX_BYTES);
+        if (!space) return;
+        n = read(ch->out_fd, space, READ_MAX_BYTES);
+        if (n > 0) conn_frame_commit(ch->conn, WS_FIN | WS_OP_BINARY, (size_t)n);
+        else conn_frame_abandon(ch->conn);
     } else {
         size_t room = LINE_MAX_BYTES - buf_len(&ch->line);
         if (buf_reserve(&ch->line, room) < 0) {
@@ -356,7 +359,7 @@ static void child_free(struct exec_child *ch)
     if (ch->prev) ch->prev->next = ch->next;
     else srv->children = ch->next;
     if (ch->next) ch->next->prev = ch->prev;
-    srv->nchild_objs--;
+    srv->nbackend_objs--;
     free(ch);
     server_check_done(srv);
 }
@@ -439,8 +442,12 @@ static int spawn(const struct server *srv, char **envp, const int in[2], const i
     return rc;
 }
 
-static int exec_start(struct conn *c, const struct http_request *req, char *err, size_t errlen)
+static enum backend_start exec_start(struct conn *c, const struct http_request *req,
+                                     struct backend_refusal *refusal)
 {
+    char *err = refusal->why;
+    size_t errlen = sizeof refusal->why;
+    refusal->http_status = 0; /* websocketd's way: accept, then close 1011 */
     struct server *srv = c->srv;
     const struct config *cfg = srv->cfg;
     struct cgienv_input in = {
@@ -456,7 +463,7 @@ static int exec_start(struct conn *c, const struct http_request *req, char *err,
     char **envp = cgienv_build(&in);
     if (!envp) {
         snprintf(err, errlen, "cannot build the environment (out of memory)");
-        return -1;
+        return BACKEND_REFUSED;
     }
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     pid_t pid = 0;
@@ -479,7 +486,7 @@ static int exec_start(struct conn *c, const struct http_request *req, char *err,
         for (int i = 0; i < 3; i++)
             if (ours[i] >= 0) close(ours[i]);
         snprintf(err, errlen, "%s: %s", srv->command_path, strerror(rc));
-        return -1;
+        return BACKEND_REFUSED;
     }
     ch->srv = srv;
     ch->conn = c;
@@ -501,10 +508,11 @@ static int exec_start(struct conn *c, const struct http_request *req, char *err,
     if (srv->children) srv->children->prev = ch;
     srv->children = ch;
     srv->nchildren++;
-    srv->nchild_objs++;
+    srv->nbackend_objs++;
     c->backend_data = ch;
+    snprintf(c->target, sizeof c->target, "pid %d", (int)pid);
     log_info(c->id, "started %s as pid %d", srv->command_path, (int)pid);
-    return 0;
+    return BACKEND_READY;
 }
 
 static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)

@@ -80,7 +80,8 @@ bool handshake_accept(const char *key, size_t len, char out[HANDSHAKE_ACCEPT_LEN
     return ok;
 }
 
-int handshake_append_101(struct buf *out, const struct http_request *req, const char *extra_headers)
+int handshake_append_101(struct buf *out, const struct http_request *req, const char *subprotocol,
+                         const char *extra_headers)
 {
     const struct http_header *k = http_header_find(req, "Sec-WebSocket-Key");
     char accept[HANDSHAKE_ACCEPT_LEN + 1];
@@ -92,6 +93,12 @@ int handshake_append_101(struct buf *out, const struct http_request *req, const 
     if (buf_append(out, head, sizeof head - 1) < 0 ||
         buf_append(out, accept, HANDSHAKE_ACCEPT_LEN) < 0 || buf_append(out, "\r\n", 2) < 0)
         return -1;
+    if (subprotocol) {
+        static const char proto[] = "Sec-WebSocket-Protocol: ";
+        if (buf_append(out, proto, sizeof proto - 1) < 0 ||
+            buf_append(out, subprotocol, strlen(subprotocol)) < 0 || buf_append(out, "\r\n", 2) < 0)
+            return -1;
+    }
     if (extra_headers && buf_append(out, extra_headers, strlen(extra_headers)) < 0) return -1;
     return buf_append(out, "\r\n", 2);
 }

@@ -24,9 +24,11 @@ bool handshake_key_valid(const char *key, size_t len);
  * when OpenSSL cannot allocate. */
 bool handshake_accept(const char *key, size_t len, char out[HANDSHAKE_ACCEPT_LEN + 1]);
 
-/* Append the 101 response for a request that passed handshake_check().
- * Returns 0, or -1 when out of memory. */
-int handshake_append_101(struct buf *out, const struct http_request *req, const char *extra_headers);
+/* Append the 101 response for a request that passed handshake_check(),
+ * naming the chosen subprotocol (or none when NULL). Returns 0, or -1 when
+ * out of memory. */
+int handshake_append_101(struct buf *out, const struct http_request *req, const char *subprotocol,
+                         const char *extra_headers);
 
 /* Extra header lines that go with an error status (Allow, Sec-WebSocket-Version). */
 const char *handshake_error_headers(int status);

@@ -238,6 +238,29 @@ long http_percent_decode(const char *in, size_t n, char *out)
     return (long)o;
 }
 
+long http_query_param(const char *query, size_t len, const char *name, char *out)
+{
+    size_t nlen = strlen(name), i = 0;
+    while (i < len) {
+        const char *pair = query + i;
+        const char *amp = memchr(pair, '&', len - i);
+        size_t plen = amp ? (size_t)(amp - pair) : len - i;
+        i += plen + 1;
+        if (plen < nlen || memcmp(pair, name, nlen) != 0) continue;
+        if (plen == nlen) {
+            out[0] = '\0';
+            return 0; /* "name" with no value */
+        }
+        if (pair[nlen] != '=') continue;
+        /* '+' means a space in form encoding ("%2B" is a plus): map it first,
+         * then decode in place (decoding never writes ahead of its reading). */
+        size_t vlen = plen - nlen - 1;
+        for (size_t k = 0; k < vlen; k++) out[k] = pair[nlen + 1 + k] == '+' ? ' ' : pair[nlen + 1 + k];
+        return http_percent_decode(out, vlen, out);
+    }
+    return -1;
+}
+
 const char *http_status_reason(int status)
 {
     switch (status) {

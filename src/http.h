@@ -76,6 +76,11 @@ bool http_split_target(const struct http_request *r, const char **path, size_t *
  * or -1 for a malformed escape or a NUL byte. */
 long http_percent_decode(const char *in, size_t n, char *out);
 
+/* The value of parameter `name` in a query string ("a=1&name=v"), decoded
+ * as a form value ('+' is a space) into out (at least len bytes). Returns
+ * its length, or -1 when absent or badly encoded. */
+long http_query_param(const char *query, size_t len, const char *name, char *out);
+
 const char *http_status_reason(int status);
 
 /* Append a complete response with a short plain-text body

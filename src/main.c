@@ -16,6 +16,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "backend.h"
+#include "proxy.h"
 #include "server.h"
 
 /* Descriptors 0-2 must exist, or a pipe could land on them and then be
@@ -70,8 +72,8 @@ int main(int argc, char **argv)
     ensure_std_fds();
     signal(SIGPIPE, SIG_IGN);
 
-    char *command = resolve_command(cfg.command[0]);
-    if (!command) {
+    char *command = NULL;
+    if (!cfg.proxy && !(command = resolve_command(cfg.command[0]))) {
         fprintf(stderr, "%s: cannot run '%s': %s\n", PACKAGE_NAME, cfg.command[0],
                 strchr(cfg.command[0], '/') ? "not an executable file" : "not found in PATH");
         config_free(&cfg);
@@ -103,11 +105,21 @@ int main(int argc, char **argv)
     struct server srv;
     server_init(&srv, loop, &cfg, command, static_root);
     int status = 0;
-    if (server_listen(&srv) < 0) {
+    char err[512];
+    srv.backend = cfg.proxy ? &proxy_backend : &exec_backend;
+    if (cfg.proxy && proxy_setup(&srv, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: %s\n", PACKAGE_NAME, err);
+        status = 2;
+    } else if (server_listen(&srv) < 0) {
         status = 1;
     } else {
-        log_info(0, "%s %s serving %s (%s mode)", PACKAGE_NAME, PACKAGE_VERSION, command,
-                 cfg.binary ? "binary" : "text");
+        if (cfg.proxy)
+            log_info(0, "%s %s proxying to %s%s", PACKAGE_NAME, PACKAGE_VERSION,
+                     cfg.connect ? cfg.connect : cfg.token_file,
+                     cfg.connect ? "" : " (token file)");
+        else
+            log_info(0, "%s %s serving %s (%s mode)", PACKAGE_NAME, PACKAGE_VERSION, command,
+                     cfg.binary ? "binary" : "text");
         ev_run(loop, 0);
         log_info(0, "stopped");
     }

@@ -14,6 +14,7 @@
 
 #include "conn.h"
 #include "exec.h"
+#include "proxy.h"
 #include "log.h"
 #include "util.h"
 
@@ -63,6 +64,16 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     server_stop(srv);
 }
 
+/* SIGHUP reloads what can change without a restart. */
+static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct server *srv = w->data;
+    if (srv->proxy) proxy_reload(srv);
+    else log_info(0, "SIGHUP: nothing to reload when running a COMMAND");
+}
+
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
@@ -91,9 +102,11 @@ void server_init(struct server *srv, struct ev_loop *loop, const struct config *
     ev_init(&srv->stop_deadline, on_deadline);
     ev_signal_init(&srv->sigint, on_signal, SIGINT);
     ev_signal_init(&srv->sigterm, on_signal, SIGTERM);
-    srv->sigint.data = srv->sigterm.data = srv;
+    ev_signal_init(&srv->sighup, on_hangup, SIGHUP);
+    srv->sigint.data = srv->sigterm.data = srv->sighup.data = srv;
     ev_signal_start(loop, &srv->sigint);
     ev_signal_start(loop, &srv->sigterm);
+    ev_signal_start(loop, &srv->sighup);
 }
 
 static void describe(const struct sockaddr *sa, char *out, size_t n)
@@ -265,7 +278,8 @@ void server_stop(struct server *srv)
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
         if (c->state == CONN_OPEN) conn_ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
-        else if (c->state == CONN_HANDSHAKE) conn_abort(c, "server shutting down");
+        else if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING)
+            conn_abort(c, "server shutting down");
     }
     ev_timer_set(&srv->stop_deadline, SHUTDOWN_DEADLINE, 0.);
     ev_timer_start(srv->loop, &srv->stop_deadline);
@@ -274,7 +288,7 @@ void server_stop(struct server *srv)
 
 void server_check_done(struct server *srv)
 {
-    if (srv->stopping && srv->nconns == 0 && srv->nchild_objs == 0 && !srv->graveyard)
+    if (srv->stopping && srv->nconns == 0 && srv->nbackend_objs == 0 && !srv->graveyard)
         ev_break(srv->loop, EVBREAK_ALL);
 }
 
@@ -287,6 +301,7 @@ void server_free(struct server *srv)
         conn_free(c);
     }
     exec_free_all(srv);
+    proxy_teardown(srv);
     close_listeners(srv);
     free(srv->listeners);
     srv->listeners = NULL;
@@ -295,4 +310,5 @@ void server_free(struct server *srv)
     ev_timer_stop(srv->loop, &srv->accept_backoff);
     ev_signal_stop(srv->loop, &srv->sigint);
     ev_signal_stop(srv->loop, &srv->sigterm);
+    ev_signal_stop(srv->loop, &srv->sighup);
 }

@@ -11,6 +11,8 @@
 
 struct conn;
 struct exec_child;
+struct proxy_state;
+struct backend_ops;
 
 struct listener {
     struct server *srv;
@@ -24,7 +26,9 @@ struct server {
     const struct config *cfg;
     const char *command_path; /* COMMAND resolved against PATH at start-up */
     const char *static_root;  /* --staticdir as a canonical path, or NULL */
+    const struct backend_ops *backend; /* exec or proxy */
     struct exec_child *children; /* exec children still tracked (exec.c owns the list) */
+    struct proxy_state *proxy;   /* proxy mode's state (proxy.c owns it) */
     struct listener *listeners;
     size_t nlisteners;
     struct conn *conns; /* every live connection */
@@ -32,10 +36,10 @@ struct server {
     struct conn *graveyard; /* closed connections, freed after the current callback */
     ev_check sweeper;
     unsigned nchildren;  /* exec processes not yet reaped (what --maxforks counts) */
-    unsigned nchild_objs; /* exec children still being tracked (shutdown waits for them) */
+    unsigned nbackend_objs; /* backend objects still alive (shutdown waits for them) */
     uint64_t next_conn_id;
     bool stopping;
-    ev_signal sigint, sigterm;
+    ev_signal sigint, sigterm, sighup;
     ev_timer accept_backoff; /* listeners paused after EMFILE/ENFILE */
     ev_timer stop_deadline;
 };

@@ -142,7 +142,9 @@ static void check_after_parse(const struct http_request *req, uint64_t rnd)
         const struct http_header *k = http_header_find(req, "Sec-WebSocket-Key");
         if (!k || !handshake_key_valid(k->value, k->value_len)) abort();
         struct buf out = {0};
-        if (handshake_append_101(&out, req, (rnd & 1) ? "X-Fuzz: 1\r\n" : NULL) != 0) abort();
+        if (handshake_append_101(&out, req, (rnd & 2) ? "binary" : NULL,
+                                 (rnd & 1) ? "X-Fuzz: 1\r\n" : NULL) != 0)
+            abort();
         static const char start[] = "HTTP/1.1 101 Switching Protocols\r\n";
         if (buf_len(&out) < sizeof start + 4 ||
             memcmp(buf_head(&out), start, sizeof start - 1) != 0 ||

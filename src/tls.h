@@ -1,0 +1,36 @@
+/* OpenSSL on non-blocking sockets: contexts, and read/write/handshake calls
+ * that say which readiness (read or write) the caller must wait for. */
+#ifndef WSB_TLS_H
+#define WSB_TLS_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum tls_status {
+    TLS_DONE,       /* the call completed (n says how much for read/write) */
+    TLS_WANT_READ,  /* retry the same call once the socket is readable */
+    TLS_WANT_WRITE, /* ... once it is writable */
+    TLS_CLOSED,     /* the peer closed (close_notify or EOF) */
+    TLS_FAILED,     /* error; tls_error_string() says why */
+};
+
+/* Client context for backends: TLS 1.2 or later, peer verified against the
+ * system CA store (SSL_CERT_FILE/SSL_CERT_DIR are honoured) unless !verify.
+ * Returns NULL with a reason in err. */
+SSL_CTX *tls_client_context(bool verify, char *err, size_t errlen);
+
+/* Start a client session on a connected socket: SNI and the name (or IP
+ * address) to verify come from host. Returns NULL with a reason in err. */
+SSL *tls_client_session(SSL_CTX *ctx, int fd, const char *host, char *err, size_t errlen);
+
+enum tls_status tls_handshake(SSL *ssl);
+enum tls_status tls_read(SSL *ssl, void *buf, size_t len, size_t *n);
+/* Partial writes are allowed; after WANT_*, retry with the same bytes (they may have moved). */
+enum tls_status tls_write(SSL *ssl, const void *buf, size_t len, size_t *n);
+
+/* The most recent OpenSSL error (or the verification result) as text. */
+const char *tls_error_string(SSL *ssl, char *buf, size_t len);
+
+#endif
