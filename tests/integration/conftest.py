@@ -172,3 +172,48 @@ def script(tmp_path):
         return write_script(tmp_path, name or f"script{counter[0]}.sh", body)
 
     return make
+
+
+class Backend:
+    """A backends.py service in its own process, stopped by PID."""
+
+    def __init__(self, mode, tmp_path, *extra, unix=False):
+        self.port = None if unix else free_port()
+        self.path = os.path.join(str(tmp_path), f"backend-{mode}.sock") if unix else None
+        where = ["--unix", self.path] if unix else ["--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HERE, "backends.py"), mode, *where, *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            self.proc.kill()
+            raise RuntimeError(f"backend {mode} did not start: {line}{self.proc.stdout.read()}")
+
+    @property
+    def target(self):
+        return f"unix:{self.path}" if self.path else f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def backend(tmp_path):
+    """Factory: backend(mode, *args, unix=False) starts a service for the proxy."""
+    started = []
+
+    def start(mode, *extra, unix=False):
+        b = Backend(mode, tmp_path, *extra, unix=unix)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()

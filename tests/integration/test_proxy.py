@@ -1,0 +1,365 @@
+"""Proxy mode (--connect, --token-file): websockify's job, done strictly."""
+
+import asyncio
+import base64
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import websockets
+
+from rawws import Conn, close_payload, frame, request
+from wsclient import OPEN, recv_all, recv_bytes, run
+
+BIN = dict(subprotocols=["binary"])
+
+
+def echo_roundtrip(url, payloads, **kw):
+    async def go():
+        async with websockets.connect(url, **OPEN, **kw) as ws:
+            out = []
+            for p in payloads:
+                await ws.send(p)
+                want = len(p.encode() if isinstance(p, str) else p)
+                out.append(await recv_bytes(ws, want) if want else b"")
+            return out, ws.subprotocol
+    return run(go())
+
+
+# --- moving bytes -----------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [1, 125, 126, 65535, 65536, 1 << 20, 16 << 20])
+def test_binary_echo_is_byte_exact(server, backend, size):
+    b = backend("echo")
+    s = server(f"--connect={b.target}", "--maxmsgsize=32M")
+    payload = os.urandom(size)
+    out, proto = echo_roundtrip(s.url, [payload], **BIN)
+    assert out == [payload] and proto == "binary"
+
+
+def test_empty_message_reaches_nothing_and_breaks_nothing(server, backend):
+    b = backend("echo")
+    s = server(f"--connect={b.target}")
+    out, _ = echo_roundtrip(s.url, [b"", b"after"])
+    assert out == [b"", b"after"]
+
+
+def test_text_messages_go_through_as_bytes(server, backend):
+    b = backend("line")
+    s = server(f"--connect={b.target}")
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            await ws.send("first line\nsecond ")
+            await ws.send("line\n")
+            return await recv_bytes(ws, len(b"echo: first line\necho: second line\n"))
+    assert run(go()) == b"echo: first line\necho: second line\n"
+
+
+def test_backend_bytes_arrive_as_binary_messages_of_at_most_64k(server, backend):
+    b = backend("source", "--bytes", str(3 << 20))
+    s = server(f"--connect={b.target}")
+    c = Conn(s.port)
+    c.handshake()
+    sizes, ops = [], set()
+    while True:
+        fin, rsv, op, payload = c.read_frame()
+        if op == 8:
+            break
+        ops.add(op)
+        sizes.append(len(payload))
+    assert ops == {2} and sum(sizes) == 3 << 20 and max(sizes) <= 65535
+
+
+def test_binary_only_refuses_text_with_1003(server, backend):
+    b = backend("echo")
+    s = server(f"--connect={b.target}", "--binary-only")
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            await ws.send(b"bytes are fine")
+            first = await ws.recv()
+            await ws.send("text is not")
+            return first, (await recv_all(ws))[1:]
+    first, (code, reason) = run(go())
+    assert first == b"bytes are fine" and code == 1003
+
+
+def test_200_concurrent_connections(server, backend):
+    b = backend("echo")
+    s = server(f"--connect={b.target}")
+
+    async def client(i):
+        async with websockets.connect(s.url, **OPEN, **BIN) as ws:
+            for j in range(5):
+                msg = f"{i}:{j}".encode() * 10
+                await ws.send(msg)
+                assert await recv_bytes(ws, len(msg), timeout=30) == msg
+        return ws.close_code
+
+    async def go():
+        return await asyncio.gather(*[client(i) for i in range(200)])
+    assert run(go()) == [1000] * 200
+
+
+def test_unix_socket_backend(server, backend):
+    b = backend("echo", unix=True)
+    s = server(f"--connect={b.target}")
+    out, _ = echo_roundtrip(s.url, [b"over a unix socket"])
+    assert out == [b"over a unix socket"]
+
+
+def test_unix_target_alias(server, backend):
+    b = backend("echo", unix=True)
+    s = server(f"--unix-target={b.path}")
+    out, _ = echo_roundtrip(s.url, [b"alias"])
+    assert out == [b"alias"]
+
+
+# --- subprotocols --------------------------------------------------------------------
+
+@pytest.mark.parametrize("offer,chosen", [
+    (None, None),
+    (["binary"], "binary"),
+    (["base64", "binary"], "binary"),
+    (["binary", "base64"], "binary"),
+])
+def test_subprotocol_choice(server, backend, offer, chosen):
+    b = backend("echo")
+    s = server(f"--connect={b.target}")
+    out, proto = echo_roundtrip(s.url, [b"x"], **({"subprotocols": offer} if offer else {}))
+    assert out == [b"x"] and proto == chosen
+
+
+def test_offer_list_with_spaces_is_trimmed(server, backend):
+    # websockify splits "base64, binary" without trimming and refuses it
+    b = backend("echo")
+    s = server(f"--connect={b.target}")
+    c = Conn(s.port)
+    headers = c.handshake(extra=["Sec-WebSocket-Protocol: base64,   binary"])
+    assert headers["sec-websocket-protocol"] == ["binary"]
+
+
+def test_base64_subprotocol_round_trip(server, backend):
+    b = backend("echo")
+    s = server(f"--connect={b.target}")
+    data = os.urandom(100000)
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN, subprotocols=["base64"]) as ws:
+            assert ws.subprotocol == "base64"
+            text = base64.b64encode(data).decode()
+            await ws.send([text[:1001], text[1001:50002], text[50002:]])   # fragmented
+            got = b""
+            while len(got) < len(data):
+                m = await asyncio.wait_for(ws.recv(), 10)
+                assert isinstance(m, str)
+                got += base64.b64decode(m, validate=True)
+            return got
+    assert run(go()) == data
+
+
+@pytest.mark.parametrize("bad", ["not base64!", "QUJD=", "QQ==QQ=="])
+def test_invalid_base64_closes_1007(server, backend, bad):
+    b = backend("echo")
+    s = server(f"--connect={b.target}")
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN, subprotocols=["base64"]) as ws:
+            await ws.send(bad)
+            return (await recv_all(ws))[1]
+    assert run(go()) == 1007
+
+
+def test_unknown_subprotocol_is_400(server, backend):
+    b = backend("echo")
+    s = server(f"--connect={b.target}")
+    c = Conn(s.port)
+    c.send(request(extra=["Sec-WebSocket-Protocol: chat"]))
+    status, _, body = c.read_response()
+    assert status == 400 and b"binary or base64" in body
+
+
+# --- connecting -----------------------------------------------------------------------
+
+def test_refused_backend_is_502(server):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]      # bound, never listening
+        s = server(f"--connect=127.0.0.1:{dead_port}")
+        c = Conn(s.port)
+        c.send(request())
+        status, headers, body = c.read_response()
+    assert status == 502 and b"Connection refused" in body
+    assert headers["connection"] == ["close"]
+    s.wait_log(r'"GET /" 502 cannot connect to 127\.0\.0\.1:\d+: Connection refused')
+
+
+def test_missing_unix_socket_is_502(server, tmp_path):
+    s = server(f"--connect=unix:{tmp_path}/nobody.sock")
+    c = Conn(s.port)
+    c.send(request())
+    status, _, body = c.read_response()
+    assert status == 502 and b"No such file" in body
+
+
+def test_backend_slow_to_accept_times_out_with_502(server):
+    # A listener whose accept queue is full drops further SYNs: connect() hangs.
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(("127.0.0.1", port))
+        fillers.append(f)
+    try:
+        s = server(f"--connect=127.0.0.1:{port}", "--connect-timeout=1")
+        c = Conn(s.port, timeout=10)
+        start = time.monotonic()
+        c.send(request())
+        status, _, body = c.read_response()
+        assert status == 502 and b"within 1 s" in body
+        assert 0.8 <= time.monotonic() - start <= 5
+    finally:
+        for f in fillers:
+            f.close()
+        lst.close()
+
+
+def test_connecting_happens_before_the_101(server, backend):
+    # the backend is already connected when the client sees the 101
+    b = backend("greet-close")
+    s = server(f"--connect={b.target}")
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            return await recv_all(ws)
+    msgs, code, reason = run(go())
+    assert msgs == [b"hello from the backend"] and (code, reason) == (1000, "backend closed")
+
+
+# --- closing -------------------------------------------------------------------------
+
+def test_backend_closes_first_queued_data_then_1000(server, backend):
+    b = backend("source", "--bytes", str(5 << 20))
+    s = server(f"--connect={b.target}")
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN, max_queue=2) as ws:
+            await asyncio.sleep(0.5)      # the backend is done long before we read
+            return await recv_all(ws)
+    msgs, code, reason = run(go())
+    assert sum(len(m) for m in msgs) == 5 << 20
+    assert (code, reason) == (1000, "backend closed")
+
+
+def test_client_closes_first_backend_gets_eof(server, backend, tmp_path):
+    rec = tmp_path / "received"
+    b = backend("record", "--record", str(rec))
+    s = server(f"--connect={b.target}")
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            await ws.send(b"last words")
+        return ws.close_code
+    assert run(go()) == 1000
+    deadline = time.monotonic() + 5
+    while not os.path.exists(str(rec) + ".eof") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rec.read_bytes() == b"last words"
+    assert os.path.exists(str(rec) + ".eof"), "the backend never saw the half-close"
+    s.wait_log(r"DISCONNECT .* code 1000 by client, in 1 messages 10 bytes")
+
+
+def test_backend_reset_is_1011(server, backend):
+    b = backend("reset")
+    s = server(f"--connect={b.target}")
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            await ws.send(b"x")
+            return await recv_all(ws)
+    msgs, code, reason = run(go())
+    assert msgs == [] and code == 1011 and "reset" in reason
+
+
+def test_access_log_line(server, backend):
+    b = backend("echo")
+    s = server(f"--connect={b.target}")
+    echo_roundtrip(s.url + "/path?q", [b"12345"])
+    line = s.wait_log(r"DISCONNECT 127\.0\.0\.1 port \d+ \"GET /path\?q\" -> 127\.0\.0\.1:\d+ "
+                      r"code 1000 by client, in 1 messages 5 bytes, out 1 messages 5 bytes, "
+                      r"[0-9.]+ s")
+    assert line
+
+
+# --- flow control ---------------------------------------------------------------------
+
+def test_1_gib_to_a_slow_reader_keeps_memory_flat(server, backend):
+    """Documented bound: the daemon's RSS grows by less than 16 MiB."""
+    total = 1 << 30
+    b = backend("source", "--bytes", str(total))
+    s = server(f"--connect={b.target}", env={"ASAN_OPTIONS": "detect_leaks=1:quarantine_size_mb=1"})
+
+    def rss_kib():
+        with open(f"/proc/{s.proc.pid}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+    base = bytes(range(251)) * 300
+    samples = []
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN, max_queue=1) as ws:
+            got, next_pause = 0, 0
+            while got < total:
+                m = await asyncio.wait_for(ws.recv(), 30)
+                off = got % 251
+                assert m == base[off:off + len(m)], f"mismatch at {got}"
+                got += len(m)
+                if got >= next_pause:         # a slow reader: stop now and then
+                    next_pause += 64 << 20
+                    samples.append(rss_kib())
+                    await asyncio.sleep(0.3)
+                    samples.append(rss_kib())
+            return got, (await recv_all(ws))[1]
+    start_rss = rss_kib()
+    got, code = run(go(), timeout=600)
+    assert got == total and code == 1000
+    assert max(samples) - start_rss < 16 * 1024, (start_rss, max(samples))
+
+
+def test_client_flooding_a_backend_that_does_not_read_is_paused(server, tmp_path):
+    # a listener that accepts and never reads: our writes block, we stop reading the client
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(8)
+    s = server(f"--connect=127.0.0.1:{lst.getsockname()[1]}",
+               env={"ASAN_OPTIONS": "detect_leaks=1:quarantine_size_mb=1"})
+
+    def rss_kib():
+        with open(f"/proc/{s.proc.pid}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+    async def go():
+        ws = await websockets.connect(s.url, **OPEN)
+        before = rss_kib()
+        chunk = b"z" * (1 << 20)
+        try:
+            for _ in range(64):
+                await asyncio.wait_for(ws.send(chunk), 2)
+        except asyncio.TimeoutError:
+            pass                           # our send blocked: backpressure reached us
+        after = rss_kib()
+        ws.transport.abort()
+        return before, after
+    try:
+        before, after = run(go())
+    finally:
+        lst.close()
+    assert after - before < 8 * 1024, (before, after)
