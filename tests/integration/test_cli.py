@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import websockets
 
-from conftest import BINARY, free_port
+from harness import BINARY, free_port
 from wsclient import OPEN, collect, run
 
 CAT = "#!/bin/sh\nexec cat\n"
@@ -79,7 +79,7 @@ def echo_once(url):
 
 @pytest.mark.parametrize("style", ["equals", "separate", "single-dash", "double-dash-end"])
 def test_option_styles(tmp_path, script, style):
-    from conftest import Server
+    from harness import Server
     port = free_port()
     path = script(CAT)
     args = {
@@ -107,7 +107,7 @@ def test_command_arguments_are_not_options(server, script):
 
 
 def test_repeated_address_listens_on_each(tmp_path, script):
-    from conftest import Server
+    from harness import Server
     port = free_port()
     s = Server(["--address=127.0.0.2", script(CAT)], tmp_path, port=port)
     try:
@@ -128,7 +128,7 @@ def ipv6_available():
 
 @pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback here")
 def test_ipv6_literal_with_and_without_brackets(tmp_path, script):
-    from conftest import Server
+    from harness import Server
     for literal in ["[::1]", "::1"]:
         port = free_port()
         s = Server([f"--address={literal}", script(CAT)], tmp_path, port=port)

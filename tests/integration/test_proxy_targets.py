@@ -9,7 +9,7 @@ import time
 import pytest
 import websockets
 
-from conftest import BINARY
+from harness import BINARY
 from rawws import Conn, request
 from wsclient import OPEN, recv_bytes, run
 

@@ -1,0 +1,37 @@
+"""Headless Chromium (Debian's chromium + chromium-driver, driven by
+python3-selenium) for the browser tests. Reuses the integration fixtures."""
+
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+from harness import backend, script, server  # noqa: E402,F401  (shared fixtures)
+
+
+
+@pytest.fixture
+def browser():
+    for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        assert os.path.exists(tool), f"{tool} is missing: run scripts/deps test"
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    profile = tempfile.mkdtemp(prefix="wsbridge-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=800,600",
+                "--user-data-dir=" + profile):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
