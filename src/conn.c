@@ -35,11 +35,6 @@ static void http_answer_error(struct conn *c, int status, const char *why, const
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-bool conn_is_open(const struct conn *c)
-{
-    return c->state == CONN_OPEN;
-}
-
 static void arm_timer(struct conn *c, ev_tstamp seconds)
 {
     c->timer.repeat = seconds;
@@ -503,8 +498,11 @@ static bool method_is(const struct http_request *req, const char *m)
     return req->method_len == strlen(m) && memcmp(req->method, m, req->method_len) == 0;
 }
 
+/* path is the decoded path; raw_path the one the client sent (for Location,
+ * where a decoded CR or LF must never appear). */
 static void serve_static(struct conn *c, const struct http_request *req, const char *path,
-                         size_t path_len, const char *query, size_t query_len)
+                         size_t path_len, const char *raw_path, size_t raw_len, const char *query,
+                         size_t query_len)
 {
     bool head = method_is(req, "HEAD");
     if (!head && !method_is(req, "GET")) {
@@ -515,12 +513,12 @@ static void serve_static(struct conn *c, const struct http_request *req, const c
     int status = static_resolve(c->srv->static_root, path, path_len, &f);
     if (status == 301) {
         /* Directories need their slash so relative links resolve. */
-        char *loc = malloc(path_len + query_len + 32);
+        char *loc = malloc(raw_len + query_len + 32);
         if (!loc) {
             conn_abort(c, "out of memory");
             return;
         }
-        int n = sprintf(loc, "Location: %.*s/", (int)path_len, path);
+        int n = sprintf(loc, "Location: %.*s/", (int)raw_len, raw_path);
         if (query_len) n += sprintf(loc + n, "?%.*s", (int)query_len, query);
         sprintf(loc + n, "\r\n");
         http_answer_error(c, 301, NULL, loc, !head);
@@ -673,7 +671,7 @@ static void route(struct conn *c, const struct http_request *req, size_t head_le
     if (handshake_is_upgrade(req)) {
         start_websocket(c, req, head_len);
     } else if (c->srv->static_root) {
-        serve_static(c, req, decoded, (size_t)dlen, query, query_len);
+        serve_static(c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
     } else {
         http_answer_error(c, 404, NULL, NULL, !method_is(req, "HEAD"));
     }

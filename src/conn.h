@@ -124,6 +124,5 @@ void conn_backend_ready(struct conn *c);
 /* A PENDING backend failed: answer with this HTTP status instead of 101. */
 void conn_backend_refused(struct conn *c, int http_status, const char *why);
 
-bool conn_is_open(const struct conn *c);
 
 #endif

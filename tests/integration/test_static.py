@@ -81,6 +81,18 @@ def test_directory_without_slash_redirects(site):
     assert status == 200 and body == b"docs\n"
 
 
+def test_redirect_keeps_the_path_encoded(site, tmp_path):
+    # a directory whose name holds a CR LF: the Location header must not split
+    weird = tmp_path / "www" / "a\r\nSet-Cookie: x=1"
+    weird.mkdir()
+    c = Conn(site.port)
+    c.send(b"GET /a%0D%0ASet-Cookie:%20x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, _ = c.read_response()
+    c.close()
+    assert status == 301 and "set-cookie" not in headers
+    assert headers["location"] == ["/a%0D%0ASet-Cookie:%20x=1/"]
+
+
 def test_directory_without_index_is_403(site):
     assert get(site.port, "/sub/")[0] == 403
 
