@@ -42,8 +42,14 @@ int tokens_parse(struct token_table *t, const char *text, size_t len, const char
         const char *nl = memchr(line, '\n', len - i);
         size_t n = nl ? (size_t)(nl - line) : len - i;
         i += n + (nl ? 1 : 0);
-        const char *hash = memchr(line, '#', n);
-        if (hash) n = (size_t)(hash - line);
+        /* '#' starts a comment at the start of a line or after white space,
+         * so a token may still contain one (websockify: line comments only). */
+        for (size_t k = 0; k < n; k++) {
+            if (line[k] == '#' && (k == 0 || is_space(line[k - 1]))) {
+                n = k;
+                break;
+            }
+        }
         while (n && is_space(line[n - 1])) n--;
         size_t s = 0;
         while (s < n && is_space(line[s])) s++;
@@ -52,7 +58,12 @@ int tokens_parse(struct token_table *t, const char *text, size_t len, const char
             snprintf(err, errlen, "%s:%zu: NUL byte", name, lineno);
             return -1;
         }
-        const char *colon = memchr(line + s, ':', n - s);
+        /* websockify splits at ": " (so a token may hold a ':'); a bare
+         * "token:host:port" is read as the first ':' too. */
+        const char *colon = NULL;
+        for (size_t k = s; k + 1 < n && !colon; k++)
+            if (line[k] == ':' && is_space(line[k + 1])) colon = line + k;
+        if (!colon) colon = memchr(line + s, ':', n - s);
         if (!colon) {
             snprintf(err, errlen, "%s:%zu: expected 'token: host:port'", name, lineno);
             return -1;

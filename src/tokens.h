@@ -1,6 +1,7 @@
 /* Token → target tables, compatible with websockify's TokenFile plugin:
- * lines "token: host:port" or "token: unix:/path", '#' comments. A table
- * comes from one file or from every file in a directory. */
+ * lines "token: host:port" or "token: unix:/path", split at the first ": "
+ * (else the first ':'); '#' starts a comment at the start of a line or after
+ * a blank. A table comes from one file or from every file in a directory. */
 #ifndef WSB_TOKENS_H
 #define WSB_TOKENS_H
 

@@ -8,7 +8,8 @@
  * time. Every run must reach the verdict of a one-shot parse of
  * the whole input, with the same request. A complete head is then checked and
  * handed to handshake_check, handshake_append_101, http_split_target,
- * http_percent_decode and cgienv_build, whose results are checked too. */
+ * http_percent_decode, http_query_param (against a reference, on the query
+ * and on the raw input) and cgienv_build, whose results are checked too. */
 #include "autoconfig.h"
 
 #include <stdbool.h>
@@ -121,6 +122,77 @@ static long decode_checked(const char *in, size_t n, char **out)
     return d;
 }
 
+/* http_query_param written out from its documentation: the first
+ * '&'-separated pair that is the name alone (value "") or the name, '=' and a
+ * value; the value with '+' as a space, then %XX escapes decoded; a bad
+ * escape or a NUL byte refuses it. */
+static int ref_hex(char c)
+{
+    static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
+    const char *p = c ? strchr(lower, c) : NULL;
+    if (p) return (int)(p - lower);
+    p = c ? strchr(upper, c) : NULL;
+    return p ? (int)(p - upper) : -1;
+}
+
+static long ref_query_param(const char *q, size_t len, const char *name, char *out)
+{
+    size_t nlen = strlen(name);
+    for (size_t start = 0; start < len;) {
+        size_t end = start;
+        while (end < len && q[end] != '&') end++;
+        size_t plen = end - start;
+        const char *pair = q + start;
+        start = end + 1;
+        if (plen == nlen && memcmp(pair, name, nlen) == 0) return 0;
+        if (plen <= nlen || memcmp(pair, name, nlen) != 0 || pair[nlen] != '=') continue;
+        long o = 0;
+        for (size_t i = nlen + 1; i < plen; i++) {
+            char c = pair[i];
+            if (c == '+') {
+                c = ' ';
+            } else if (c == '%') {
+                int hi = i + 1 < plen ? ref_hex(pair[i + 1]) : -1;
+                int lo = i + 2 < plen ? ref_hex(pair[i + 2]) : -1;
+                if (hi < 0 || lo < 0) return -1;
+                c = (char)(hi * 16 + lo);
+                i += 2;
+            }
+            if (c == '\0') return -1;
+            out[o++] = c;
+        }
+        return o;
+    }
+    return -1;
+}
+
+/* http_query_param into an exactly-sized buffer, against the reference. */
+static void check_query_param(const char *q, size_t len, const char *name)
+{
+    char *out = malloc(len ? len : 1), *ref = malloc(len ? len : 1);
+    if (!out || !ref) abort();
+    long got = http_query_param(q, len, name, out);
+    long want = ref_query_param(q, len, name, ref);
+    if (got != want || (got > 0 && memcmp(out, ref, (size_t)got) != 0)) abort();
+    free(out);
+    free(ref);
+}
+
+/* The parameter names to look up in a query: "token", and the name of its
+ * first pair (when it has one without '&' or '='). */
+static void check_query_params(const char *q, size_t len)
+{
+    check_query_param(q, len, "token");
+    size_t n = 0;
+    while (n < len && n < 32 && q[n] != '&' && q[n] != '=' && q[n] != '\0') n++;
+    if (n > 0 && n < 32) {
+        char name[32];
+        memcpy(name, q, n);
+        name[n] = '\0';
+        check_query_param(q, len, name);
+    }
+}
+
 static const char *env_get(char **env, const char *name)
 {
     size_t n = strlen(name);
@@ -170,6 +242,7 @@ static void check_after_parse(const struct http_request *req, uint64_t rnd)
         char *qdec;
         sink = decode_checked(query, query_len, &qdec);
         free(qdec);
+        check_query_params(query, query_len);
     }
 
     /* HTTPS and REMOTE_ADDR in the daemon's environment must not reach the
@@ -280,5 +353,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sink = decode_checked((const char *)data, size, &raw);
     free(raw);
     sink = handshake_key_valid((const char *)data, size);
+    check_query_params((const char *)data, size);
     return 0;
 }

@@ -648,6 +648,76 @@ static void test_append_error(void)
     ok(good, "status reasons for the statuses the parser and the handshake produce");
 }
 
+/* ---- query parameters -------------------------------------------------------------- */
+
+/* Look name up in the first n bytes of query, from an exactly-sized copy into
+ * an exactly-sized output buffer (ASan sees any access past either). want < 0:
+ * absent or refused; otherwise the value must be want_out. */
+static void check_param(const char *query, size_t n, const char *name, long want,
+                        const char *want_out, const char *what)
+{
+    char *q = malloc(n ? n : 1);
+    memcpy(q, query, n);
+    char *out = malloc(n ? n : 1);
+    long r = http_query_param(q, n, name, out);
+    bool good = want < 0 ? r == -1 : r == want && memcmp(out, want_out, (size_t)want) == 0;
+    ok(good, "query_param \"%s\" in \"%s\": %s (want %ld, got %ld%s%s)", name, escn(query, n), what,
+       want, r, r > 0 ? " " : "", r > 0 ? escn(out, (size_t)r) : "");
+    free(q);
+    free(out);
+}
+
+#define PARAM(query, name, want, out, what)                                                        \
+    check_param(query, sizeof query - 1, name, want, out, what)
+
+static void test_query_param(void)
+{
+    PARAM("token=abc", "token", 3, "abc", "the only parameter");
+    PARAM("a=1&token=xyz&b=2", "token", 3, "xyz", "between others");
+    PARAM("a=1&b=2&token=last", "token", 4, "last", "the last parameter");
+    PARAM("a=1&b=2", "token", -1, NULL, "absent");
+    PARAM("token=1&token=2", "token", 1, "1", "the first match wins");
+    PARAM("token=1&token", "token", 1, "1", "the first match wins over a bare name");
+    PARAM("token&token=2", "token", 0, "", "a bare name first wins too");
+    PARAM("token=%4&token=2", "token", -1, NULL, "a bad first match is not skipped");
+    PARAM("tokenx=1", "token", -1, NULL, "a longer name is not a match");
+    PARAM("tokenx=1&token=2", "token", 1, "2", "a longer name is skipped");
+    PARAM("tokenx&token=3", "token", 1, "3", "a longer bare name is skipped");
+    PARAM("xtoken=1", "token", -1, NULL, "a name ending in it is not a match");
+    PARAM("tok=1", "token", -1, NULL, "a prefix of the name is not a match");
+    PARAM("TOKEN=1", "token", -1, NULL, "names are case-sensitive");
+    PARAM("tok%65n=1", "token", -1, NULL, "names are not percent-decoded");
+    PARAM("token", "token", 0, "", "a bare name has length 0");
+    PARAM("a=1&token", "token", 0, "", "a bare name at the end has length 0");
+    PARAM("token&a=1", "token", 0, "", "a bare name before others has length 0");
+    PARAM("token=", "token", 0, "", "an empty value");
+    PARAM("token=&a=1", "token", 0, "", "an empty value before others");
+    PARAM("token=a+b", "token", 3, "a b", "'+' is a space");
+    PARAM("token=a%2Bb", "token", 3, "a+b", "\"%2B\" is a plus");
+    PARAM("token=%2b", "token", 1, "+", "\"%2b\" is a plus");
+    PARAM("token=+%2B+", "token", 3, " + ", "spaces and an encoded plus");
+    PARAM("token=%20", "token", 1, " ", "\"%20\" is a space");
+    PARAM("token=%41%42c", "token", 3, "ABc", "percent escapes are decoded");
+    PARAM("token=%E2%82%AC", "token", 3, "\xE2\x82\xAC", "escaped UTF-8");
+    PARAM("token=%26", "token", 1, "&", "an escaped '&' does not split");
+    PARAM("token=a=b", "token", 3, "a=b", "'=' inside the value");
+    PARAM("token=%4", "token", -1, NULL, "a cut escape");
+    PARAM("token=%", "token", -1, NULL, "a lone '%'");
+    PARAM("token=%G1", "token", -1, NULL, "a non-hex escape");
+    PARAM("token=%4&a=1", "token", -1, NULL, "an escape cut by '&'");
+    PARAM("token=%00", "token", -1, NULL, "\"%00\"");
+    PARAM("token=a%00b", "token", -1, NULL, "\"%00\" inside the value");
+    PARAM("", "token", -1, NULL, "an empty query");
+    PARAM("&&", "token", -1, NULL, "only separators");
+    PARAM("=token", "token", -1, NULL, "an empty name");
+    PARAM("&token=1&", "token", 1, "1", "empty parameters around it");
+    PARAM("a=%zz&token=ok", "token", 2, "ok", "bad escapes elsewhere do not matter");
+    /* The length is honoured. */
+    check_param("token=abcdef", 9, "token", 3, "abc", "cut by the length");
+    check_param("tokenx=1", 5, "token", 0, "", "\"token\" cut from \"tokenx=1\"");
+    check_param("token=%41", 8, "token", -1, NULL, "an escape cut by the length");
+}
+
 int main(void)
 {
     test_upgrade_request();
@@ -660,5 +730,6 @@ int main(void)
     test_split_target();
     test_percent_decode();
     test_append_error();
+    test_query_param();
     return tap_finish();
 }
