@@ -17,8 +17,8 @@ void base64_encode(const uint8_t *in, size_t n, char *out);
 
 struct base64_decoder {
     uint8_t quad[4];
-    uint8_t have;  /* characters of the current quartet */
-    bool padded;   /* a quartet with '=' ended the data */
+    uint8_t have; /* characters of the current quartet */
+    bool padded;  /* a quartet with '=' ended the data */
 };
 
 static inline void base64_decoder_init(struct base64_decoder *d)

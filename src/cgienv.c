@@ -144,8 +144,10 @@ static void add_server_name(struct env_builder *b, const struct http_request *re
         }
     }
     add(b, "SERVER_NAME", v, host_len);
-    if (port && port_len) add(b, "SERVER_PORT", port, port_len);
-    else add_str(b, "SERVER_PORT", https ? "443" : "80");
+    if (port && port_len)
+        add(b, "SERVER_PORT", port, port_len);
+    else
+        add_str(b, "SERVER_PORT", https ? "443" : "80");
 }
 
 static bool has_entry(const struct env_builder *b, const char *name, size_t len)

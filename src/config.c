@@ -155,19 +155,12 @@ static bool parse_size(const char *s, uint64_t *out)
     memcpy(num, s, n + 1);
     switch (num[n - 1]) {
     case 'k':
-    case 'K':
-        mult = 1ull << 10;
-        break;
+    case 'K': mult = 1ull << 10; break;
     case 'm':
-    case 'M':
-        mult = 1ull << 20;
-        break;
+    case 'M': mult = 1ull << 20; break;
     case 'g':
-    case 'G':
-        mult = 1ull << 30;
-        break;
-    default:
-        break;
+    case 'G': mult = 1ull << 30; break;
+    default: break;
     }
     if (mult > 1) num[n - 1] = '\0';
     uint64_t v;
@@ -295,18 +288,13 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_ADDRESS:
         if (!*value) return bad_value(s, value, "expected an address");
         return push(&cfg->addresses, &cfg->naddresses, value) == 0;
-    case OPT_BINARY:
-        cfg->binary = true;
-        return true;
+    case OPT_BINARY: cfg->binary = true; return true;
     case OPT_PASSENV:
         cfg->passenv_set = true;
         switch (add_passenv(cfg, value)) {
-        case 0:
-            return true;
-        case 1:
-            return bad_value(s, value, "expected variable names separated by commas");
-        default:
-            return false;
+        case 0: return true;
+        case 1: return bad_value(s, value, "expected variable names separated by commas");
+        default: return false;
         }
     case OPT_MAXFORKS:
         if (!parse_uint(value, 1000000, &v))
@@ -375,17 +363,10 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         cfg->connect_timeout = secs;
         return true;
     }
-    case OPT_BINARY_ONLY:
-        cfg->binary_only = true;
-        return true;
-    case OPT_SSL_TARGET:
-        cfg->ssl_target = true;
-        return true;
-    case OPT_SSL_TARGET_INSECURE:
-        cfg->ssl_target_insecure = true;
-        return true;
-    default:
-        return false;
+    case OPT_BINARY_ONLY: cfg->binary_only = true; return true;
+    case OPT_SSL_TARGET: cfg->ssl_target = true; return true;
+    case OPT_SSL_TARGET_INSECURE: cfg->ssl_target_insecure = true; return true;
+    default: return false;
     }
 }
 

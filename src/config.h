@@ -16,7 +16,7 @@ struct config {
     bool binary;
     char **passenv; /* NULL-terminated variable names */
     size_t npassenv;
-    bool passenv_set; /* --passenv given, even empty: no default list */
+    bool passenv_set;  /* --passenv given, even empty: no default list */
     unsigned maxforks; /* 0: unlimited */
     unsigned closems;
     uint64_t maxmsgsize; /* 0: unlimited */

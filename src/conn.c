@@ -47,21 +47,15 @@ static void update_reading(struct conn *c)
     bool want;
     switch (c->state) {
     case CONN_HANDSHAKE:
-    case CONN_LINGER:
-        want = true;
-        break;
-    case CONN_OPEN:
-        want = !c->have_held && buf_len(&c->out) < CONN_OUT_HARD;
-        break;
-    case CONN_CLOSING:
-        want = buf_len(&c->out) < CONN_OUT_HARD;
-        break;
-    default:
-        want = false;
-        break;
+    case CONN_LINGER: want = true; break;
+    case CONN_OPEN: want = !c->have_held && buf_len(&c->out) < CONN_OUT_HARD; break;
+    case CONN_CLOSING: want = buf_len(&c->out) < CONN_OUT_HARD; break;
+    default: want = false; break;
     }
-    if (want && !ev_is_active(&c->rio)) ev_io_start(c->srv->loop, &c->rio);
-    else if (!want && ev_is_active(&c->rio)) ev_io_stop(c->srv->loop, &c->rio);
+    if (want && !ev_is_active(&c->rio))
+        ev_io_start(c->srv->loop, &c->rio);
+    else if (!want && ev_is_active(&c->rio))
+        ev_io_stop(c->srv->loop, &c->rio);
 }
 
 static void format_peer(struct conn *c, const struct sockaddr *sa)
@@ -70,7 +64,8 @@ static void format_peer(struct conn *c, const struct sockaddr *sa)
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
             inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->peer_addr, sizeof c->peer_addr);
-        else inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_addr, sizeof c->peer_addr);
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_addr, sizeof c->peer_addr);
         c->peer_port = ntohs(s6->sin6_port);
     } else if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
@@ -133,8 +128,9 @@ static void log_end(struct conn *c, const char *why)
                    (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
                    (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out, secs);
     } else if (c->status) {
-        if (why) log_info(c->id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port, req,
-                          c->status, why);
+        if (why)
+            log_info(c->id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port, req, c->status,
+                     why);
     } else if (why) {
         log_info(c->id, "%s port %u: %s", c->peer_addr, c->peer_port, why);
     }
@@ -159,8 +155,10 @@ void conn_abort(struct conn *c, const char *why)
     if (c->file_fd >= 0) close(c->file_fd);
     c->file_fd = -1;
     /* Move to the graveyard: callers up the stack may still hold c. */
-    if (c->prev) c->prev->next = c->next;
-    else srv->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     c->prev = NULL;
     c->next = srv->graveyard;
@@ -244,8 +242,10 @@ void conn_flush(struct conn *c)
     if (!buf_len(&c->out) && c->file_fd >= 0 && send_file(c) < 0) return;
 
     bool pending = buf_len(&c->out) || c->file_fd >= 0;
-    if (pending && !ev_is_active(&c->wio)) ev_io_start(c->srv->loop, &c->wio);
-    else if (!pending && ev_is_active(&c->wio)) ev_io_stop(c->srv->loop, &c->wio);
+    if (pending && !ev_is_active(&c->wio))
+        ev_io_start(c->srv->loop, &c->wio);
+    else if (!pending && ev_is_active(&c->wio))
+        ev_io_stop(c->srv->loop, &c->wio);
 
     if (c->backend) {
         size_t q = buf_len(&c->out);
@@ -378,8 +378,7 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
         struct ws_event ev;
         i += ws_parser_feed(&c->wp, data + i, len - i, &ev);
         switch (ev.kind) {
-        case WS_EV_NONE:
-            break;
+        case WS_EV_NONE: break;
         case WS_EV_DATA: {
             if (ev.last) c->msgs_in++;
             c->bytes_in += ev.len;
@@ -394,17 +393,10 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
             c->have_held = true;
             return keep_from;
         }
-        case WS_EV_PING:
-            conn_send(c, WS_FIN | WS_OP_PONG, ev.data, ev.len);
-            break;
-        case WS_EV_PONG:
-            break;
-        case WS_EV_CLOSE:
-            on_client_close(c, &ev);
-            break;
-        case WS_EV_ERROR:
-            protocol_error(c, ev.close_code, ev.error);
-            break;
+        case WS_EV_PING: conn_send(c, WS_FIN | WS_OP_PONG, ev.data, ev.len); break;
+        case WS_EV_PONG: break;
+        case WS_EV_CLOSE: on_client_close(c, &ev); break;
+        case WS_EV_ERROR: protocol_error(c, ev.close_code, ev.error); break;
         }
     }
     return len;
@@ -417,8 +409,10 @@ static void process_kept_input(struct conn *c)
     if (buf_len(&c->in) && c->state == CONN_OPEN) {
         size_t keep_from = process_input(c, buf_head(&c->in), buf_len(&c->in));
         if (c->state == CONN_DEAD) return;
-        if (c->have_held) buf_consume(&c->in, keep_from);
-        else buf_free(&c->in);
+        if (c->have_held)
+            buf_consume(&c->in, keep_from);
+        else
+            buf_free(&c->in);
     } else {
         buf_free(&c->in);
     }
@@ -472,7 +466,8 @@ static void read_frames(struct conn *c)
 static void read_linger(struct conn *c)
 {
     ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
-    if (n == 0) conn_abort(c, NULL);
+    if (n == 0)
+        conn_abort(c, NULL);
     else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         conn_abort(c, NULL);
 }
@@ -538,8 +533,7 @@ static void serve_static(struct conn *c, const struct http_request *req, const c
                      "X-Content-Type-Options: nosniff\r\nConnection: close\r\n",
                      f.content_type, (long long)f.size, date);
     const char *extra = c->srv->cfg->headers_http;
-    if (http_append_status(&c->out, 200) < 0 ||
-        buf_append(&c->out, head_lines, (size_t)n) < 0 ||
+    if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
         (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
         buf_append(&c->out, "\r\n", 2) < 0) {
         close(f.fd);
@@ -601,8 +595,8 @@ static void start_websocket(struct conn *c, const struct http_request *req, size
         return;
     }
     if (cfg->maxforks && c->srv->nchildren >= cfg->maxforks) {
-        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", cfg->maxforks,
-                 c->peer_addr, c->peer_port);
+        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", cfg->maxforks, c->peer_addr,
+                 c->peer_port);
         http_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
                           true);
         return;
@@ -725,18 +719,11 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
     struct conn *c = container_of(w, struct conn, rio);
     switch (c->state) {
-    case CONN_HANDSHAKE:
-        read_request(c);
-        break;
+    case CONN_HANDSHAKE: read_request(c); break;
     case CONN_OPEN:
-    case CONN_CLOSING:
-        read_frames(c);
-        break;
-    case CONN_LINGER:
-        read_linger(c);
-        break;
-    default:
-        break;
+    case CONN_CLOSING: read_frames(c); break;
+    case CONN_LINGER: read_linger(c); break;
+    default: break;
     }
 }
 
@@ -756,16 +743,13 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     case CONN_HANDSHAKE:
         conn_abort(c, buf_len(&c->in) ? "incomplete request after 10 s" : "no request after 10 s");
         break;
-    case CONN_HTTP:
-        conn_abort(c, "client stopped reading the response");
-        break;
+    case CONN_HTTP: conn_abort(c, "client stopped reading the response"); break;
     case CONN_CLOSING:
         conn_abort(c, "client stopped reading before our close frame was sent");
         break;
     case CONN_LINGER:
         conn_abort(c, NULL); /* it has everything; it just did not close its side */
         break;
-    default:
-        break;
+    default: break;
     }
 }

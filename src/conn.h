@@ -18,23 +18,24 @@ struct server;
 struct backend_ops;
 
 /* Flow control of the queue towards the client (bytes). */
-#define CONN_OUT_HIGH (256 * 1024) /* stop the backend above this */
-#define CONN_OUT_LOW  (64 * 1024)  /* let it go again below this */
+#define CONN_OUT_HIGH (256 * 1024)  /* stop the backend above this */
+#define CONN_OUT_LOW  (64 * 1024)   /* let it go again below this */
 #define CONN_OUT_HARD (1024 * 1024) /* stop reading the client too (pong floods) */
 
 #define CONN_HANDSHAKE_TIMEOUT 10.0 /* seconds for the whole request head */
 #define CONN_CLOSE_TIMEOUT     5.0  /* seconds for the peer to close once all is sent */
-#define CONN_SEND_TIMEOUT      60.0 /* seconds without progress sending a last answer
-                                       (HTTP, or what precedes our close frame) */
+#define CONN_SEND_TIMEOUT                                                                          \
+    60.0 /* seconds without progress sending a last answer                                         \
+            (HTTP, or what precedes our close frame) */
 
 enum conn_state {
-    CONN_HANDSHAKE, /* reading the request head */
-    CONN_HTTP,      /* sending a plain HTTP answer (error or file) */
+    CONN_HANDSHAKE,  /* reading the request head */
+    CONN_HTTP,       /* sending a plain HTTP answer (error or file) */
     CONN_CONNECTING, /* upgrade accepted, waiting for the backend before the 101 */
-    CONN_OPEN,      /* WebSocket open */
-    CONN_CLOSING,   /* our close frame is queued behind what is left to send */
-    CONN_LINGER,    /* all sent and our side shut: read until EOF so nothing is reset */
-    CONN_DEAD,      /* closed; freed once the current callback returns */
+    CONN_OPEN,       /* WebSocket open */
+    CONN_CLOSING,    /* our close frame is queued behind what is left to send */
+    CONN_LINGER,     /* all sent and our side shut: read until EOF so nothing is reset */
+    CONN_DEAD,       /* closed; freed once the current callback returns */
 };
 
 struct conn {
@@ -123,6 +124,5 @@ void conn_backend_ready(struct conn *c);
 
 /* A PENDING backend failed: answer with this HTTP status instead of 101. */
 void conn_backend_refused(struct conn *c, int http_status, const char *why);
-
 
 #endif

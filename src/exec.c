@@ -35,8 +35,8 @@ extern char **environ;
 /* websocketd's spacing of the termination signals, in ms (plus --closems). */
 static const int kill_delays_ms[] = {100, 250, 500};
 static const int kill_signals[] = {SIGINT, SIGTERM, SIGKILL};
-#define KILL_STEPS      3
-#define AFTER_KILL_MS   1000 /* then stop waiting for stdout held by escaped processes */
+#define KILL_STEPS    3
+#define AFTER_KILL_MS 1000 /* then stop waiting for stdout held by escaped processes */
 
 struct exec_child {
     struct server *srv;
@@ -82,8 +82,10 @@ static void leave(struct exec_child *ch)
 
 static void release(struct exec_child *ch)
 {
-    if (ch->busy) ch->free_pending = true;
-    else child_free(ch);
+    if (ch->busy)
+        ch->free_pending = true;
+    else
+        child_free(ch);
 }
 
 /* UNIQUE_ID is a nanosecond time, as in websocketd, but never repeats. */
@@ -141,7 +143,8 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
         if (sig == SIGKILL)
             log_info(ch->id, "process group %d did not end after SIGINT and SIGTERM: sent SIGKILL",
                      (int)ch->pid);
-        else log_debug(ch->id, "sending %s to process group %d", strsignal(sig), (int)ch->pid);
+        else
+            log_debug(ch->id, "sending %s to process group %d", strsignal(sig), (int)ch->pid);
         kill(-ch->pid, sig);
         ch->kill_step++;
         int delay = ch->kill_step < KILL_STEPS
@@ -239,8 +242,10 @@ static void read_stdout(struct exec_child *ch)
         uint8_t *space = conn_frame_space(ch->conn, READ_MAX_BYTES);
         if (!space) return;
         n = read(ch->out_fd, space, READ_MAX_BYTES);
-        if (n > 0) conn_frame_commit(ch->conn, WS_FIN | WS_OP_BINARY, (size_t)n);
-        else conn_frame_abandon(ch->conn);
+        if (n > 0)
+            conn_frame_commit(ch->conn, WS_FIN | WS_OP_BINARY, (size_t)n);
+        else
+            conn_frame_abandon(ch->conn);
     } else {
         size_t room = LINE_MAX_BYTES - buf_len(&ch->line);
         if (buf_reserve(&ch->line, room) < 0) {
@@ -282,7 +287,8 @@ static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
     ssize_t n = read(ch->err_fd, tmp, sizeof tmp);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     if (n <= 0) {
-        if (buf_len(&ch->errline)) log_stderr_line(ch, buf_head(&ch->errline), buf_len(&ch->errline));
+        if (buf_len(&ch->errline))
+            log_stderr_line(ch, buf_head(&ch->errline), buf_len(&ch->errline));
         buf_free(&ch->errline);
         close_fd(ch, &ch->err_fd, &ch->err_w);
         return;
@@ -356,8 +362,10 @@ static void child_free(struct exec_child *ch)
     }
     buf_free(&ch->line);
     buf_free(&ch->errline);
-    if (ch->prev) ch->prev->next = ch->next;
-    else srv->children = ch->next;
+    if (ch->prev)
+        ch->prev->next = ch->next;
+    else
+        srv->children = ch->next;
     if (ch->next) ch->next->prev = ch->prev;
     srv->nbackend_objs--;
     free(ch);
@@ -386,9 +394,12 @@ static void maybe_finish(struct exec_child *ch)
         ch->conn = NULL;
         char reason[32] = "";
         uint16_t code = WS_CLOSE_INTERNAL;
-        if (WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0) code = WS_CLOSE_NORMAL;
-        else if (WIFEXITED(ch->status)) snprintf(reason, sizeof reason, "exit %d", WEXITSTATUS(ch->status));
-        else if (WIFSIGNALED(ch->status)) snprintf(reason, sizeof reason, "signal %d", WTERMSIG(ch->status));
+        if (WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0)
+            code = WS_CLOSE_NORMAL;
+        else if (WIFEXITED(ch->status))
+            snprintf(reason, sizeof reason, "exit %d", WEXITSTATUS(ch->status));
+        else if (WIFSIGNALED(ch->status))
+            snprintf(reason, sizeof reason, "signal %d", WTERMSIG(ch->status));
         conn_backend_finished(c, code, reason);
     }
     if (ch->terminating && !ch->kill_done && group_alive(ch)) return; /* stragglers */
@@ -431,8 +442,9 @@ static int spawn(const struct server *srv, char **envp, const int in[2], const i
     /* Descriptors the daemon inherited without CLOEXEC must not reach the child either. */
     if (!rc) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 #endif
-    if (!rc) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                      POSIX_SPAWN_SETSIGDEF);
+    if (!rc)
+        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                 POSIX_SPAWN_SETSIGDEF);
     if (!rc) rc = posix_spawnattr_setpgroup(&attr, 0);
     if (!rc) rc = posix_spawnattr_setsigmask(&attr, &none);
     if (!rc) rc = posix_spawnattr_setsigdefault(&attr, &all);

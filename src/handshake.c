@@ -14,8 +14,8 @@ bool handshake_is_upgrade(const struct http_request *req)
 
 static bool is_base64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 bool handshake_key_valid(const char *key, size_t len)
@@ -33,7 +33,8 @@ int handshake_check(const struct http_request *req, const char **why)
         *why = "WebSocket requires HTTP/1.1";
         return 400;
     }
-    if (req->method_len != 3 || memcmp(req->method, "GET", 3) != 0) { /* methods are case-sensitive */
+    if (req->method_len != 3 ||
+        memcmp(req->method, "GET", 3) != 0) { /* methods are case-sensitive */
         *why = "a WebSocket handshake must use GET";
         return 405;
     }

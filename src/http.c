@@ -174,7 +174,8 @@ bool http_header_has_token(const struct http_request *r, const char *name, const
 {
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
-        if (http_name_eq(h->name, h->name_len, name) && list_has_token(h->value, h->value_len, token))
+        if (http_name_eq(h->name, h->name_len, name) &&
+            list_has_token(h->value, h->value_len, token))
             return true;
     }
     return false;
@@ -255,7 +256,8 @@ long http_query_param(const char *query, size_t len, const char *name, char *out
         /* '+' means a space in form encoding ("%2B" is a plus): map it first,
          * then decode in place (decoding never writes ahead of its reading). */
         size_t vlen = plen - nlen - 1;
-        for (size_t k = 0; k < vlen; k++) out[k] = pair[nlen + 1 + k] == '+' ? ' ' : pair[nlen + 1 + k];
+        for (size_t k = 0; k < vlen; k++)
+            out[k] = pair[nlen + 1 + k] == '+' ? ' ' : pair[nlen + 1 + k];
         return http_percent_decode(out, vlen, out);
     }
     return -1;

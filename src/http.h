@@ -8,9 +8,9 @@
 
 #include "buf.h"
 
-#define HTTP_MAX_REQUEST_LINE 8192
-#define HTTP_MAX_HEADER_BYTES 16384
-#define HTTP_MAX_HEADERS      100
+#define HTTP_MAX_REQUEST_LINE  8192
+#define HTTP_MAX_HEADER_BYTES  16384
+#define HTTP_MAX_HEADERS       100
 #define HTTP_MAX_LEADING_EMPTY 64 /* bytes of empty lines tolerated before the request line */
 /* The most a client can make us hold before the head is complete: the
  * request line with its CRLF, then the header section with the blank line. */

@@ -46,8 +46,8 @@ static char *resolve_command(const char *name)
     while (*path) {
         size_t n = strcspn(path, ":");
         char candidate[PATH_MAX];
-        int len = snprintf(candidate, sizeof candidate, "%.*s/%s", (int)(n ? n : 1),
-                           n ? path : ".", name);
+        int len = snprintf(candidate, sizeof candidate, "%.*s/%s", (int)(n ? n : 1), n ? path : ".",
+                           name);
         if (len > 0 && (size_t)len < sizeof candidate && is_executable_file(candidate))
             return strdup(candidate);
         path += n;
@@ -60,13 +60,9 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     switch (config_parse(&cfg, argc, argv)) {
-    case CONFIG_DONE:
-        config_free(&cfg);
-        return 0;
-    case CONFIG_USAGE:
-        return 2;
-    case CONFIG_RUN:
-        break;
+    case CONFIG_DONE: config_free(&cfg); return 0;
+    case CONFIG_USAGE: return 2;
+    case CONFIG_RUN: break;
     }
     log_min_level = cfg.loglevel;
     ensure_std_fds();

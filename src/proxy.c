@@ -27,11 +27,11 @@
 #include "util.h"
 #include "ws.h"
 
-#define READ_MAX          65535 /* one binary message per backend read of at most this */
-#define BASE64_READ_MAX   49149 /* encodes to at most 65532 characters */
-#define DRAIN_TIMEOUT     5.0   /* seconds a backend gets to close after the client went */
-#define TOKEN_CHECK_EVERY 1.0   /* seconds between looks at the token file */
-#define TLS_READS_PER_WAKE 16   /* decrypted data does not wake the fd: read on, within reason */
+#define READ_MAX           65535 /* one binary message per backend read of at most this */
+#define BASE64_READ_MAX    49149 /* encodes to at most 65532 characters */
+#define DRAIN_TIMEOUT      5.0   /* seconds a backend gets to close after the client went */
+#define TOKEN_CHECK_EVERY  1.0   /* seconds between looks at the token file */
+#define TLS_READS_PER_WAKE 16    /* decrypted data does not wake the fd: read on, within reason */
 
 struct proxy_state {
     struct target connect; /* --connect, resolved */
@@ -69,9 +69,9 @@ struct peer {
     bool write_wants_read; /* TLS: a blocked write waits for readability */
     bool read_wants_write; /* TLS: a read waits for writability */
     struct base64_decoder b64;
-    struct buf pending; /* decoded base64 bytes not yet written */
+    struct buf pending;               /* decoded base64 bytes not yet written */
     struct backend_refusal *starting; /* set while inside proxy_start() */
-    int busy;           /* callbacks on the stack: freeing waits for them */
+    int busy;                         /* callbacks on the stack: freeing waits for them */
     bool free_pending;
 };
 
@@ -95,8 +95,10 @@ static void peer_free(struct peer *p)
     free(p->target);
     buf_free(&p->pending);
     struct proxy_state *st = state_of(srv);
-    if (p->prev) p->prev->next = p->next;
-    else st->peers = p->next;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        st->peers = p->next;
     if (p->next) p->next->prev = p->prev;
     srv->nbackend_objs--;
     free(p);
@@ -105,8 +107,10 @@ static void peer_free(struct peer *p)
 
 static void release(struct peer *p)
 {
-    if (p->busy) p->free_pending = true;
-    else peer_free(p);
+    if (p->busy)
+        p->free_pending = true;
+    else
+        peer_free(p);
 }
 
 static void enter(struct peer *p)
@@ -271,17 +275,13 @@ static enum write_result backend_write(struct peer *p, const void *buf, size_t l
     *n = 0;
     if (p->ssl) {
         switch (tls_write(p->ssl, buf, len, n)) {
-        case TLS_DONE:
-            return WRITE_OK;
-        case TLS_WANT_WRITE:
-            ev_io_start(p->srv->loop, &p->wio);
-            return WRITE_BLOCKED;
+        case TLS_DONE: return WRITE_OK;
+        case TLS_WANT_WRITE: ev_io_start(p->srv->loop, &p->wio); return WRITE_BLOCKED;
         case TLS_WANT_READ:
             p->write_wants_read = true;
             ev_io_start(p->srv->loop, &p->rio);
             return WRITE_BLOCKED;
-        default:
-            return WRITE_GONE;
+        default: return WRITE_GONE;
         }
     }
     for (;;) {
@@ -423,21 +423,19 @@ static bool read_backend(struct peer *p)
             conn_flush(c);
             if (!p->ssl || SSL_pending(p->ssl) == 0) return true;
             continue;
-        case TLS_WANT_READ:
-            conn_frame_abandon(c);
-            return true;
+        case TLS_WANT_READ: conn_frame_abandon(c); return true;
         case TLS_WANT_WRITE:
             conn_frame_abandon(c);
             p->read_wants_write = true;
             ev_io_start(p->srv->loop, &p->wio);
             return true;
-        case TLS_CLOSED:
-            end_session(p, WS_CLOSE_NORMAL, "backend closed");
-            return false;
+        case TLS_CLOSED: end_session(p, WS_CLOSE_NORMAL, "backend closed"); return false;
         default: {
             char why[300], detail[256];
-            if (p->ssl) tls_error_string(p->ssl, detail, sizeof detail);
-            else snprintf(detail, sizeof detail, "%s", strerror(p->last_errno));
+            if (p->ssl)
+                tls_error_string(p->ssl, detail, sizeof detail);
+            else
+                snprintf(detail, sizeof detail, "%s", strerror(p->last_errno));
             snprintf(why, sizeof why, "backend %s: %s",
                      p->last_errno == ECONNRESET ? "reset the connection" : "read failed", detail);
             end_session(p, WS_CLOSE_INTERNAL, p->last_errno == ECONNRESET ? "backend reset" : why);
@@ -471,12 +469,8 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     struct peer *p = container_of(w, struct peer, rio);
     enter(p);
     switch (p->state) {
-    case PEER_TLS_HANDSHAKE:
-        continue_handshake(p);
-        break;
-    case PEER_DRAINING:
-        drain(p);
-        break;
+    case PEER_TLS_HANDSHAKE: continue_handshake(p); break;
+    case PEER_DRAINING: drain(p); break;
     case PEER_OPEN:
         if (p->write_wants_read) {
             p->write_wants_read = false;
@@ -488,8 +482,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (!p->free_pending && p->state == PEER_OPEN) read_backend(p);
         break;
-    default:
-        break;
+    default: break;
     }
     leave(p);
 }
@@ -592,8 +585,9 @@ static bool pick_subprotocol(struct conn *c, const struct http_request *req, boo
         *base64 = true;
     } else if (http_header_find(req, "Sec-WebSocket-Protocol")) {
         r->http_status = 400;
-        snprintf(r->why, sizeof r->why, "unsupported subprotocol: this endpoint speaks binary or "
-                                        "base64 (or none)");
+        snprintf(r->why, sizeof r->why,
+                 "unsupported subprotocol: this endpoint speaks binary or "
+                 "base64 (or none)");
         return false;
     }
     return true;
@@ -641,7 +635,7 @@ static enum backend_start proxy_start(struct conn *c, const struct http_request 
     p->starting = r;
     try_connect(p);
     p->starting = NULL;
-    enum backend_start result = !p->conn                  ? BACKEND_REFUSED
+    enum backend_start result = !p->conn                ? BACKEND_REFUSED
                                 : p->state == PEER_OPEN ? BACKEND_READY
                                                         : BACKEND_PENDING;
     leave(p);
@@ -760,7 +754,8 @@ void proxy_reload(struct server *srv)
         st->connect = fresh;
         log_info(0, "reload: %s resolved again", fresh.name);
     } else if (load_tokens(srv, st, err, sizeof err) < 0) {
-        st->tokens_fingerprint = tokens_fingerprint(srv->cfg->token_file); /* do not retry at once */
+        st->tokens_fingerprint =
+            tokens_fingerprint(srv->cfg->token_file); /* do not retry at once */
         log_error(0, "reload: %s; keeping the previous tokens", err);
     }
 }

@@ -42,8 +42,10 @@ static void set_accepting(struct server *srv, bool on)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
         if (srv->listeners[i].fd < 0) continue;
-        if (on) ev_io_start(srv->loop, &srv->listeners[i].io);
-        else ev_io_stop(srv->loop, &srv->listeners[i].io);
+        if (on)
+            ev_io_start(srv->loop, &srv->listeners[i].io);
+        else
+            ev_io_stop(srv->loop, &srv->listeners[i].io);
     }
 }
 
@@ -70,15 +72,18 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
     (void)loop;
     (void)revents;
     struct server *srv = w->data;
-    if (srv->proxy) proxy_reload(srv);
-    else log_info(0, "SIGHUP: nothing to reload when running a COMMAND");
+    if (srv->proxy)
+        proxy_reload(srv);
+    else
+        log_info(0, "SIGHUP: nothing to reload when running a COMMAND");
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct server *srv = container_of(w, struct server, stop_deadline);
-    log_warn(0, "shutdown deadline reached with %zu connections and %u processes left; killing them",
+    log_warn(0,
+             "shutdown deadline reached with %zu connections and %u processes left; killing them",
              srv->nconns, srv->nchildren);
     exec_kill_all(srv);
     ev_break(loop, EVBREAK_ALL);
@@ -161,8 +166,10 @@ static int add_listener(struct server *srv, int fd, const struct sockaddr *sa)
 static void host_part(const char *addr, char *out, size_t n)
 {
     size_t len = strlen(addr);
-    if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']') snprintf(out, n, "%.*s", (int)len - 2, addr + 1);
-    else snprintf(out, n, "%s", addr);
+    if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']')
+        snprintf(out, n, "%.*s", (int)len - 2, addr + 1);
+    else
+        snprintf(out, n, "%s", addr);
 }
 
 static int listen_address(struct server *srv, const char *addr, bool all_interfaces)
@@ -277,7 +284,8 @@ void server_stop(struct server *srv)
     struct conn *next;
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
-        if (c->state == CONN_OPEN) conn_ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        if (c->state == CONN_OPEN)
+            conn_ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
         else if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING)
             conn_abort(c, "server shutting down");
     }

@@ -24,18 +24,18 @@ struct listener {
 struct server {
     struct ev_loop *loop;
     const struct config *cfg;
-    const char *command_path; /* COMMAND resolved against PATH at start-up */
-    const char *static_root;  /* --staticdir as a canonical path, or NULL */
+    const char *command_path;          /* COMMAND resolved against PATH at start-up */
+    const char *static_root;           /* --staticdir as a canonical path, or NULL */
     const struct backend_ops *backend; /* exec or proxy */
-    struct exec_child *children; /* exec children still tracked (exec.c owns the list) */
-    struct proxy_state *proxy;   /* proxy mode's state (proxy.c owns it) */
+    struct exec_child *children;       /* exec children still tracked (exec.c owns the list) */
+    struct proxy_state *proxy;         /* proxy mode's state (proxy.c owns it) */
     struct listener *listeners;
     size_t nlisteners;
     struct conn *conns; /* every live connection */
     size_t nconns;
     struct conn *graveyard; /* closed connections, freed after the current callback */
     ev_check sweeper;
-    unsigned nchildren;  /* exec processes not yet reaped (what --maxforks counts) */
+    unsigned nchildren;     /* exec processes not yet reaped (what --maxforks counts) */
     unsigned nbackend_objs; /* backend objects still alive (shutdown waits for them) */
     uint64_t next_conn_id;
     bool stopping;

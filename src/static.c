@@ -69,7 +69,8 @@ static bool has_dot_segment(const char *path, size_t len)
         size_t start = i;
         while (i < len && path[i] != '/') i++;
         size_t n = i - start;
-        if ((n == 1 && path[start] == '.') || (n == 2 && path[start] == '.' && path[start + 1] == '.'))
+        if ((n == 1 && path[start] == '.') ||
+            (n == 2 && path[start] == '.' && path[start + 1] == '.'))
             return true;
     }
     return false;

@@ -82,18 +82,14 @@ SSL *tls_client_session(SSL_CTX *ctx, int fd, const char *host, char *err, size_
 static enum tls_status status_of(SSL *ssl, int rc)
 {
     switch (SSL_get_error(ssl, rc)) {
-    case SSL_ERROR_WANT_READ:
-        return TLS_WANT_READ;
-    case SSL_ERROR_WANT_WRITE:
-        return TLS_WANT_WRITE;
-    case SSL_ERROR_ZERO_RETURN:
-        return TLS_CLOSED;
+    case SSL_ERROR_WANT_READ: return TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE: return TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN: return TLS_CLOSED;
     case SSL_ERROR_SYSCALL:
         /* EOF without close_notify, or a socket error in errno. */
         if (ERR_peek_error() == 0 && (errno == 0 || errno == EPIPE)) return TLS_CLOSED;
         return TLS_FAILED;
-    default:
-        return TLS_FAILED;
+    default: return TLS_FAILED;
     }
 }
 
@@ -127,11 +123,14 @@ const char *tls_error_string(SSL *ssl, char *buf, size_t len)
 {
     long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
     unsigned long e = ERR_peek_last_error();
-    if (v != X509_V_OK) snprintf(buf, len, "certificate verification failed: %s",
-                                 X509_verify_cert_error_string(v));
-    else if (e) ERR_error_string_n(e, buf, len);
-    else if (errno) snprintf(buf, len, "%s", strerror(errno));
-    else snprintf(buf, len, "TLS error");
+    if (v != X509_V_OK)
+        snprintf(buf, len, "certificate verification failed: %s", X509_verify_cert_error_string(v));
+    else if (e)
+        ERR_error_string_n(e, buf, len);
+    else if (errno)
+        snprintf(buf, len, "%s", strerror(errno));
+    else
+        snprintf(buf, len, "TLS error");
     ERR_clear_error();
     return buf;
 }

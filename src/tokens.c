@@ -76,7 +76,7 @@ int tokens_parse(struct token_table *t, const char *text, size_t len, const char
         }
         size_t vs = (size_t)(colon - line) + 1;
         while (vs < n && is_space(line[vs])) vs++;
-        char spec[sizeof ((struct target *)0)->name];
+        char spec[sizeof((struct target *)0)->name];
         if (n - vs >= sizeof spec || n == vs) {
             snprintf(err, errlen, "%s:%zu: missing or too long target", name, lineno);
             return -1;

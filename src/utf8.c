@@ -32,19 +32,32 @@ static void build_tables(void)
 {
     for (int b = 0; b < 256; b++) {
         uint8_t c;
-        if (b < 0x80) c = C_ASCII;
-        else if (b < 0x90) c = C_CONT1;
-        else if (b < 0xA0) c = C_CONT2;
-        else if (b < 0xC0) c = C_CONT3;
-        else if (b < 0xC2) c = C_BAD;
-        else if (b < 0xE0) c = C_LEAD2;
-        else if (b == 0xE0) c = C_E0;
-        else if (b == 0xED) c = C_ED;
-        else if (b < 0xF0) c = C_LEAD3;
-        else if (b == 0xF0) c = C_F0;
-        else if (b < 0xF4) c = C_LEAD4;
-        else if (b == 0xF4) c = C_F4;
-        else c = C_BAD;
+        if (b < 0x80)
+            c = C_ASCII;
+        else if (b < 0x90)
+            c = C_CONT1;
+        else if (b < 0xA0)
+            c = C_CONT2;
+        else if (b < 0xC0)
+            c = C_CONT3;
+        else if (b < 0xC2)
+            c = C_BAD;
+        else if (b < 0xE0)
+            c = C_LEAD2;
+        else if (b == 0xE0)
+            c = C_E0;
+        else if (b == 0xED)
+            c = C_ED;
+        else if (b < 0xF0)
+            c = C_LEAD3;
+        else if (b == 0xF0)
+            c = C_F0;
+        else if (b < 0xF4)
+            c = C_LEAD4;
+        else if (b == 0xF4)
+            c = C_F4;
+        else
+            c = C_BAD;
         byte_class[b] = c;
     }
     memset(next_state, S_BAD, sizeof next_state);
@@ -135,9 +148,12 @@ size_t utf8_sanitize(const uint8_t *in, size_t n, uint8_t *out, size_t *replaced
         if (out) memcpy(out + o, fffd, sizeof fffd);
         o += sizeof fffd;
         nrep++;
-        if (j == n) i = n;                   /* truncated character at the end */
-        else if (j == char_start) i = j + 1; /* this byte cannot start a character */
-        else i = j;                          /* a started character was cut: retry the byte */
+        if (j == n)
+            i = n; /* truncated character at the end */
+        else if (j == char_start)
+            i = j + 1; /* this byte cannot start a character */
+        else
+            i = j; /* a started character was cut: retry the byte */
     }
     if (replaced) *replaced = nrep;
     return o;

@@ -5,6 +5,6 @@
 #include <stddef.h>
 
 /* Recover the struct that embeds a member (libev watchers live inside their owner). */
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

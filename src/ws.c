@@ -45,10 +45,8 @@ static const char *check_first_bytes(struct ws_parser *p)
     case WS_OP_BINARY:
     case WS_OP_CLOSE:
     case WS_OP_PING:
-    case WS_OP_PONG:
-        break;
-    default:
-        return "unknown opcode";
+    case WS_OP_PONG: break;
+    default: return "unknown opcode";
     }
     if (is_control(p->opcode)) {
         if (!p->fin) return "fragmented control frame";
@@ -91,12 +89,8 @@ static size_t deliver_control(struct ws_parser *p, struct ws_event *ev, size_t c
     ev->data = p->ctrl;
     ev->len = p->ctrl_len;
     switch (p->opcode) {
-    case WS_OP_PING:
-        ev->kind = WS_EV_PING;
-        break;
-    case WS_OP_PONG:
-        ev->kind = WS_EV_PONG;
-        break;
+    case WS_OP_PING: ev->kind = WS_EV_PING; break;
+    case WS_OP_PONG: ev->kind = WS_EV_PONG; break;
     default: /* close */
         if (p->ctrl_len == 0) {
             ev->kind = WS_EV_CLOSE;
@@ -109,8 +103,7 @@ static size_t deliver_control(struct ws_parser *p, struct ws_event *ev, size_t c
         if (!ws_close_code_valid(code))
             return fail(p, ev, WS_CLOSE_PROTOCOL, "invalid close code", consumed);
         if (utf8_validate(UTF8_ACCEPT, p->ctrl + 2, p->ctrl_len - 2) != UTF8_ACCEPT)
-            return fail(p, ev, WS_CLOSE_INVALID_DATA, "close reason is not valid UTF-8",
-                        consumed);
+            return fail(p, ev, WS_CLOSE_INVALID_DATA, "close reason is not valid UTF-8", consumed);
         ev->kind = WS_EV_CLOSE;
         ev->close_code = code;
         ev->data = p->ctrl + 2;

@@ -53,7 +53,8 @@ struct ws_event {
     uint8_t opcode; /* DATA: WS_OP_TEXT or WS_OP_BINARY, for every chunk */
     bool first;     /* DATA: first chunk of the message */
     bool last;      /* DATA: last chunk of the message */
-    uint8_t *data;  /* payload, unmasked (in the caller's buffer, or the parser's for control frames) */
+    uint8_t
+        *data; /* payload, unmasked (in the caller's buffer, or the parser's for control frames) */
     size_t len;
     uint16_t close_code;
     const char *error;
@@ -75,7 +76,7 @@ struct ws_parser {
     uint8_t mask_pos;
     uint64_t remaining; /* payload bytes of this frame not yet seen */
     bool in_payload;
-    bool frame_first;   /* the next data chunk is the first of its frame */
+    bool frame_first; /* the next data chunk is the first of its frame */
 
     /* current (possibly fragmented) message */
     bool in_message;

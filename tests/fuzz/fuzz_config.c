@@ -80,13 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cfg.loglevel > LOGL_FATAL) abort();
         config_free(&cfg);
         break;
-    case CONFIG_DONE:
-        config_free(&cfg);
-        break;
-    case CONFIG_USAGE:
-        break; /* config_parse has freed it */
-    default:
-        abort();
+    case CONFIG_DONE: config_free(&cfg); break;
+    case CONFIG_USAGE: break; /* config_parse has freed it */
+    default: abort();
     }
     free(text);
     return 0;

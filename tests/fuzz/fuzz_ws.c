@@ -108,8 +108,7 @@ static bool take_event(struct run_log *log, const struct ws_parser *p, const str
         log->error = ev->error;
         put_record(log, 'E', ev->close_code, (const uint8_t *)ev->error, strlen(ev->error));
         return false;
-    default:
-        break;
+    default: break;
     }
     /* Any other event must have consumed something, or the caller's loop
      * (conn.c process_input) would spin. */
@@ -146,20 +145,15 @@ static bool take_event(struct run_log *log, const struct ws_parser *p, const str
                     (const uint8_t *)ev->data + ev->len > p->ctrl + sizeof p->ctrl))
         abort();
     switch (ev->kind) {
-    case WS_EV_PING:
-        put_record(log, 'I', 0, ev->data, ev->len);
-        break;
-    case WS_EV_PONG:
-        put_record(log, 'O', 0, ev->data, ev->len);
-        break;
+    case WS_EV_PING: put_record(log, 'I', 0, ev->data, ev->len); break;
+    case WS_EV_PONG: put_record(log, 'O', 0, ev->data, ev->len); break;
     case WS_EV_CLOSE:
         if (ev->close_code != WS_CLOSE_NO_STATUS && !ws_close_code_valid(ev->close_code)) abort();
         if (ev->close_code == WS_CLOSE_NO_STATUS && ev->len) abort();
         if (utf8_validate(UTF8_ACCEPT, ev->data, ev->len) != UTF8_ACCEPT) abort();
         put_record(log, 'C', ev->close_code, ev->data, ev->len);
         break;
-    default:
-        abort(); /* an unknown event kind */
+    default: abort(); /* an unknown event kind */
     }
     return true;
 }

@@ -208,8 +208,7 @@ static void test_check(void)
     build(&p, "get / HTTP/1.1", all);
     const char *why = NULL;
     int status = p.rc > 0 ? handshake_check(&p.req, &why) : -1;
-    ok(status == 405, "handshake_check: lowercase method \"get\" -> 405 (got %d)",
-       status);
+    ok(status == 405, "handshake_check: lowercase method \"get\" -> 405 (got %d)", status);
     release(&p);
 }
 

@@ -366,8 +366,8 @@ static void test_header_limits(void)
     ok(rc == (long)strlen(req), "the largest acceptable head (%zu bytes) parses", strlen(req));
     /* conn.c stops reading at HTTP_MAX_HEAD: it must hold the largest valid head. */
     ok(strlen(req) <= HTTP_MAX_HEAD,
-       "HTTP_MAX_HEAD (%d) covers the largest acceptable head (%zu bytes)",
-       HTTP_MAX_HEAD, strlen(req));
+       "HTTP_MAX_HEAD (%d) covers the largest acceptable head (%zu bytes)", HTTP_MAX_HEAD,
+       strlen(req));
     free(req);
     free(block);
     free(first);

@@ -185,16 +185,10 @@ static void on_data(struct collector *c, const struct ws_event *ev)
 static void on_event(struct collector *c, const struct ws_event *ev, size_t at)
 {
     switch (ev->kind) {
-    case WS_EV_DATA:
-        on_data(c, ev);
-        break;
+    case WS_EV_DATA: on_data(c, ev); break;
     case WS_EV_PING:
-    case WS_EV_PONG:
-        exp_ctl(&c->log, ev->kind == WS_EV_PING ? 'P' : 'O', ev->data, ev->len);
-        break;
-    case WS_EV_CLOSE:
-        exp_close(&c->log, ev->close_code, (const char *)ev->data, ev->len);
-        break;
+    case WS_EV_PONG: exp_ctl(&c->log, ev->kind == WS_EV_PING ? 'P' : 'O', ev->data, ev->len); break;
+    case WS_EV_CLOSE: exp_close(&c->log, ev->close_code, (const char *)ev->data, ev->len); break;
     case WS_EV_ERROR: {
         exp_err(&c->log, ev->close_code);
         c->failed = true;
@@ -208,9 +202,7 @@ static void on_event(struct collector *c, const struct ws_event *ev, size_t at)
             violation(c, "parser did not stay failed");
         break;
     }
-    case WS_EV_NONE:
-        violation(c, "NONE reported as an event");
-        break;
+    case WS_EV_NONE: violation(c, "NONE reported as an event"); break;
     }
 }
 
@@ -271,15 +263,9 @@ static void run(struct collector *c, const struct settings *s, const struct buf 
     while (pos < n && !c->failed) {
         size_t len;
         switch (mode) {
-        case WHOLE:
-            len = n;
-            break;
-        case BYTES:
-            len = 1;
-            break;
-        case SPLIT:
-            len = pos < arg ? arg - pos : n - pos;
-            break;
+        case WHOLE: len = n; break;
+        case BYTES: len = 1; break;
+        case SPLIT: len = pos < arg ? arg - pos : n - pos; break;
         default:
             seed = seed * 1103515245u + 12345u;
             len = 1 + (seed >> 16) % 300;
