@@ -66,7 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case CONFIG_RUN:
         if (cfg.port < 1 || cfg.port > 65535 || cfg.maxforks > 1000000 || cfg.closems > 3600000)
             abort();
-        if (!cfg.command || !cfg.command[0]) abort();
+        /* Exec mode has a COMMAND; proxy mode a target or token file and no COMMAND. */
+        if (cfg.proxy != (cfg.connect || cfg.token_file)) abort();
+        if (cfg.proxy ? cfg.command != NULL : (!cfg.command || !cfg.command[0])) abort();
+        if (cfg.proxy && cfg.connect && cfg.token_file) abort();
+        if (!(cfg.connect_timeout > 0 && cfg.connect_timeout <= 3600)) abort();
+        if (cfg.ssl_target_insecure && !cfg.ssl_target) abort();
         /* An empty --passenv= leaves no list at all. */
         if (cfg.npassenv && !cfg.passenv) abort();
         for (size_t i = 0; i < cfg.npassenv; i++)
