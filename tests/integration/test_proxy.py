@@ -41,6 +41,15 @@ def test_binary_echo_is_byte_exact(server, backend, size):
     assert out == [payload] and proto == "binary"
 
 
+@pytest.mark.parametrize("size", [1, 125, 126, 65535, 65536, 1 << 20, 16 << 20])
+def test_text_echo_comes_back_as_the_same_bytes(server, backend, size):
+    b = backend("echo")
+    s = server(f"--connect={b.target}", "--maxmsgsize=32M")
+    text = ("wsbridge ✓ " * (size // 12 + 1)).encode()[:size].decode("utf-8", "ignore")
+    out, _ = echo_roundtrip(s.url, [text])
+    assert out == [text.encode()]
+
+
 def test_empty_message_reaches_nothing_and_breaks_nothing(server, backend):
     b = backend("echo")
     s = server(f"--connect={b.target}")
