@@ -96,9 +96,7 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer)
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
     ev_init(&c->timer, on_timer);
     http_parser_init(&c->hp);
-    c->next = srv->conns;
-    if (srv->conns) srv->conns->prev = c;
-    srv->conns = c;
+    list_push(srv->conns, c);
     srv->nconns++;
     arm_timer(c, CONN_HANDSHAKE_TIMEOUT);
     update_reading(c);
@@ -155,14 +153,8 @@ void conn_abort(struct conn *c, const char *why)
     if (c->file_fd >= 0) close(c->file_fd);
     c->file_fd = -1;
     /* Move to the graveyard: callers up the stack may still hold c. */
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = NULL;
-    c->next = srv->graveyard;
-    srv->graveyard = c;
+    list_unlink(srv->conns, c);
+    list_push(srv->graveyard, c);
     srv->nconns--;
 }
 

@@ -362,11 +362,7 @@ static void child_free(struct exec_child *ch)
     }
     buf_free(&ch->line);
     buf_free(&ch->errline);
-    if (ch->prev)
-        ch->prev->next = ch->next;
-    else
-        srv->children = ch->next;
-    if (ch->next) ch->next->prev = ch->prev;
+    list_unlink(srv->children, ch);
     srv->nbackend_objs--;
     free(ch);
     server_check_done(srv);
@@ -516,9 +512,7 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
     ev_child_start(srv->loop, &ch->cw);
     ev_io_start(srv->loop, &ch->out_w);
     ev_io_start(srv->loop, &ch->err_w);
-    ch->next = srv->children;
-    if (srv->children) srv->children->prev = ch;
-    srv->children = ch;
+    list_push(srv->children, ch);
     srv->nchildren++;
     srv->nbackend_objs++;
     c->backend_data = ch;

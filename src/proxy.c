@@ -94,12 +94,7 @@ static void peer_free(struct peer *p)
     if (p->fd >= 0) close(p->fd);
     free(p->target);
     buf_free(&p->pending);
-    struct proxy_state *st = state_of(srv);
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        st->peers = p->next;
-    if (p->next) p->next->prev = p->prev;
+    list_unlink(state_of(srv)->peers, p);
     srv->nbackend_objs--;
     free(p);
     server_check_done(srv);
@@ -623,9 +618,7 @@ static enum backend_start proxy_start(struct conn *c, const struct http_request 
     ev_init(&p->timer, on_connect_timeout);
     ev_timer_set(&p->timer, srv->cfg->connect_timeout, 0.);
     ev_timer_start(srv->loop, &p->timer);
-    p->next = st->peers;
-    if (st->peers) st->peers->prev = p;
-    st->peers = p;
+    list_push(st->peers, p);
     srv->nbackend_objs++;
     c->backend_data = p;
     snprintf(c->target, sizeof c->target, "%.110s%s", t->name, st->tls ? " (TLS)" : "");

@@ -24,17 +24,22 @@
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
 
+static void free_graveyard(struct server *srv)
+{
+    while (srv->graveyard) {
+        struct conn *c = srv->graveyard;
+        srv->graveyard = c->next;
+        conn_free(c);
+    }
+}
+
 static void sweep(struct ev_loop *loop, ev_check *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct server *srv = container_of(w, struct server, sweeper);
     if (!srv->graveyard) return;
-    while (srv->graveyard) {
-        struct conn *c = srv->graveyard;
-        srv->graveyard = c->next;
-        conn_free(c);
-    }
+    free_graveyard(srv);
     server_check_done(srv);
 }
 
@@ -303,11 +308,7 @@ void server_check_done(struct server *srv)
 void server_free(struct server *srv)
 {
     while (srv->conns) conn_abort(srv->conns, "server exiting");
-    while (srv->graveyard) {
-        struct conn *c = srv->graveyard;
-        srv->graveyard = c->next;
-        conn_free(c);
-    }
+    free_graveyard(srv);
     exec_free_all(srv);
     proxy_teardown(srv);
     close_listeners(srv);
