@@ -205,15 +205,19 @@ char **cgienv_build(const struct cgienv_input *in)
     add(&b, "PATH_INFO", decoded, (size_t)dlen);
     add(&b, "PATH_TRANSLATED", decoded, (size_t)dlen);
     add(&b, "QUERY_STRING", query, query_len);
-    add_str(&b, "AUTH_TYPE", "");
+    add_str(&b, "AUTH_TYPE", in->remote_user ? "Basic" : "");
     add_str(&b, "CONTENT_LENGTH", "");
     add_str(&b, "CONTENT_TYPE", "");
     add_str(&b, "REMOTE_IDENT", "");
-    add_str(&b, "REMOTE_USER", "");
+    add_str(&b, "REMOTE_USER", in->remote_user ? in->remote_user : "");
     snprintf(num, sizeof num, "%llu", (unsigned long long)in->unique_id);
     add_str(&b, "UNIQUE_ID", num);
     add(&b, "REQUEST_URI", req->target, req->target_len);
     if (in->https) add_str(&b, "HTTPS", "on");
+    if (in->ssl_client_cn) {
+        add_str(&b, "SSL_CLIENT_S_DN_CN", in->ssl_client_cn);
+        add_str(&b, "SSL_CLIENT_VERIFY", "SUCCESS"); /* unverified clients never get this far */
+    }
     add_headers(&b, req);
     add_passenv(&b, in);
     free(decoded);

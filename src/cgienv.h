@@ -17,6 +17,8 @@ struct cgienv_input {
     size_t npassenv;
     char *const *environ; /* where their values come from */
     uint64_t unique_id;
+    const char *remote_user;   /* Basic auth user, or NULL */
+    const char *ssl_client_cn; /* verified client certificate's CN (--sslca), or NULL */
 };
 
 /* Build a NULL-terminated environment in one allocation (release it with a

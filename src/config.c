@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "http.h"
+#include "origin.h"
 
 enum opt_id {
     OPT_PORT = 256,
@@ -31,6 +33,31 @@ enum opt_id {
     OPT_BINARY_ONLY,
     OPT_SSL_TARGET,
     OPT_SSL_TARGET_INSECURE,
+    OPT_SSL,
+    OPT_SSLCERT,
+    OPT_SSLKEY,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_SSLKEY_PASSWORD_FILE,
+    OPT_SSLCA,
+    OPT_REDIRPORT,
+    OPT_ORIGIN,
+    OPT_SAMEORIGIN,
+    OPT_ORIGIN_OPTIONAL,
+    OPT_BASIC_AUTH,
+    OPT_HTPASSWD,
+    OPT_ALLOW,
+    OPT_DENY,
+    OPT_TRUSTED_PROXY,
+    OPT_PROXY_PROTOCOL,
+    OPT_MAXCONN,
+    OPT_MAXCONN_PER_IP,
+    OPT_HANDSHAKE_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
+    OPT_PINGMS,
+    OPT_USER,
+    OPT_GROUP,
+    OPT_ALLOW_ROOT_CHILDREN,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -112,6 +139,82 @@ static const struct option_spec option_table[] = {
      OPT_SSL_TARGET, MODE_PROXY},
     {"ssl-target-insecure", NULL, NULL, "With --ssl-target: do not verify the certificate.",
      OPT_SSL_TARGET_INSECURE, MODE_PROXY},
+    {"ssl", "[=auto]", NULL,
+     "Serve wss:// and https:// (TLS 1.2 or later) with --sslcert and --sslkey; the default "
+     "port becomes 443. --ssl=auto serves TLS and plain connections on the same port.",
+     OPT_SSL, MODE_ANY},
+    {"sslcert", "FILE", NULL, "Certificate chain (PEM: the certificate, then intermediates).",
+     OPT_SSLCERT, MODE_ANY},
+    {"sslkey", "FILE", NULL, "Private key (PEM) of the certificate.", OPT_SSLKEY, MODE_ANY},
+    {"cert", "FILE", NULL, "Same as --sslcert (websockify's name).", OPT_CERT, MODE_ANY},
+    {"key", "FILE", NULL, "Same as --sslkey (websockify's name).", OPT_KEY, MODE_ANY},
+    {"sslkey-password-file", "FILE", NULL,
+     "Read the password of an encrypted --sslkey from the first line of FILE.",
+     OPT_SSLKEY_PASSWORD_FILE, MODE_ANY},
+    {"sslca", "FILE", NULL,
+     "Require client certificates signed by the CAs in FILE (mutual TLS); COMMAND sees "
+     "SSL_CLIENT_S_DN_CN and SSL_CLIENT_VERIFY.",
+     OPT_SSLCA, MODE_ANY},
+    {"redirport", "PORT", NULL,
+     "Also listen on PORT for plain HTTP and answer every request with a 301 to https.",
+     OPT_REDIRPORT, MODE_ANY},
+    {"origin", "HOST[:PORT],...", NULL,
+     "Accept WebSockets only from these origins (a scheme may be given; without a port any port "
+     "matches); others get 403. Repeatable.",
+     OPT_ORIGIN, MODE_ANY},
+    {"sameorigin", NULL, NULL,
+     "Accept WebSockets only from pages of this server (Origin host and port equal to Host).",
+     OPT_SAMEORIGIN, MODE_ANY},
+    {"origin-optional", NULL, NULL,
+     "With --origin or --sameorigin: also accept requests without an Origin header (non-browser "
+     "clients); by default they get 403.",
+     OPT_ORIGIN_OPTIONAL, MODE_ANY},
+    {"basic-auth", "USER:PASSWORD", NULL,
+     "Require HTTP Basic authentication with these credentials (401 otherwise). Repeatable.",
+     OPT_BASIC_AUTH, MODE_ANY},
+    {"htpasswd", "FILE", NULL,
+     "Require HTTP Basic authentication against an htpasswd file (bcrypt, sha512crypt, yescrypt "
+     "and other crypt(3) hashes). Re-read on SIGHUP.",
+     OPT_HTPASSWD, MODE_ANY},
+    {"allow", "CIDR", NULL,
+     "Accept connections only from these addresses (checked at accept). Repeatable.", OPT_ALLOW,
+     MODE_ANY},
+    {"deny", "CIDR", NULL, "Refuse connections from these addresses (checked at accept). "
+                           "Repeatable; --deny wins over --allow.",
+     OPT_DENY, MODE_ANY},
+    {"trusted-proxy", "CIDR", NULL,
+     "Believe X-Forwarded-For (and the PROXY protocol, with --proxy-protocol) from these peers "
+     "only; the client behind them becomes REMOTE_ADDR. Repeatable.",
+     OPT_TRUSTED_PROXY, MODE_ANY},
+    {"proxy-protocol", NULL, NULL,
+     "Expect a PROXY protocol v1 or v2 header from --trusted-proxy peers (HAProxy "
+     "send-proxy, nginx proxy_protocol).",
+     OPT_PROXY_PROTOCOL, MODE_ANY},
+    {"maxconn", "N", "from the open-file limit",
+     "Most connections at once; further ones get HTTP 503. 0 means no limit.", OPT_MAXCONN,
+     MODE_ANY},
+    {"maxconn-per-ip", "N", "256",
+     "Most connections at once from one client address; further ones get HTTP 503. 0 means no "
+     "limit.",
+     OPT_MAXCONN_PER_IP, MODE_ANY},
+    {"handshake-timeout", "SECONDS", "10",
+     "Time allowed for TLS and the whole request head; slower clients are dropped.",
+     OPT_HANDSHAKE_TIMEOUT, MODE_ANY},
+    {"idle-timeout", "SECONDS", "0",
+     "Close a WebSocket with 1001 after this long without a message either way; 0 turns it off.",
+     OPT_IDLE_TIMEOUT, MODE_ANY},
+    {"pingms", "MS", "30000",
+     "Ping every client this often; one that has not answered by the next ping is closed (1011). "
+     "0 turns pings off.",
+     OPT_PINGMS, MODE_ANY},
+    {"user", "NAME", NULL,
+     "After opening the ports and reading keys, run as this user (and its group, unless --group).",
+     OPT_USER, MODE_ANY},
+    {"group", "NAME", NULL, "After opening the ports and reading keys, run as this group.",
+     OPT_GROUP, MODE_ANY},
+    {"allow-root-children", NULL, NULL,
+     "Allow COMMAND to run as root (without it, a daemon running as root needs --user).",
+     OPT_ALLOW_ROOT_CHILDREN, MODE_EXEC},
     {"help", NULL, NULL, "Show this help and exit.", OPT_HELP, MODE_ANY},
     {"version", NULL, NULL, "Show the version and exit.", OPT_VERSION, MODE_ANY},
 };
@@ -227,6 +330,9 @@ static void set_defaults(struct config *cfg)
     cfg->maxmsgsize = 16ull << 20;
     cfg->loglevel = LOGL_ACCESS;
     cfg->connect_timeout = 10.0;
+    cfg->maxconn_per_ip = 256;
+    cfg->handshake_timeout = 10.0;
+    cfg->pingms = 30000;
 }
 
 /* Name an offending command-line word in one clear line. */
@@ -274,6 +380,38 @@ static bool bad_value(const struct option_spec *s, const char *value, const char
     return false;
 }
 
+/* Seconds, fractions allowed, at most an hour (and 0 only when zero_ok). */
+static bool parse_seconds(const char *value, bool zero_ok, double *out)
+{
+    char *end;
+    errno = 0;
+    double secs = strtod(value, &end);
+    if (errno || end == value || *end || !(secs >= 0 && secs <= 3600) || (!zero_ok && secs == 0))
+        return false;
+    *out = secs;
+    return true;
+}
+
+static bool set_string(char **field, const char *value, const struct option_spec *s)
+{
+    if (!*value) return bad_value(s, value, "expected a value");
+    free(*field);
+    *field = strdup(value);
+    return *field != NULL;
+}
+
+static bool add_cidr(struct cidr **list, size_t *n, const char *value, const struct option_spec *s)
+{
+    char why[128];
+    struct cidr c;
+    if (cidr_parse(value, &c, why, sizeof why) < 0) return bad_value(s, value, why);
+    struct cidr *grown = realloc(*list, (*n + 1) * sizeof *grown);
+    if (!grown) return false;
+    *list = grown;
+    grown[(*n)++] = c;
+    return true;
+}
+
 static bool apply_option(struct config *cfg, char **header_all, char **header_ws,
                          char **header_http, int id, const char *value)
 {
@@ -281,9 +419,15 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     uint64_t v;
     switch (id) {
     case OPT_PORT:
+    case OPT_REDIRPORT:
         if (!parse_uint(value, 65535, &v) || v == 0)
             return bad_value(s, value, "expected a port number from 1 to 65535");
-        cfg->port = (unsigned)v;
+        if (id == OPT_REDIRPORT) {
+            cfg->redirport = (unsigned)v;
+        } else {
+            cfg->port = (unsigned)v;
+            cfg->port_set = true;
+        }
         return true;
     case OPT_ADDRESS:
         if (!*value) return bad_value(s, value, "expected an address");
@@ -354,18 +498,68 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
                              "expected query or path (websockify's --token-source=FILE is "
                              "--token-file=FILE here)");
         return true;
-    case OPT_CONNECT_TIMEOUT: {
-        char *end;
-        errno = 0;
-        double secs = strtod(value, &end);
-        if (errno || end == value || *end || !(secs > 0 && secs <= 3600))
+    case OPT_CONNECT_TIMEOUT:
+        if (!parse_seconds(value, false, &cfg->connect_timeout))
             return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
-        cfg->connect_timeout = secs;
         return true;
-    }
     case OPT_BINARY_ONLY: cfg->binary_only = true; return true;
     case OPT_SSL_TARGET: cfg->ssl_target = true; return true;
     case OPT_SSL_TARGET_INSECURE: cfg->ssl_target_insecure = true; return true;
+    case OPT_SSL:
+        if (!value) cfg->ssl = SSL_ON;
+        else if (strcmp(value, "auto") == 0) cfg->ssl = SSL_AUTO;
+        else return bad_value(s, value, "expected --ssl or --ssl=auto");
+        return true;
+    case OPT_SSLCERT:
+    case OPT_CERT: return set_string(&cfg->sslcert, value, s);
+    case OPT_SSLKEY:
+    case OPT_KEY: return set_string(&cfg->sslkey, value, s);
+    case OPT_SSLKEY_PASSWORD_FILE: return set_string(&cfg->sslkey_password_file, value, s);
+    case OPT_SSLCA: return set_string(&cfg->sslca, value, s);
+    case OPT_HTPASSWD: return set_string(&cfg->htpasswd, value, s);
+    case OPT_USER: return set_string(&cfg->user, value, s);
+    case OPT_GROUP: return set_string(&cfg->group, value, s);
+    case OPT_ORIGIN: {
+        char why[300];
+        if (origin_rules_parse(value, &cfg->origins, &cfg->norigins, why, sizeof why) < 0)
+            return bad_value(s, value, why);
+        return true;
+    }
+    case OPT_SAMEORIGIN: cfg->sameorigin = true; return true;
+    case OPT_ORIGIN_OPTIONAL: cfg->origin_optional = true; return true;
+    case OPT_BASIC_AUTH:
+        if (!strchr(value, ':') || value[0] == ':')
+            return bad_value(s, value, "expected USER:PASSWORD");
+        return push(&cfg->basic_auth, &cfg->nbasic_auth, value) == 0;
+    case OPT_ALLOW: return add_cidr(&cfg->allow, &cfg->nallow, value, s);
+    case OPT_DENY: return add_cidr(&cfg->deny, &cfg->ndeny, value, s);
+    case OPT_TRUSTED_PROXY: return add_cidr(&cfg->trusted, &cfg->ntrusted, value, s);
+    case OPT_PROXY_PROTOCOL: cfg->proxy_protocol = true; return true;
+    case OPT_MAXCONN:
+    case OPT_MAXCONN_PER_IP:
+        if (!parse_uint(value, 10000000, &v))
+            return bad_value(s, value, "expected a whole number (0 for no limit)");
+        if (id == OPT_MAXCONN_PER_IP) {
+            cfg->maxconn_per_ip = (unsigned)v;
+        } else {
+            cfg->maxconn = (unsigned)v;
+            cfg->maxconn_set = true;
+        }
+        return true;
+    case OPT_HANDSHAKE_TIMEOUT:
+        if (!parse_seconds(value, false, &cfg->handshake_timeout))
+            return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
+        return true;
+    case OPT_IDLE_TIMEOUT:
+        if (!parse_seconds(value, true, &cfg->idle_timeout))
+            return bad_value(s, value, "expected seconds up to 3600 (0 turns it off)");
+        return true;
+    case OPT_PINGMS:
+        if (!parse_uint(value, 3600000, &v))
+            return bad_value(s, value, "expected milliseconds up to 3600000 (0 turns pings off)");
+        cfg->pingms = (unsigned)v;
+        return true;
+    case OPT_ALLOW_ROOT_CHILDREN: cfg->allow_root_children = true; return true;
     default: return false;
     }
 }
@@ -406,6 +600,39 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                 PACKAGE_NAME);
         return false;
     }
+    const char *needs_ssl = cfg->sslcert                ? "--sslcert"
+                            : cfg->sslkey               ? "--sslkey"
+                            : cfg->sslca                ? "--sslca"
+                            : cfg->redirport            ? "--redirport"
+                            : cfg->sslkey_password_file ? "--sslkey-password-file"
+                                                        : NULL;
+    if (cfg->ssl == SSL_OFF && needs_ssl) {
+        fprintf(stderr, "%s: option '%s' needs --ssl (see '%s --help')\n", PACKAGE_NAME, needs_ssl,
+                PACKAGE_NAME);
+        return false;
+    }
+    if (cfg->ssl != SSL_OFF && (!cfg->sslcert || !cfg->sslkey)) {
+        fprintf(stderr, "%s: --ssl needs --sslcert=FILE and --sslkey=FILE (see '%s --help')\n",
+                PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
+    if (cfg->ssl != SSL_OFF && !cfg->port_set) cfg->port = 443;
+    if (cfg->redirport && cfg->redirport == cfg->port) {
+        fprintf(stderr, "%s: --redirport must differ from --port (see '%s --help')\n",
+                PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
+    if (cfg->proxy_protocol && !cfg->ntrusted) {
+        fprintf(stderr, "%s: --proxy-protocol needs --trusted-proxy=CIDR (see '%s --help')\n",
+                PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
+    if (cfg->origin_optional && !cfg->norigins && !cfg->sameorigin) {
+        fprintf(stderr,
+                "%s: --origin-optional needs --origin or --sameorigin (see '%s --help')\n",
+                PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
     if (cfg->ssl_target_insecure && !cfg->ssl_target) {
         fprintf(stderr, "%s: option '--ssl-target-insecure' needs --ssl-target (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
@@ -435,7 +662,9 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
     struct option longopts[NOPTIONS + 1];
     for (size_t i = 0; i < NOPTIONS; i++) {
         longopts[i].name = option_table[i].name;
-        longopts[i].has_arg = option_table[i].arg ? required_argument : no_argument;
+        const char *arg = option_table[i].arg;
+        longopts[i].has_arg = !arg ? no_argument : arg[0] == '[' ? optional_argument
+                                                                 : required_argument;
         longopts[i].flag = NULL;
         longopts[i].val = option_table[i].id;
     }
@@ -494,6 +723,18 @@ void config_free(struct config *cfg)
 {
     free(cfg->connect);
     free(cfg->token_file);
+    free(cfg->sslcert);
+    free(cfg->sslkey);
+    free(cfg->sslkey_password_file);
+    free(cfg->sslca);
+    free(cfg->origins);
+    free_list(cfg->basic_auth);
+    free(cfg->htpasswd);
+    free(cfg->allow);
+    free(cfg->deny);
+    free(cfg->trusted);
+    free(cfg->user);
+    free(cfg->group);
     free_list(cfg->addresses);
     free_list(cfg->passenv);
     free_list(cfg->command);
@@ -538,7 +779,8 @@ void config_print_help(FILE *out)
     for (size_t i = 0; i < NOPTIONS; i++) {
         const struct option_spec *s = &option_table[i];
         char head[64];
-        int n = snprintf(head, sizeof head, "  --%s%s%s", s->name, s->arg ? "=" : "",
+        bool opt = s->arg && s->arg[0] == '[';
+        int n = snprintf(head, sizeof head, "  --%s%s%s", s->name, s->arg && !opt ? "=" : "",
                          s->arg ? s->arg : "");
         fputs(head, out);
         int col = n;

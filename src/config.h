@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cidr.h"
 #include "log.h"
+#include "origin.h"
 
 struct config {
     unsigned port;
@@ -35,6 +37,34 @@ struct config {
     bool binary_only;
     bool ssl_target;
     bool ssl_target_insecure;
+
+    /* TLS listener */
+    enum { SSL_OFF, SSL_ON, SSL_AUTO } ssl;
+    char *sslcert, *sslkey, *sslkey_password_file, *sslca;
+    unsigned redirport; /* 0: none */
+    bool port_set;
+
+    /* access control */
+    struct origin_rule *origins;
+    size_t norigins;
+    bool sameorigin, origin_optional;
+    char **basic_auth; /* NULL-terminated "user:password" */
+    size_t nbasic_auth;
+    char *htpasswd;
+    struct cidr *allow, *deny, *trusted;
+    size_t nallow, ndeny, ntrusted;
+    bool proxy_protocol;
+
+    /* limits and timeouts */
+    unsigned maxconn; /* 0 with maxconn_set: no limit */
+    bool maxconn_set;
+    unsigned maxconn_per_ip; /* 0: no limit */
+    double handshake_timeout, idle_timeout; /* seconds; idle 0: off */
+    unsigned pingms;                        /* 0: no pings */
+
+    /* privileges */
+    char *user, *group;
+    bool allow_root_children;
 };
 
 enum config_result {

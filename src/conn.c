@@ -9,15 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
-#include "handshake.h"
+#include "cidr.h"
 #include "log.h"
+#include "proxyproto.h"
+#include "request.h"
 #include "server.h"
-#include "static.h"
+#include "tls.h"
 #include "util.h"
 
 #define READ_CHUNK        65536
@@ -30,10 +33,10 @@ static uint8_t scratch[READ_CHUNK];
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void process_kept_input(struct conn *c);
-static void http_answer_error(struct conn *c, int status, const char *why, const char *extra,
-                              bool with_body);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_idle(struct ev_loop *loop, ev_timer *w, int revents);
+static void start_transport(struct conn *c);
 
 static void arm_timer(struct conn *c, ev_tstamp seconds)
 {
@@ -41,21 +44,33 @@ static void arm_timer(struct conn *c, ev_tstamp seconds)
     ev_timer_again(c->srv->loop, &c->timer);
 }
 
-/* Read from the client when the state wants input and nothing holds it back. */
+/* Whether the state wants bytes from the client now. */
+static bool wants_input(const struct conn *c)
+{
+    switch (c->state) {
+    case CONN_PROXY_HEADER:
+    case CONN_PEEK:
+    case CONN_HANDSHAKE:
+    case CONN_LINGER: return true;
+    case CONN_TLS_HANDSHAKE: return !c->tls_hs_wants_write;
+    case CONN_OPEN: return !c->have_held && buf_len(&c->out) < CONN_OUT_HARD;
+    case CONN_CLOSING: return buf_len(&c->out) < CONN_OUT_HARD;
+    default: return false;
+    }
+}
+
+/* Read from the client when the state wants input and nothing holds it
+ * back (or when a TLS write waits for readability). */
 static void update_reading(struct conn *c)
 {
-    bool want;
-    switch (c->state) {
-    case CONN_HANDSHAKE:
-    case CONN_LINGER: want = true; break;
-    case CONN_OPEN: want = !c->have_held && buf_len(&c->out) < CONN_OUT_HARD; break;
-    case CONN_CLOSING: want = buf_len(&c->out) < CONN_OUT_HARD; break;
-    default: want = false; break;
-    }
-    if (want && !ev_is_active(&c->rio))
+    bool want = wants_input(c) || c->tls_write_wants_read;
+    if (want && !ev_is_active(&c->rio)) {
         ev_io_start(c->srv->loop, &c->rio);
-    else if (!want && ev_is_active(&c->rio))
+        /* Bytes OpenSSL has decrypted already do not make the socket readable. */
+        if (c->ssl && SSL_pending(c->ssl) > 0) ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+    } else if (!want && ev_is_active(&c->rio)) {
         ev_io_stop(c->srv->loop, &c->rio);
+    }
 }
 
 static void format_peer(struct conn *c, const struct sockaddr *sa)
@@ -76,11 +91,13 @@ static void format_peer(struct conn *c, const struct sockaddr *sa)
     }
 }
 
-void conn_new(struct server *srv, int fd, const struct sockaddr *peer)
+void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redirect,
+              const struct ip_addr *counted)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         log_error(0, "out of memory: dropping a new connection");
+        if (counted) ipcount_release(&srv->per_ip, counted);
         close(fd);
         return;
     }
@@ -88,19 +105,73 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer)
     c->fd = fd;
     c->id = ++srv->next_conn_id;
     c->file_fd = -1;
+    c->redirect = redirect;
     c->started = ev_now(srv->loop);
+    if (counted) {
+        c->counted_ip = *counted;
+        c->ip_counted = true;
+    }
+    struct ip_addr ip;
+    c->from_trusted_proxy = ip_from_sockaddr(peer, &ip) &&
+                            cidr_match_any(srv->cfg->trusted, srv->cfg->ntrusted, &ip);
     format_peer(c, peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
     ev_init(&c->timer, on_timer);
+    ev_init(&c->idle, on_idle);
     http_parser_init(&c->hp);
     list_push(srv->conns, c);
     srv->nconns++;
-    arm_timer(c, CONN_HANDSHAKE_TIMEOUT);
-    update_reading(c);
+    arm_timer(c, srv->cfg->handshake_timeout);
     log_debug(c->id, "connection from %s port %u", c->peer_addr, c->peer_port);
+    if (c->from_trusted_proxy && srv->cfg->proxy_protocol) {
+        c->state = CONN_PROXY_HEADER;
+        update_reading(c);
+    } else {
+        start_transport(c);
+    }
+}
+
+bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port)
+{
+    struct server *srv = c->srv;
+    struct ip_addr ip;
+    if (client) {
+        snprintf(c->via, sizeof c->via, "%s", c->peer_addr);
+        ip_format(client, c->peer_addr, sizeof c->peer_addr);
+        if (port) c->peer_port = port;
+        ip = *client;
+    } else if (!ip_parse(c->peer_addr, strlen(c->peer_addr), &ip)) {
+        return true; /* not an IP peer: nothing to check */
+    }
+    bool pre_http = c->state != CONN_HANDSHAKE;
+    if (!server_address_allowed(srv, &ip)) {
+        char what[160];
+        snprintf(what, sizeof what, "%s (via %s) is not allowed (--allow/--deny)", c->peer_addr,
+                 c->via[0] ? c->via : "-");
+        server_log_refusal(srv, what);
+        if (pre_http) conn_abort(c, NULL);
+        else conn_answer_error(c, 403, "this address is not allowed", NULL, true);
+        return false;
+    }
+    /* A client named by a proxy counts for --maxconn-per-ip; the proxy does not. */
+    if (client && !c->ip_counted) {
+        if (!ipcount_take(&srv->per_ip, &ip, srv->cfg->maxconn_per_ip)) {
+            char what[160];
+            snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s",
+                     srv->cfg->maxconn_per_ip, c->peer_addr);
+            server_log_refusal(srv, what);
+            if (pre_http) conn_abort(c, NULL);
+            else conn_answer_error(c, 503, "too many connections from this address",
+                                   "Retry-After: 1\r\n", true);
+            return false;
+        }
+        c->counted_ip = ip;
+        c->ip_counted = true;
+    }
+    return true;
 }
 
 /* Detach the backend; it lets go of the connection and ends its side. */
@@ -148,8 +219,13 @@ void conn_abort(struct conn *c, const char *why)
     ev_io_stop(srv->loop, &c->rio);
     ev_io_stop(srv->loop, &c->wio);
     ev_timer_stop(srv->loop, &c->timer);
+    ev_timer_stop(srv->loop, &c->idle);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
+    if (c->ip_counted) ipcount_release(&srv->per_ip, &c->counted_ip);
+    c->ip_counted = false;
     if (c->file_fd >= 0) close(c->file_fd);
     c->file_fd = -1;
     /* Move to the graveyard: callers up the stack may still hold c. */
@@ -163,6 +239,7 @@ void conn_free(struct conn *c)
     buf_free(&c->in);
     buf_free(&c->out);
     free(c->request);
+    free(c->remote_user);
     free(c);
 }
 
@@ -181,6 +258,7 @@ static void start_linger(struct conn *c)
     c->state = CONN_LINGER;
     buf_free(&c->in);
     c->have_held = false;
+    if (c->ssl) SSL_shutdown(c->ssl); /* close_notify; the answer is not awaited */
     if (shutdown(c->fd, SHUT_WR) < 0) {
         conn_abort(c, NULL);
         return;
@@ -188,55 +266,122 @@ static void start_linger(struct conn *c)
     update_reading(c);
 }
 
-/* Stream the static file once the head is out. Returns -1 if c died. */
-static int send_file(struct conn *c)
+/* ---- transport: plain or TLS ---------------------------------------------- */
+
+/* Read from the client: bytes, 0 at EOF, or -1 with errno (EAGAIN: later). */
+static ssize_t io_recv(struct conn *c, void *buf, size_t len)
 {
-    size_t sent = 0;
-    while (c->file_pos < c->file_end && sent < SENDFILE_PER_WAKE) {
-        off_t left = c->file_end - c->file_pos;
-        size_t chunk = left > SENDFILE_CHUNK ? SENDFILE_CHUNK : (size_t)left;
-        ssize_t n = sendfile(c->fd, c->file_fd, &c->file_pos, chunk);
-        if (n > 0) {
-            sent += (size_t)n;
-            continue;
+    if (!c->ssl) {
+        for (;;) {
+            ssize_t n = recv(c->fd, buf, len, 0);
+            if (n >= 0 || errno != EINTR) return n;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-        peer_gone(c, n == 0 ? "file shrank while being sent" : strerror(errno));
-        return -1;
     }
-    if (sent) arm_timer(c, CONN_SEND_TIMEOUT);
+    size_t n = 0;
+    switch (tls_read(c->ssl, buf, len, &n)) {
+    case TLS_DONE:
+        if (SSL_pending(c->ssl) > 0) ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+        return (ssize_t)n;
+    case TLS_WANT_READ: errno = EAGAIN; return -1;
+    case TLS_WANT_WRITE:
+        c->tls_read_wants_write = true;
+        ev_io_start(c->srv->loop, &c->wio);
+        errno = EAGAIN;
+        return -1;
+    case TLS_CLOSED: return 0;
+    default: errno = EPROTO; return -1;
+    }
+}
+
+/* Write to the client: bytes, or -1 with errno (EAGAIN: later). */
+static ssize_t io_send(struct conn *c, const void *buf, size_t len)
+{
+    if (!c->ssl) {
+        for (;;) {
+            ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+            if (n >= 0 || errno != EINTR) return n;
+        }
+    }
+    size_t n = 0;
+    switch (tls_write(c->ssl, buf, len, &n)) {
+    case TLS_DONE: return (ssize_t)n;
+    case TLS_WANT_WRITE: errno = EAGAIN; return -1;
+    case TLS_WANT_READ:
+        c->tls_write_wants_read = true;
+        errno = EAGAIN;
+        return -1;
+    default: errno = EPIPE; return -1;
+    }
+}
+
+/* Move the next part of the static file towards the client: sendfile on
+ * plain sockets, through the queue (and OpenSSL) otherwise. Returns -1 if c
+ * died, 0 to stop for now, 1 to go on. */
+static int feed_file(struct conn *c, size_t *budget)
+{
     if (c->file_pos >= c->file_end) {
         close(c->file_fd);
         c->file_fd = -1;
+        return 0;
     }
-    return 0;
+    off_t left = c->file_end - c->file_pos;
+    size_t chunk = left > SENDFILE_CHUNK ? SENDFILE_CHUNK : (size_t)left;
+    if (chunk > *budget) chunk = *budget;
+    ssize_t n;
+    if (!c->ssl) {
+        n = sendfile(c->fd, c->file_fd, &c->file_pos, chunk);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+    } else {
+        if (chunk > READ_CHUNK) chunk = READ_CHUNK;
+        if (buf_reserve(&c->out, chunk) < 0) {
+            conn_abort(c, "out of memory");
+            return -1;
+        }
+        n = pread(c->file_fd, buf_tail(&c->out), chunk, c->file_pos);
+        if (n > 0) {
+            buf_commit(&c->out, (size_t)n);
+            c->file_pos += n;
+        }
+    }
+    if (n <= 0) {
+        peer_gone(c, n == 0 ? "file shrank while being sent" : strerror(errno));
+        return -1;
+    }
+    *budget -= (size_t)n;
+    return 1;
 }
 
 void conn_flush(struct conn *c)
 {
     if (c->state == CONN_DEAD) return;
     bool progress = false;
-    while (buf_len(&c->out)) {
-        ssize_t n = send(c->fd, buf_head(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
-        if (n > 0) {
-            buf_consume(&c->out, (size_t)n);
-            progress = true;
-            continue;
+    size_t budget = SENDFILE_PER_WAKE; /* fairness: other connections get a turn */
+    for (;;) {
+        while (buf_len(&c->out)) {
+            ssize_t n = io_send(c, buf_head(&c->out), buf_len(&c->out));
+            if (n > 0) {
+                buf_consume(&c->out, (size_t)n);
+                progress = true;
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) goto blocked;
+            peer_gone(c, n < 0 ? strerror(errno) : "send returned 0");
+            return;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        peer_gone(c, n < 0 ? strerror(errno) : "send returned 0");
-        return;
+        if (c->file_fd < 0 || budget == 0) break;
+        int r = feed_file(c, &budget);
+        if (r < 0) return;
+        progress = true;
+        if (r == 0) break;
     }
+blocked:
     if (progress && (c->state == CONN_HTTP || c->state == CONN_CLOSING))
         arm_timer(c, CONN_SEND_TIMEOUT);
-    if (!buf_len(&c->out) && c->file_fd >= 0 && send_file(c) < 0) return;
-
     bool pending = buf_len(&c->out) || c->file_fd >= 0;
-    if (pending && !ev_is_active(&c->wio))
+    bool want_write = (pending && !c->tls_write_wants_read) || c->tls_read_wants_write;
+    if (want_write && !ev_is_active(&c->wio))
         ev_io_start(c->srv->loop, &c->wio);
-    else if (!pending && ev_is_active(&c->wio))
+    else if (!want_write && ev_is_active(&c->wio))
         ev_io_stop(c->srv->loop, &c->wio);
 
     if (c->backend) {
@@ -266,6 +411,7 @@ uint8_t *conn_send_begin(struct conn *c, uint8_t b0, size_t len)
     buf_commit(&c->out, ws_frame_header(buf_tail(&c->out), b0, len, NULL));
     if ((b0 & 0x0F) < WS_OP_CLOSE) {
         c->bytes_out += len;
+        c->last_activity = ev_now(c->srv->loop);
         if (b0 & WS_FIN) c->msgs_out++;
     }
     return buf_tail(&c->out);
@@ -301,6 +447,7 @@ void conn_frame_commit(struct conn *c, uint8_t b0, size_t n)
     buf_commit(&c->out, ws_frame_header(at, b0, n, NULL) + n);
     if ((b0 & 0x0F) < WS_OP_CLOSE) {
         c->bytes_out += n;
+        c->last_activity = ev_now(c->srv->loop);
         if (b0 & WS_FIN) c->msgs_out++;
     }
 }
@@ -328,6 +475,7 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
     if (conn_send(c, WS_FIN | WS_OP_CLOSE, payload, n) < 0) return;
     c->close_sent = true;
     c->state = CONN_CLOSING;
+    ev_timer_stop(c->srv->loop, &c->idle);
     /* Data queued before the close may take long to reach a slow client;
      * only a client that stops reading altogether is dropped. */
     arm_timer(c, CONN_SEND_TIMEOUT);
@@ -374,6 +522,7 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
         case WS_EV_DATA: {
             if (ev.last) c->msgs_in++;
             c->bytes_in += ev.len;
+            c->last_activity = ev_now(c->srv->loop);
             if (!c->backend) break;
             size_t taken = 0;
             if (c->backend->client_data(c, &ev, &taken) || c->state != CONN_OPEN) break;
@@ -386,7 +535,7 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
             return keep_from;
         }
         case WS_EV_PING: conn_send(c, WS_FIN | WS_OP_PONG, ev.data, ev.len); break;
-        case WS_EV_PONG: break;
+        case WS_EV_PONG: c->awaiting_pong = false; break;
         case WS_EV_CLOSE: on_client_close(c, &ev); break;
         case WS_EV_ERROR: protocol_error(c, ev.close_code, ev.error); break;
         }
@@ -435,7 +584,7 @@ void conn_resume_input(struct conn *c)
 
 static void read_frames(struct conn *c)
 {
-    ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
+    ssize_t n = io_recv(c, scratch, sizeof scratch);
     if (n == 0) {
         peer_gone(c, c->state == CONN_OPEN ? "connection closed without a close frame" : NULL);
         return;
@@ -445,6 +594,7 @@ static void read_frames(struct conn *c)
         peer_gone(c, strerror(errno));
         return;
     }
+    c->awaiting_pong = false; /* any bytes show the peer is alive */
     if (c->state != CONN_OPEN) return; /* closing: the rest is not for us */
     size_t keep_from = process_input(c, scratch, (size_t)n);
     if (c->state == CONN_DEAD) return;
@@ -464,98 +614,43 @@ static void read_linger(struct conn *c)
         conn_abort(c, NULL);
 }
 
-static void http_answer_error(struct conn *c, int status, const char *why, const char *extra,
-                              bool with_body)
+void conn_send_answer(struct conn *c, int status)
 {
     c->status = status;
     c->state = CONN_HTTP;
+    arm_timer(c, CONN_SEND_TIMEOUT);
+    conn_flush(c);
+}
+
+void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
+                       bool with_body)
+{
     if (http_append_error(&c->out, status, why, extra, c->srv->cfg->headers_http, with_body) < 0) {
         conn_abort(c, "out of memory");
         return;
     }
     log_access(c->id, "%s port %u \"%s\" %d%s%s", c->peer_addr, c->peer_port,
                c->request ? c->request : "-", status, why ? " " : "", why ? why : "");
-    arm_timer(c, CONN_SEND_TIMEOUT);
-    conn_flush(c);
+    conn_send_answer(c, status);
 }
 
-/* Methods are case-sensitive (RFC 9110 9.1). */
-static bool method_is(const struct http_request *req, const char *m)
+void conn_open_session(struct conn *c)
 {
-    return req->method_len == strlen(m) && memcmp(req->method, m, req->method_len) == 0;
-}
-
-/* path is the decoded path; raw_path the one the client sent (for Location,
- * where a decoded CR or LF must never appear). */
-static void serve_static(struct conn *c, const struct http_request *req, const char *path,
-                         size_t path_len, const char *raw_path, size_t raw_len, const char *query,
-                         size_t query_len)
-{
-    bool head = method_is(req, "HEAD");
-    if (!head && !method_is(req, "GET")) {
-        http_answer_error(c, 405, NULL, "Allow: GET, HEAD\r\n", true);
-        return;
-    }
-    struct static_file f;
-    int status = static_resolve(c->srv->static_root, path, path_len, &f);
-    if (status == 301) {
-        /* Directories need their slash so relative links resolve. */
-        char *loc = malloc(raw_len + query_len + 32);
-        if (!loc) {
-            conn_abort(c, "out of memory");
-            return;
-        }
-        int n = sprintf(loc, "Location: %.*s/", (int)raw_len, raw_path);
-        if (query_len) n += sprintf(loc + n, "?%.*s", (int)query_len, query);
-        sprintf(loc + n, "\r\n");
-        http_answer_error(c, 301, NULL, loc, !head);
-        free(loc);
-        return;
-    }
-    if (status != 200) {
-        http_answer_error(c, status, NULL, NULL, !head);
-        return;
-    }
-    char head_lines[512], date[64];
-    struct tm tm;
-    gmtime_r(&f.mtime, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    int n = snprintf(head_lines, sizeof head_lines,
-                     "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n"
-                     "X-Content-Type-Options: nosniff\r\nConnection: close\r\n",
-                     f.content_type, (long long)f.size, date);
-    const char *extra = c->srv->cfg->headers_http;
-    if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
-        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
-        buf_append(&c->out, "\r\n", 2) < 0) {
-        close(f.fd);
-        conn_abort(c, "out of memory");
-        return;
-    }
-    c->status = 200;
-    c->state = CONN_HTTP;
-    if (head) {
-        close(f.fd);
-    } else {
-        c->file_fd = f.fd;
-        c->file_pos = 0;
-        c->file_end = f.size;
-    }
-    log_access(c->id, "%s port %u \"%s\" 200 %lld bytes", c->peer_addr, c->peer_port, c->request,
-               (long long)f.size);
-    arm_timer(c, CONN_SEND_TIMEOUT);
-    conn_flush(c);
-}
-
-/* The session starts: the 101 (queued already) goes out, frames flow. */
-static void open_session(struct conn *c)
-{
+    const struct config *cfg = c->srv->cfg;
     c->status = 101;
     c->state = CONN_OPEN;
     ev_timer_stop(c->srv->loop, &c->timer);
-    ws_parser_init(&c->wp, true, c->srv->cfg->maxmsgsize);
-    log_access(c->id, "CONNECT %s port %u \"%s\" -> %s", c->peer_addr, c->peer_port, c->request,
-               c->target[0] ? c->target : "-");
+    ws_parser_init(&c->wp, true, cfg->maxmsgsize);
+    c->last_activity = ev_now(c->srv->loop);
+    if (cfg->pingms) arm_timer(c, cfg->pingms / 1000.0);
+    if (cfg->idle_timeout > 0) {
+        ev_timer_set(&c->idle, cfg->idle_timeout, 0.);
+        ev_timer_start(c->srv->loop, &c->idle);
+    }
+    log_access(c->id, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s -> %s", c->peer_addr, c->peer_port,
+               c->via[0] ? " via " : "", c->via, c->request, c->remote_user ? " user " : "",
+               c->remote_user ? c->remote_user : "", c->client_cn[0] ? " cert CN=" : "",
+               c->client_cn, c->target[0] ? c->target : "-");
     /* Frames the client sent right behind its request (allowed by no RFC,
      * but harmless) are processed now rather than dropped. */
     buf_consume(&c->in, c->head_len);
@@ -563,9 +658,16 @@ static void open_session(struct conn *c)
     process_kept_input(c);
 }
 
+void conn_wait_for_backend(struct conn *c)
+{
+    c->state = CONN_CONNECTING;
+    ev_timer_stop(c->srv->loop, &c->timer); /* the backend times its own attempt */
+    update_reading(c);
+}
+
 void conn_backend_ready(struct conn *c)
 {
-    if (c->state == CONN_CONNECTING) open_session(c);
+    if (c->state == CONN_CONNECTING) conn_open_session(c);
 }
 
 void conn_backend_refused(struct conn *c, int http_status, const char *why)
@@ -574,94 +676,121 @@ void conn_backend_refused(struct conn *c, int http_status, const char *why)
     c->backend = NULL; /* it has let go */
     c->backend_data = NULL;
     buf_free(&c->out); /* the queued 101 */
-    http_answer_error(c, http_status, why, NULL, true);
+    conn_answer_error(c, http_status, why, NULL, true);
 }
 
-static void start_websocket(struct conn *c, const struct http_request *req, size_t head_len)
+/* ---- before HTTP: PROXY header, TLS or not, the TLS handshake ---------------- */
+
+static void start_transport(struct conn *c)
 {
     const struct config *cfg = c->srv->cfg;
-    const char *why = NULL;
-    int status = handshake_check(req, &why);
-    if (status) {
-        http_answer_error(c, status, why, handshake_error_headers(status), true);
-        return;
-    }
-    if (cfg->maxforks && c->srv->nchildren >= cfg->maxforks) {
-        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", cfg->maxforks, c->peer_addr,
-                 c->peer_port);
-        http_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
-                          true);
-        return;
-    }
-    struct backend_refusal refusal = {0};
-    c->backend = c->srv->backend;
-    enum backend_start started = c->backend->start(c, req, &refusal);
-    if (started == BACKEND_REFUSED) {
-        c->backend = NULL;
-        c->backend_data = NULL;
-        if (refusal.http_status) {
-            http_answer_error(c, refusal.http_status, refusal.why, NULL, true);
+    if (c->redirect || cfg->ssl == SSL_OFF) c->state = CONN_HANDSHAKE;
+    else if (cfg->ssl == SSL_AUTO) c->state = CONN_PEEK;
+    else c->state = CONN_TLS_HANDSHAKE;
+    if (c->state == CONN_TLS_HANDSHAKE) {
+        char err[256];
+        c->ssl = tls_server_session(c->srv->tls, c->fd, err, sizeof err);
+        if (!c->ssl) {
+            conn_abort(c, err);
             return;
         }
     }
-    /* The request head is still in c->in; the 101 waits in c->out until the backend is ready. */
-    if (handshake_append_101(&c->out, req, c->subprotocol, cfg->headers_ws) < 0) {
-        conn_abort(c, "out of memory");
-        return;
-    }
-    c->head_len = head_len;
-    if (started == BACKEND_PENDING) {
-        c->state = CONN_CONNECTING;
-        ev_timer_stop(c->srv->loop, &c->timer); /* the backend times its own attempt */
-        return;
-    }
-    open_session(c);
-    if (started == BACKEND_REFUSED && c->state == CONN_OPEN) {
-        log_error(c->id, "cannot start the command: %s", refusal.why);
-        conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
-    }
+    update_reading(c);
 }
 
-static void route(struct conn *c, const struct http_request *req, size_t head_len)
+/* The PROXY header is peeked at and then taken exactly, so that whatever
+ * follows (a TLS ClientHello) stays in the socket for OpenSSL. */
+static void read_proxy_header(struct conn *c)
 {
-    const char *path, *query;
-    size_t path_len, query_len;
-    size_t shown = req->target_len > 200 ? 200 : req->target_len;
-    c->request = malloc(req->method_len + shown + 2);
-    if (!c->request) {
-        conn_abort(c, "out of memory");
+    uint8_t buf[PROXYPROTO_MAX];
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_PEEK);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_abort(c, n == 0 ? "closed before the PROXY header" : strerror(errno));
         return;
     }
-    sprintf(c->request, "%.*s %.*s", (int)req->method_len, req->method, (int)shown, req->target);
+    if (n < 0) return;
+    struct proxyproto_info info;
+    long len = proxyproto_parse(buf, (size_t)n, &info);
+    if (len < 0) {
+        conn_abort(c, "invalid PROXY protocol header from a trusted proxy");
+        return;
+    }
+    if (len == 0) {
+        /* Not all here yet: wake up only when more has arrived. */
+        int lowat = (int)n + 1;
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+        return;
+    }
+    int one = 1;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    if (recv(c->fd, buf, (size_t)len, 0) != len) {
+        conn_abort(c, "cannot take the PROXY header");
+        return;
+    }
+    if (info.has_address && !conn_set_client(c, &info.src, info.src_port)) return;
+    start_transport(c);
+}
 
-    if (!http_split_target(req, &path, &path_len, &query, &query_len)) {
-        http_answer_error(c, 400, "unusable request target", NULL, true);
+/* --ssl=auto: a TLS ClientHello starts with a handshake record (0x16). */
+static void peek_protocol(struct conn *c)
+{
+    uint8_t first;
+    ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_abort(c, NULL);
         return;
     }
-    char *decoded = malloc(path_len + 1);
-    if (!decoded) {
-        conn_abort(c, "out of memory");
-        return;
-    }
-    long dlen = http_percent_decode(path, path_len, decoded);
-    if (dlen < 0) {
-        free(decoded);
-        http_answer_error(c, 400, "bad percent-encoding in the path", NULL, true);
-        return;
-    }
-    if (req->minor_version >= 1 && http_header_count(req, "Host") != 1) {
-        free(decoded);
-        http_answer_error(c, 400, "exactly one Host header is required", NULL, true);
-        return;
-    }
-    if (handshake_is_upgrade(req)) {
-        start_websocket(c, req, head_len);
-    } else if (c->srv->static_root) {
-        serve_static(c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
+    if (n < 0) return;
+    if (first == 0x16) {
+        char err[256];
+        c->ssl = tls_server_session(c->srv->tls, c->fd, err, sizeof err);
+        if (!c->ssl) {
+            conn_abort(c, err);
+            return;
+        }
+        c->state = CONN_TLS_HANDSHAKE;
     } else {
-        http_answer_error(c, 404, NULL, NULL, !method_is(req, "HEAD"));
+        c->state = CONN_HANDSHAKE;
     }
-    free(decoded);
+    update_reading(c);
+    ev_feed_event(c->srv->loop, &c->rio, EV_READ); /* the bytes are there already */
+}
+
+static void continue_tls_handshake(struct conn *c)
+{
+    char detail[256];
+    switch (tls_handshake(c->ssl)) {
+    case TLS_DONE:
+        tls_peer_cn(c->ssl, c->client_cn, sizeof c->client_cn);
+        if (log_min_level <= LOGL_DEBUG) {
+            tls_describe(c->ssl, detail, sizeof detail);
+            log_debug(c->id, "TLS %s%s%s", detail, c->client_cn[0] ? ", client " : "",
+                      c->client_cn);
+        }
+        c->state = CONN_HANDSHAKE;
+        c->tls_hs_wants_write = false;
+        ev_io_stop(c->srv->loop, &c->wio);
+        update_reading(c);
+        ev_feed_event(c->srv->loop, &c->rio, EV_READ); /* the request may be decrypted already */
+        return;
+    case TLS_WANT_READ:
+        c->tls_hs_wants_write = false;
+        ev_io_stop(c->srv->loop, &c->wio);
+        update_reading(c);
+        return;
+    case TLS_WANT_WRITE:
+        c->tls_hs_wants_write = true;
+        ev_io_start(c->srv->loop, &c->wio);
+        update_reading(c);
+        return;
+    default: {
+        char why[320];
+        snprintf(why, sizeof why, "TLS handshake failed: %s",
+                 tls_error_string(c->ssl, detail, sizeof detail));
+        conn_abort(c, why);
+        return;
+    }
+    }
 }
 
 static void read_request(struct conn *c)
@@ -673,7 +802,7 @@ static void read_request(struct conn *c)
     size_t room = c->in.cap - c->in.end;
     size_t limit = HTTP_MAX_HEAD - buf_len(&c->in);
     if (room > limit) room = limit;
-    ssize_t n = recv(c->fd, buf_tail(&c->in), room, 0);
+    ssize_t n = io_recv(c, buf_tail(&c->in), room);
     if (n == 0) {
         conn_abort(c, buf_len(&c->in) ? "client closed during the request" : NULL);
         return;
@@ -687,7 +816,7 @@ static void read_request(struct conn *c)
     struct http_request req;
     long r = http_parse(&c->hp, (const char *)buf_head(&c->in), buf_len(&c->in), &req);
     if (r == 0) {
-        if (buf_len(&c->in) >= HTTP_MAX_HEAD) http_answer_error(c, 431, NULL, NULL, true);
+        if (buf_len(&c->in) >= HTTP_MAX_HEAD) conn_answer_error(c, 431, NULL, NULL, true);
         return;
     }
     if (r < 0) {
@@ -699,10 +828,10 @@ static void read_request(struct conn *c)
         };
         int status = (int)-r;
         int k = status == 414 ? 1 : status == 431 ? 2 : status == 505 ? 3 : 0;
-        http_answer_error(c, status, why[k], NULL, true);
+        conn_answer_error(c, status, why[k], NULL, true);
         return;
     }
-    route(c, &req, (size_t)r);
+    request_route(c, &req, (size_t)r);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -710,7 +839,19 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     struct conn *c = container_of(w, struct conn, rio);
+    if (c->tls_write_wants_read) { /* a TLS write was waiting for this */
+        c->tls_write_wants_read = false;
+        conn_flush(c);
+        if (c->state == CONN_DEAD) return;
+    }
+    if (!wants_input(c)) {
+        update_reading(c);
+        return;
+    }
     switch (c->state) {
+    case CONN_PROXY_HEADER: read_proxy_header(c); break;
+    case CONN_PEEK: peek_protocol(c); break;
+    case CONN_TLS_HANDSHAKE: continue_tls_handshake(c); break;
     case CONN_HANDSHAKE: read_request(c); break;
     case CONN_OPEN:
     case CONN_CLOSING: read_frames(c); break;
@@ -723,7 +864,33 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    conn_flush(container_of(w, struct conn, wio));
+    struct conn *c = container_of(w, struct conn, wio);
+    if (c->state == CONN_TLS_HANDSHAKE) {
+        continue_tls_handshake(c);
+        return;
+    }
+    if (c->tls_read_wants_write) { /* a TLS read was waiting for this */
+        c->tls_read_wants_write = false;
+        on_read(loop, &c->rio, EV_READ);
+        if (c->state == CONN_DEAD) return;
+    }
+    conn_flush(c);
+}
+
+/* In OPEN the timer paces pings: a client that has sent nothing since the
+ * last ping (not even its pong) is gone. */
+static void ping_or_give_up(struct conn *c)
+{
+    if (c->awaiting_pong) {
+        log_info(c->id, "%s port %u: no pong within %u ms", c->peer_addr, c->peer_port,
+                 c->srv->cfg->pingms);
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "ping timeout");
+        return;
+    }
+    c->awaiting_pong = true;
+    conn_send(c, WS_FIN | WS_OP_PING, NULL, 0);
+    arm_timer(c, c->srv->cfg->pingms / 1000.0);
+    conn_flush(c);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -732,9 +899,14 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct conn *c = container_of(w, struct conn, timer);
     switch (c->state) {
+    case CONN_PROXY_HEADER:
+    case CONN_PEEK:
+    case CONN_TLS_HANDSHAKE:
     case CONN_HANDSHAKE:
-        conn_abort(c, buf_len(&c->in) ? "incomplete request after 10 s" : "no request after 10 s");
+        conn_abort(c, buf_len(&c->in) || c->state != CONN_HANDSHAKE ? "handshake too slow"
+                                                                     : "no request in time");
         break;
+    case CONN_OPEN: ping_or_give_up(c); break;
     case CONN_HTTP: conn_abort(c, "client stopped reading the response"); break;
     case CONN_CLOSING:
         conn_abort(c, "client stopped reading before our close frame was sent");
@@ -744,4 +916,19 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         break;
     default: break;
     }
+}
+
+/* --idle-timeout: no message either way for that long. */
+static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct conn *c = container_of(w, struct conn, idle);
+    if (c->state != CONN_OPEN) return;
+    ev_tstamp left = c->last_activity + c->srv->cfg->idle_timeout - ev_now(loop);
+    if (left > 0.001) {
+        ev_timer_set(&c->idle, left, 0.);
+        ev_timer_start(loop, &c->idle);
+        return;
+    }
+    conn_ws_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 }

@@ -11,25 +11,29 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "cidr.h"
 #include "http.h"
 #include "ws.h"
 
 struct server;
 struct backend_ops;
+typedef struct ssl_st SSL;
 
 /* Flow control of the queue towards the client (bytes). */
 #define CONN_OUT_HIGH (256 * 1024)  /* stop the backend above this */
 #define CONN_OUT_LOW  (64 * 1024)   /* let it go again below this */
 #define CONN_OUT_HARD (1024 * 1024) /* stop reading the client too (pong floods) */
 
-#define CONN_HANDSHAKE_TIMEOUT 10.0 /* seconds for the whole request head */
 #define CONN_CLOSE_TIMEOUT     5.0  /* seconds for the peer to close once all is sent */
 #define CONN_SEND_TIMEOUT                                                                          \
     60.0 /* seconds without progress sending a last answer                                         \
             (HTTP, or what precedes our close frame) */
 
 enum conn_state {
-    CONN_HANDSHAKE,  /* reading the request head */
+    CONN_PROXY_HEADER,  /* --proxy-protocol: the header from a trusted proxy comes first */
+    CONN_PEEK,          /* --ssl=auto: the first byte says TLS or not */
+    CONN_TLS_HANDSHAKE, /* --ssl */
+    CONN_HANDSHAKE,     /* reading the request head */
     CONN_HTTP,       /* sending a plain HTTP answer (error or file) */
     CONN_CONNECTING, /* upgrade accepted, waiting for the backend before the 101 */
     CONN_OPEN,       /* WebSocket open */
@@ -45,10 +49,23 @@ struct conn {
     int fd;
     enum conn_state state;
     ev_io rio, wio;
-    ev_timer timer;
-    char peer_addr[INET6_ADDRSTRLEN];
+    ev_timer timer;          /* handshake, ping (OPEN), send and close deadlines */
+    ev_timer idle;           /* --idle-timeout */
+    ev_tstamp last_activity; /* last message either way */
+    bool awaiting_pong;
+    char peer_addr[INET6_ADDRSTRLEN]; /* the client (behind trusted proxies) */
     unsigned peer_port;
+    char via[INET6_ADDRSTRLEN]; /* the trusted proxy it came through, or "" */
+    bool from_trusted_proxy;
+    bool redirect;   /* accepted on --redirport */
+    bool ip_counted; /* counted_ip holds one --maxconn-per-ip slot */
+    struct ip_addr counted_ip;
     ev_tstamp started;
+
+    SSL *ssl; /* NULL on plain connections */
+    bool tls_hs_wants_write, tls_read_wants_write, tls_write_wants_read;
+    char client_cn[128]; /* --sslca: the client certificate's subject CN */
+    char *remote_user;   /* Basic auth: who this is */
 
     struct buf in; /* the request head; later client bytes the backend could not take yet */
     struct http_parser hp;
@@ -77,8 +94,30 @@ struct conn {
     const char *closed_by;
 };
 
-/* Take ownership of an accepted, non-blocking socket. */
-void conn_new(struct server *srv, int fd, const struct sockaddr *peer);
+/* Take ownership of an accepted, non-blocking socket. counted: the address
+ * whose --maxconn-per-ip slot this connection holds (released with it). */
+void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redirect,
+              const struct ip_addr *counted);
+
+/* The client is this address (named by a trusted proxy), or, with NULL, the
+ * socket's peer itself: apply --allow/--deny and --maxconn-per-ip to it.
+ * Returns false after refusing (an HTTP answer once a request was read). */
+bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port);
+
+/* --- for request.c --- */
+
+/* Send the answer queued in c->out (status for the log), then close. */
+void conn_send_answer(struct conn *c, int status);
+
+/* Queue and send an error answer (see http_append_error()). */
+void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
+                       bool with_body);
+
+/* The 101 is queued: start the WebSocket session. */
+void conn_open_session(struct conn *c);
+
+/* The 101 is queued, the backend is still connecting. */
+void conn_wait_for_backend(struct conn *c);
 
 /* Close at once: no close handshake, backend released, freed after the
  * current callback. `why` is logged. */

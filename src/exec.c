@@ -462,11 +462,13 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
         .req = req,
         .remote_addr = c->peer_addr,
         .remote_port = c->peer_port,
-        .https = false,
+        .https = c->ssl != NULL,
         .passenv = (const char *const *)cfg->passenv,
         .npassenv = cfg->npassenv,
         .environ = environ,
         .unique_id = unique_id(),
+        .remote_user = c->remote_user,
+        .ssl_client_cn = c->ssl && srv->cfg->sslca ? c->client_cn : NULL,
     };
     char **envp = cgienv_build(&in);
     if (!envp) {

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_PRCTL_H
@@ -56,6 +59,87 @@ static char *resolve_command(const char *name)
     return NULL;
 }
 
+/* Who the daemon becomes after start-up (--user, --group). */
+struct identity {
+    bool change_user, change_group;
+    uid_t uid;
+    gid_t gid;
+    char name[64];
+};
+
+static int resolve_identity(const struct config *cfg, struct identity *id, char *err,
+                            size_t errlen)
+{
+    memset(id, 0, sizeof *id);
+    if (!cfg->user && !cfg->group) return 0;
+    if (geteuid() != 0) {
+        snprintf(err, errlen, "--user and --group need the daemon to start as root");
+        return -1;
+    }
+    if (cfg->user) {
+        struct passwd *pw = getpwnam(cfg->user);
+        if (!pw) {
+            snprintf(err, errlen, "--user=%s: no such user", cfg->user);
+            return -1;
+        }
+        id->change_user = id->change_group = true;
+        id->uid = pw->pw_uid;
+        id->gid = pw->pw_gid;
+        snprintf(id->name, sizeof id->name, "%s", pw->pw_name);
+    }
+    if (cfg->group) {
+        struct group *gr = getgrnam(cfg->group);
+        if (!gr) {
+            snprintf(err, errlen, "--group=%s: no such group", cfg->group);
+            return -1;
+        }
+        id->change_group = true;
+        id->gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+/* After the ports are open and the keys read: groups first, then the user,
+ * and make sure there is no way back. */
+static int drop_privileges(const struct identity *id, char *err, size_t errlen)
+{
+    if (id->change_user ? initgroups(id->name, id->gid) < 0
+                        : id->change_group && setgroups(1, &id->gid) < 0) {
+        snprintf(err, errlen, "cannot set the supplementary groups: %s", strerror(errno));
+        return -1;
+    }
+    if (id->change_group && setgid(id->gid) < 0) {
+        snprintf(err, errlen, "cannot change group: %s", strerror(errno));
+        return -1;
+    }
+    if (id->change_user && setuid(id->uid) < 0) {
+        snprintf(err, errlen, "cannot change user: %s", strerror(errno));
+        return -1;
+    }
+    if (id->change_user && id->uid != 0 && setuid(0) == 0) {
+        snprintf(err, errlen, "privileges could be regained after dropping them");
+        return -1;
+    }
+    return 0;
+}
+
+/* Use every descriptor the hard limit allows, and size --maxconn's default
+ * from it: a connection takes a socket plus three pipes (exec) or a second
+ * socket (proxy). */
+static unsigned default_maxconn(bool proxy)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t usable = rl.rlim_cur > 64 ? rl.rlim_cur - 32 : 32;
+    rlim_t n = usable / (proxy ? 2 : 4);
+    return n > 1000000 ? 1000000 : (unsigned)n;
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
@@ -72,6 +156,24 @@ int main(int argc, char **argv)
     if (!cfg.proxy && !(command = resolve_command(cfg.command[0]))) {
         fprintf(stderr, "%s: cannot run '%s': %s\n", PACKAGE_NAME, cfg.command[0],
                 strchr(cfg.command[0], '/') ? "not an executable file" : "not found in PATH");
+        config_free(&cfg);
+        return 2;
+    }
+    struct identity identity;
+    char why[300];
+    if (resolve_identity(&cfg, &identity, why, sizeof why) < 0) {
+        fprintf(stderr, "%s: %s\n", PACKAGE_NAME, why);
+        free(command);
+        config_free(&cfg);
+        return 2;
+    }
+    bool children_as_root = identity.change_user ? identity.uid == 0 : geteuid() == 0;
+    if (!cfg.proxy && children_as_root && !cfg.allow_root_children) {
+        fprintf(stderr,
+                "%s: refusing to run COMMAND as root: give --user=NAME (or "
+                "--allow-root-children)\n",
+                PACKAGE_NAME);
+        free(command);
         config_free(&cfg);
         return 2;
     }
@@ -100,13 +202,18 @@ int main(int argc, char **argv)
     }
     struct server srv;
     server_init(&srv, loop, &cfg, command, static_root);
+    srv.maxconn = cfg.maxconn_set ? cfg.maxconn : default_maxconn(cfg.proxy);
     int status = 0;
-    char err[512];
+    char err[700];
     srv.backend = cfg.proxy ? &proxy_backend : &exec_backend;
-    if (cfg.proxy && proxy_setup(&srv, err, sizeof err) < 0) {
+    if (server_load_security(&srv, err, sizeof err) < 0 ||
+        (cfg.proxy && proxy_setup(&srv, err, sizeof err) < 0)) {
         fprintf(stderr, "%s: %s\n", PACKAGE_NAME, err);
         status = 2;
     } else if (server_listen(&srv) < 0) {
+        status = 1;
+    } else if (drop_privileges(&identity, err, sizeof err) < 0) {
+        log_fatal(0, "%s", err);
         status = 1;
     } else {
         if (cfg.proxy)
@@ -116,6 +223,9 @@ int main(int argc, char **argv)
         else
             log_info(0, "%s %s serving %s (%s mode)", PACKAGE_NAME, PACKAGE_VERSION, command,
                      cfg.binary ? "binary" : "text");
+        if (srv.maxconn) log_info(0, "at most %u connections (--maxconn)", srv.maxconn);
+        if (identity.change_user || identity.change_group)
+            log_info(0, "running as uid %u, gid %u", (unsigned)getuid(), (unsigned)getgid());
         ev_run(loop, 0);
         log_info(0, "stopped");
     }

@@ -9,10 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "conn.h"
+#include "tls.h"
 #include "exec.h"
 #include "proxy.h"
 #include "log.h"
@@ -71,16 +75,81 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     server_stop(srv);
 }
 
-/* SIGHUP reloads what can change without a restart. */
+/* --basic-auth users, then the --htpasswd file's. */
+static int load_users(const struct config *cfg, struct auth_table *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->nbasic_auth; i++)
+        if (auth_add_plain(t, cfg->basic_auth[i], err, errlen) < 0) return -1;
+    if (cfg->htpasswd && auth_load_htpasswd(t, cfg->htpasswd, err, errlen) < 0) return -1;
+    return 0;
+}
+
+int server_load_security(struct server *srv, char *err, size_t errlen)
+{
+    const struct config *cfg = srv->cfg;
+    if (cfg->ssl != SSL_OFF) {
+        srv->tls = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
+                                      cfg->sslkey_password_file, err, errlen);
+        if (!srv->tls) return -1;
+    }
+    srv->auth_required = cfg->nbasic_auth || cfg->htpasswd;
+    if (load_users(cfg, &srv->auth, err, errlen) < 0) return -1;
+    if (cfg->htpasswd && srv->auth.n == 0) {
+        snprintf(err, errlen, "%s: no users", cfg->htpasswd);
+        return -1;
+    }
+    return 0;
+}
+
+void server_log_refusal(struct server *srv, const char *what)
+{
+    ev_tstamp now = ev_now(srv->loop);
+    if (now - srv->refusals_logged < 1.0) {
+        srv->refusals_unlogged++;
+        return;
+    }
+    if (srv->refusals_unlogged)
+        log_warn(0, "%s (and %u more refusals in the last second)", what, srv->refusals_unlogged);
+    else
+        log_warn(0, "%s", what);
+    srv->refusals_logged = now;
+    srv->refusals_unlogged = 0;
+}
+
+/* SIGHUP reloads what can change without a restart: the certificate, the
+ * htpasswd users, the proxy's target or tokens. A reload that fails keeps
+ * what was in use. */
 static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct server *srv = w->data;
-    if (srv->proxy)
-        proxy_reload(srv);
-    else
-        log_info(0, "SIGHUP: nothing to reload when running a COMMAND");
+    const struct config *cfg = srv->cfg;
+    char err[600];
+    log_info(0, "SIGHUP: reloading");
+    if (cfg->ssl != SSL_OFF) {
+        SSL_CTX *fresh = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
+                                            cfg->sslkey_password_file, err, sizeof err);
+        if (fresh) {
+            SSL_CTX_free(srv->tls); /* open sessions hold their own reference */
+            srv->tls = fresh;
+            log_info(0, "reload: certificate %s loaded for new connections", cfg->sslcert);
+        } else {
+            log_error(0, "reload: %s; keeping the previous certificate", err);
+        }
+    }
+    if (cfg->htpasswd) {
+        struct auth_table fresh = {0};
+        if (load_users(cfg, &fresh, err, sizeof err) == 0) {
+            auth_free(&srv->auth);
+            srv->auth = fresh;
+            log_info(0, "reload: %zu users loaded", fresh.n);
+        } else {
+            auth_free(&fresh);
+            log_error(0, "reload: %s; keeping the previous users", err);
+        }
+    }
+    if (srv->proxy) proxy_reload(srv);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -117,6 +186,10 @@ void server_init(struct server *srv, struct ev_loop *loop, const struct config *
     ev_signal_start(loop, &srv->sigint);
     ev_signal_start(loop, &srv->sigterm);
     ev_signal_start(loop, &srv->sighup);
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != sizeof seed) seed = (uint64_t)getpid();
+    ipcount_init(&srv->per_ip, seed);
 }
 
 static void describe(const struct sockaddr *sa, char *out, size_t n)
@@ -154,7 +227,7 @@ static int listen_on(const struct addrinfo *ai)
     return fd;
 }
 
-static int add_listener(struct server *srv, int fd, const struct sockaddr *sa)
+static int add_listener(struct server *srv, int fd, const struct sockaddr *sa, bool redirect)
 {
     struct listener *l = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof *l);
     if (!l) return -1;
@@ -162,6 +235,7 @@ static int add_listener(struct server *srv, int fd, const struct sockaddr *sa)
     l = &srv->listeners[srv->nlisteners++];
     l->srv = srv;
     l->fd = fd;
+    l->redirect = redirect;
     describe(sa, l->name, sizeof l->name);
     ev_io_init(&l->io, on_accept, fd, EV_READ);
     return 0;
@@ -177,7 +251,8 @@ static void host_part(const char *addr, char *out, size_t n)
         snprintf(out, n, "%s", addr);
 }
 
-static int listen_address(struct server *srv, const char *addr, bool all_interfaces)
+static int listen_address(struct server *srv, const char *addr, bool all_interfaces,
+                          unsigned port_number, bool redirect)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -185,7 +260,7 @@ static int listen_address(struct server *srv, const char *addr, bool all_interfa
     hints.ai_flags = AI_PASSIVE;
     char host[256], port[16];
     if (addr) host_part(addr, host, sizeof host);
-    snprintf(port, sizeof port, "%u", srv->cfg->port);
+    snprintf(port, sizeof port, "%u", port_number);
     int rc = getaddrinfo(addr ? host : NULL, port, &hints, &res);
     if (rc) {
         log_fatal(0, "cannot listen on %s: %s", addr, gai_strerror(rc));
@@ -208,12 +283,14 @@ static int listen_address(struct server *srv, const char *addr, bool all_interfa
             freeaddrinfo(res);
             return -1;
         }
-        if (add_listener(srv, fd, ai->ai_addr) < 0) {
+        if (add_listener(srv, fd, ai->ai_addr, redirect) < 0) {
             close(fd);
             freeaddrinfo(res);
             return -1;
         }
-        log_info(0, "listening on http://%s/", name);
+        log_info(0, "listening on %s://%s/%s",
+                 redirect || srv->cfg->ssl == SSL_OFF ? "http" : "https", name,
+                 redirect ? " (redirecting to https)" : "");
         opened++;
     }
     freeaddrinfo(res);
@@ -223,14 +300,77 @@ static int listen_address(struct server *srv, const char *addr, bool all_interfa
 int server_listen(struct server *srv)
 {
     const struct config *cfg = srv->cfg;
-    if (cfg->naddresses == 0) {
-        if (listen_address(srv, NULL, true) < 0) return -1;
-    } else {
-        for (size_t i = 0; i < cfg->naddresses; i++)
-            if (listen_address(srv, cfg->addresses[i], false) < 0) return -1;
+    unsigned ports[2] = {cfg->port, cfg->redirport};
+    for (int k = 0; k < 2 && ports[k]; k++) {
+        if (cfg->naddresses == 0) {
+            if (listen_address(srv, NULL, true, ports[k], k == 1) < 0) return -1;
+        } else {
+            for (size_t i = 0; i < cfg->naddresses; i++)
+                if (listen_address(srv, cfg->addresses[i], false, ports[k], k == 1) < 0) return -1;
+        }
     }
     set_accepting(srv, true);
     return 0;
+}
+
+/* A canned 503 for connections refused before any parsing. Over TLS it
+ * would be noise, so TLS-only listeners just close. */
+static void refuse_busy(int fd, bool plain)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Content-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: 45\r\n"
+                               "Retry-After: 1\r\n"
+                               "Connection: close\r\n\r\n"
+                               "503 Service Unavailable: too many connections\n";
+    if (plain) {
+        ssize_t n = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+        shutdown(fd, SHUT_WR);
+    }
+}
+
+bool server_address_allowed(const struct server *srv, const struct ip_addr *ip)
+{
+    const struct config *cfg = srv->cfg;
+    if (cidr_match_any(cfg->deny, cfg->ndeny, ip)) return false;
+    return cfg->nallow == 0 || cidr_match_any(cfg->allow, cfg->nallow, ip);
+}
+
+/* Checks made at accept, before any parsing: --allow/--deny and the
+ * connection limits (a trusted proxy is judged by the client behind it,
+ * once that is known). */
+static void admit(struct server *srv, struct listener *l, int fd, const struct sockaddr *sa)
+{
+    const struct config *cfg = srv->cfg;
+    struct ip_addr ip;
+    bool have_ip = ip_from_sockaddr(sa, &ip);
+    bool proxy = have_ip && cidr_match_any(cfg->trusted, cfg->ntrusted, &ip);
+    char addr[INET6_ADDRSTRLEN] = "?", what[160];
+    if (have_ip) ip_format(&ip, addr, sizeof addr);
+    if (have_ip && !proxy && !server_address_allowed(srv, &ip)) {
+        snprintf(what, sizeof what, "%s is not allowed (--allow/--deny): closed", addr);
+        server_log_refusal(srv, what);
+        close(fd);
+        return;
+    }
+    if (srv->maxconn && srv->nconns >= srv->maxconn) {
+        snprintf(what, sizeof what, "--maxconn=%u reached: refusing %s with 503", srv->maxconn,
+                 addr);
+        server_log_refusal(srv, what);
+        refuse_busy(fd, l->redirect || cfg->ssl != SSL_ON);
+        close(fd);
+        return;
+    }
+    if (have_ip && !proxy && !ipcount_take(&srv->per_ip, &ip, cfg->maxconn_per_ip)) {
+        snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s with 503",
+                 cfg->maxconn_per_ip, addr);
+        server_log_refusal(srv, what);
+        refuse_busy(fd, l->redirect || cfg->ssl != SSL_ON);
+        close(fd);
+        return;
+    }
+    conn_new(srv, fd, sa, l->redirect, have_ip && !proxy ? &ip : NULL);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -244,11 +384,25 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         socklen_t len = sizeof ss;
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            conn_new(srv, fd, (struct sockaddr *)&ss);
+            admit(srv, l, fd, (struct sockaddr *)&ss);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if ((errno == EMFILE || errno == ENFILE) && srv->spare_fd >= 0) {
+            /* Out of descriptors: give up the spare one to take the connection
+             * off the queue and refuse it, so the queue does not fill and the
+             * loop does not spin. */
+            close(srv->spare_fd);
+            fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0) {
+                refuse_busy(fd, l->redirect || srv->cfg->ssl != SSL_ON);
+                close(fd);
+            }
+            srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            server_log_refusal(srv, "out of file descriptors: refusing new connections with 503");
+            if (srv->spare_fd >= 0) continue;
+        }
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             /* The pending connection stays queued; without a pause the loop would spin. */
             log_error(0, "accept on %s: %s; not accepting for %.1f s", l->name, strerror(errno),
@@ -312,6 +466,12 @@ void server_free(struct server *srv)
     exec_free_all(srv);
     proxy_teardown(srv);
     close_listeners(srv);
+    SSL_CTX_free(srv->tls);
+    srv->tls = NULL;
+    auth_free(&srv->auth);
+    ipcount_free(&srv->per_ip);
+    if (srv->spare_fd >= 0) close(srv->spare_fd);
+    srv->spare_fd = -1;
     free(srv->listeners);
     srv->listeners = NULL;
     ev_check_stop(srv->loop, &srv->sweeper);

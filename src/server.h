@@ -7,7 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
+#include "auth.h"
 #include "config.h"
+#include "ipcount.h"
 
 struct conn;
 struct exec_child;
@@ -18,6 +22,7 @@ struct listener {
     struct server *srv;
     int fd;
     ev_io io;
+    bool redirect; /* --redirport: plain HTTP answered with 301 to https */
     char name[96]; /* "127.0.0.1:8080" or "[::1]:8080" for logs */
 };
 
@@ -42,10 +47,30 @@ struct server {
     ev_signal sigint, sigterm, sighup;
     ev_timer accept_backoff; /* listeners paused after EMFILE/ENFILE */
     ev_timer stop_deadline;
+
+    SSL_CTX *tls;          /* --ssl: replaced on SIGHUP, sessions keep theirs */
+    struct auth_table auth; /* --basic-auth and --htpasswd */
+    bool auth_required;
+    struct ipcount per_ip;
+    unsigned maxconn; /* effective limit (0: none) */
+    int spare_fd;     /* given up to accept (and refuse) a connection at EMFILE */
+    ev_tstamp refusals_logged;
+    unsigned refusals_unlogged;
 };
 
-/* Bind every configured address. Returns 0, or -1 after logging why. */
+/* Bind every configured address (and --redirport). Returns 0, or -1 after
+ * logging why. */
 int server_listen(struct server *srv);
+
+/* Load what --ssl, --basic-auth and --htpasswd need. Returns 0, or -1 with
+ * one readable line in err. */
+int server_load_security(struct server *srv, char *err, size_t errlen);
+
+/* --deny wins, then --allow (when given) must match. */
+bool server_address_allowed(const struct server *srv, const struct ip_addr *ip);
+
+/* Log a refused connection, at most one line a second (floods stay quiet). */
+void server_log_refusal(struct server *srv, const char *what);
 
 void server_init(struct server *srv, struct ev_loop *loop, const struct config *cfg,
                  const char *command_path, const char *static_root);

@@ -44,6 +44,123 @@ SSL_CTX *tls_client_context(bool verify, char *err, size_t errlen)
     return ctx;
 }
 
+/* Only "http/1.1" is spoken; a client offering nothing we know goes on
+ * without ALPN rather than failing. */
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    static const unsigned char http11[] = "\x08http/1.1";
+    unsigned char *selected;
+    if (SSL_select_next_proto(&selected, outlen, http11, sizeof http11 - 1, in, inlen) ==
+        OPENSSL_NPN_NEGOTIATED) {
+        *out = selected;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* The key's password comes from a file; without one an encrypted key fails
+ * cleanly instead of prompting on a terminal. */
+static int key_password(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)rwflag;
+    const char *file = userdata;
+    if (!file) return 0;
+    FILE *f = fopen(file, "re");
+    if (!f) return 0;
+    int n = 0;
+    if (fgets(buf, size, f)) {
+        n = (int)strcspn(buf, "\r\n");
+        buf[n] = '\0';
+    }
+    fclose(f);
+    return n;
+}
+
+SSL_CTX *tls_server_context(const char *cert_file, const char *key_file, const char *ca_file,
+                            const char *password_file, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        last_error(err, errlen, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+    SSL_CTX_set_default_passwd_cb(ctx, key_password);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)password_file);
+    static const unsigned char sid_ctx[] = "wsbridge";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+    char what[600];
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        snprintf(what, sizeof what, "cannot load the certificate %.500s", cert_file);
+        goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        snprintf(what, sizeof what, "cannot load the key %.500s%s", key_file,
+                 password_file ? " (wrong password?)"
+                               : " (if it is encrypted, give --sslkey-password-file)");
+        goto fail;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(what, sizeof what, "the key %.250s does not match the certificate %.250s",
+                 key_file, cert_file);
+        goto fail;
+    }
+    if (ca_file) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
+        if (!names || SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            snprintf(what, sizeof what, "cannot load the client CA file %.500s", ca_file);
+            goto fail;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    /* The password callback's data points at the caller's string: drop it. */
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+    return ctx;
+fail:
+    last_error(err, errlen, what);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+SSL *tls_server_session(SSL_CTX *ctx, int fd, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+        last_error(err, errlen, "cannot start TLS");
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
+
+void tls_peer_cn(SSL *ssl, char *out, size_t len)
+{
+    out[0] = '\0';
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (!cert) return;
+    X509_NAME *subject = X509_get_subject_name(cert);
+    if (subject && X509_NAME_get_text_by_NID(subject, NID_commonName, out, (int)len) < 0)
+        out[0] = '\0';
+    X509_free(cert);
+}
+
+void tls_describe(SSL *ssl, char *out, size_t len)
+{
+    snprintf(out, len, "%s %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+}
+
 static bool is_ip_literal(const char *host)
 {
     unsigned char tmp[sizeof(struct in6_addr)];

@@ -25,6 +25,22 @@ SSL_CTX *tls_client_context(bool verify, char *err, size_t errlen);
  * address) to verify come from host. Returns NULL with a reason in err. */
 SSL *tls_client_session(SSL_CTX *ctx, int fd, const char *host, char *err, size_t errlen);
 
+/* Server context for wss://: TLS 1.2 or later, the certificate chain and key
+ * (checked to match), ALPN http/1.1, session tickets, and with ca_file client
+ * certificates required and verified. password_file holds the key's password
+ * on its first line. Returns NULL with one readable line in err. */
+SSL_CTX *tls_server_context(const char *cert_file, const char *key_file, const char *ca_file,
+                            const char *password_file, char *err, size_t errlen);
+
+/* A server session on an accepted socket. */
+SSL *tls_server_session(SSL_CTX *ctx, int fd, char *err, size_t errlen);
+
+/* After the handshake: the peer certificate's subject CN ("" without one). */
+void tls_peer_cn(SSL *ssl, char *out, size_t len);
+
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" for logs. */
+void tls_describe(SSL *ssl, char *out, size_t len);
+
 enum tls_status tls_handshake(SSL *ssl);
 enum tls_status tls_read(SSL *ssl, void *buf, size_t len, size_t *n);
 /* Partial writes are allowed; after WANT_*, retry with the same bytes (they may have moved). */

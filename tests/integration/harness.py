@@ -33,6 +33,17 @@ def write_script(directory, name, body):
     return path
 
 
+PROXY_MODE = ("--connect", "--unix-target", "--token-file")
+
+
+def root_children(args):
+    """Tests run as root here: exec mode then needs --allow-root-children
+    (wsbridge refuses to run COMMAND as root otherwise)."""
+    exec_mode = not any(str(a).startswith(PROXY_MODE) for a in args)
+    explicit = any(str(a).startswith(("--user", "--allow-root-children")) for a in args)
+    return ["--allow-root-children"] if os.geteuid() == 0 and exec_mode and not explicit else []
+
+
 def children_of(pid):
     """Direct children, from /proc (every thread's list)."""
     out = []
@@ -72,7 +83,8 @@ class Server:
         full_env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
         if env:
             full_env.update(env)
-        self.args = [BINARY, "--address=127.0.0.1", f"--port={self.port}", *args]
+        self.args = [BINARY, "--address=127.0.0.1", f"--port={self.port}",
+                     *root_children(args), *args]
         self.proc = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      env=full_env, pass_fds=pass_fds)
         if expect_start:

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import websockets
 
-from harness import BINARY, free_port
+from harness import BINARY, free_port, root_children
 from wsclient import OPEN, collect, run
 
 CAT = "#!/bin/sh\nexec cat\n"
@@ -65,7 +65,7 @@ def test_port_in_use_exits_1(script):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        r = wsbridge("--address=127.0.0.1", f"--port={port}", script(CAT))
+        r = wsbridge("--address=127.0.0.1", f"--port={port}", *root_children([]), script(CAT))
     assert r.returncode == 1 and "Address already in use" in r.stderr
 
 
@@ -143,7 +143,7 @@ def test_default_listens_on_both_families(tmp_path, script):
     port = free_port()
     log = tmp_path / "all.log"
     with open(log, "w") as f:
-        p = subprocess.Popen([BINARY, f"--port={port}", script(CAT)], stdout=f,
+        p = subprocess.Popen([BINARY, f"--port={port}", *root_children([]), script(CAT)], stdout=f,
                              stderr=subprocess.STDOUT)
     try:
         import time

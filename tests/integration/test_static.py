@@ -141,7 +141,8 @@ def test_websocket_upgrade_still_works_with_staticdir(site):
 
 def test_staticdir_must_be_a_directory(tmp_path, script):
     import subprocess
-    from harness import BINARY
-    r = subprocess.run([BINARY, f"--staticdir={tmp_path}/missing", "--port=1", script(CAT)],
+    from harness import BINARY, root_children
+    r = subprocess.run([BINARY, f"--staticdir={tmp_path}/missing", "--port=1",
+                        *root_children([]), script(CAT)],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "--staticdir" in r.stderr

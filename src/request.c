@@ -1,0 +1,290 @@
+#include "autoconfig.h"
+
+#include "request.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "backend.h"
+#include "cidr.h"
+#include "conn.h"
+#include "handshake.h"
+#include "http.h"
+#include "log.h"
+#include "origin.h"
+#include "server.h"
+#include "static.h"
+
+/* Methods are case-sensitive (RFC 9110 9.1). */
+static bool method_is(const struct http_request *req, const char *m)
+{
+    return req->method_len == strlen(m) && memcmp(req->method, m, req->method_len) == 0;
+}
+
+/* path is the decoded path; raw_path the one the client sent (for Location,
+ * where a decoded CR or LF must never appear). */
+static void serve_static(struct conn *c, const struct http_request *req, const char *path,
+                         size_t path_len, const char *raw_path, size_t raw_len, const char *query,
+                         size_t query_len)
+{
+    bool head = method_is(req, "HEAD");
+    if (!head && !method_is(req, "GET")) {
+        conn_answer_error(c, 405, NULL, "Allow: GET, HEAD\r\n", true);
+        return;
+    }
+    struct static_file f;
+    int status = static_resolve(c->srv->static_root, path, path_len, &f);
+    if (status == 301) {
+        /* Directories need their slash so relative links resolve. */
+        char *loc = malloc(raw_len + query_len + 32);
+        if (!loc) {
+            conn_abort(c, "out of memory");
+            return;
+        }
+        int n = sprintf(loc, "Location: %.*s/", (int)raw_len, raw_path);
+        if (query_len) n += sprintf(loc + n, "?%.*s", (int)query_len, query);
+        sprintf(loc + n, "\r\n");
+        conn_answer_error(c, 301, NULL, loc, !head);
+        free(loc);
+        return;
+    }
+    if (status != 200) {
+        conn_answer_error(c, status, NULL, NULL, !head);
+        return;
+    }
+    char head_lines[512], date[64];
+    struct tm tm;
+    gmtime_r(&f.mtime, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    int n = snprintf(head_lines, sizeof head_lines,
+                     "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n"
+                     "X-Content-Type-Options: nosniff\r\nConnection: close\r\n",
+                     f.content_type, (long long)f.size, date);
+    const char *extra = c->srv->cfg->headers_http;
+    if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
+        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
+        buf_append(&c->out, "\r\n", 2) < 0) {
+        close(f.fd);
+        conn_abort(c, "out of memory");
+        return;
+    }
+    if (head) {
+        close(f.fd);
+    } else {
+        c->file_fd = f.fd;
+        c->file_pos = 0;
+        c->file_end = f.size;
+    }
+    log_access(c->id, "%s port %u \"%s\" 200 %lld bytes", c->peer_addr, c->peer_port, c->request,
+               (long long)f.size);
+    conn_send_answer(c, 200);
+}
+
+/* --redirport: everything goes to the same place over https. */
+static void redirect_to_https(struct conn *c, const struct http_request *req)
+{
+    const struct http_header *h = http_header_find(req, "Host");
+    if (!h || !h->value_len) {
+        conn_answer_error(c, 400, "a Host header is needed to redirect to https", NULL, true);
+        return;
+    }
+    size_t host_len = h->value_len;
+    if (h->value[0] == '[') {
+        const char *close = memchr(h->value, ']', h->value_len);
+        if (close) host_len = (size_t)(close - h->value) + 1;
+    } else {
+        const char *colon = memchr(h->value, ':', h->value_len);
+        if (colon) host_len = (size_t)(colon - h->value);
+    }
+    const char *path, *query;
+    size_t path_len, query_len;
+    if (!http_split_target(req, &path, &path_len, &query, &query_len)) {
+        conn_answer_error(c, 400, "unusable request target", NULL, true);
+        return;
+    }
+    unsigned port = c->srv->cfg->port;
+    char *loc = malloc(host_len + path_len + query_len + 64);
+    if (!loc) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    int n = sprintf(loc, "Location: https://%.*s", (int)host_len, h->value);
+    if (port != 443) n += sprintf(loc + n, ":%u", port);
+    n += sprintf(loc + n, "%.*s", (int)path_len, path);
+    if (query_len) n += sprintf(loc + n, "?%.*s", (int)query_len, query);
+    sprintf(loc + n, "\r\n");
+    conn_answer_error(c, 301, NULL, loc, !method_is(req, "HEAD"));
+    free(loc);
+}
+
+/* Behind a trusted proxy, the client is named by X-Forwarded-For. Returns
+ * false after answering when the client may not come in. */
+static bool identify_client(struct conn *c, const struct http_request *req)
+{
+    const struct config *cfg = c->srv->cfg;
+    if (!c->from_trusted_proxy || c->via[0]) return true; /* direct, or named by PROXY */
+    /* Several X-Forwarded-For lines read as one list, in order. */
+    char list[HTTP_MAX_HEADER_BYTES];
+    size_t len = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (!http_name_eq(h->name, h->name_len, "X-Forwarded-For")) continue;
+        if (len && len < sizeof list) list[len++] = ',';
+        size_t take = h->value_len < sizeof list - len ? h->value_len : sizeof list - len;
+        memcpy(list + len, h->value, take);
+        len += take;
+    }
+    struct ip_addr client;
+    if (len && cidr_forwarded_client(list, len, cfg->trusted, cfg->ntrusted, &client))
+        return conn_set_client(c, &client, 0);
+    return conn_set_client(c, NULL, 0);
+}
+
+/* Basic authentication when users are configured. */
+static bool authenticate(struct conn *c, const struct http_request *req)
+{
+    struct server *srv = c->srv;
+    if (!srv->auth_required) return true;
+    const struct http_header *h = http_header_find(req, "Authorization");
+    char user[256], pass[1024];
+    const struct auth_user *u = NULL;
+    if (h && auth_parse_basic(h->value, h->value_len, user, sizeof user, pass, sizeof pass)) {
+        u = auth_check(&srv->auth, user, pass);
+        if (!u) log_warn(c->id, "%s port %u: wrong password for user '%.64s'", c->peer_addr,
+                         c->peer_port, user);
+    }
+    memset(pass, 0, sizeof pass);
+    if (!u) {
+        conn_answer_error(c, 401, h ? "wrong user or password" : "authentication required",
+                          "WWW-Authenticate: Basic realm=\"wsbridge\", charset=\"UTF-8\"\r\n",
+                          !method_is(req, "HEAD"));
+        return false;
+    }
+    free(c->remote_user);
+    c->remote_user = strdup(u->name);
+    return true;
+}
+
+/* --origin / --sameorigin, with websocketd's meaning; a request without an
+ * Origin passes only with --origin-optional. */
+static bool origin_ok(struct conn *c, const struct http_request *req, const char **why)
+{
+    const struct config *cfg = c->srv->cfg;
+    if (!cfg->norigins && !cfg->sameorigin) return true;
+    const struct http_header *o = http_header_find(req, "Origin");
+    if (!o) {
+        *why = "an Origin header is required";
+        return cfg->origin_optional;
+    }
+    if (cfg->sameorigin) {
+        const struct http_header *h = http_header_find(req, "Host");
+        if (!h || !origin_same(o->value, o->value_len, h->value, h->value_len, c->ssl != NULL)) {
+            *why = "the Origin is not this server";
+            return false;
+        }
+    }
+    if (cfg->norigins && !origin_allowed(cfg->origins, cfg->norigins, o->value, o->value_len)) {
+        *why = "the Origin is not allowed";
+        return false;
+    }
+    return true;
+}
+
+static void start_websocket(struct conn *c, const struct http_request *req, size_t head_len)
+{
+    const struct config *cfg = c->srv->cfg;
+    const char *why = NULL;
+    int status = handshake_check(req, &why);
+    if (status) {
+        conn_answer_error(c, status, why, handshake_error_headers(status), true);
+        return;
+    }
+    if (!origin_ok(c, req, &why)) {
+        const struct http_header *o = http_header_find(req, "Origin");
+        log_warn(c->id, "%s port %u: refused origin %.*s: %s", c->peer_addr, c->peer_port,
+                 o ? (int)(o->value_len > 100 ? 100 : o->value_len) : 1, o ? o->value : "-", why);
+        conn_answer_error(c, 403, why, NULL, true);
+        return;
+    }
+    if (cfg->maxforks && c->srv->nchildren >= cfg->maxforks) {
+        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", cfg->maxforks, c->peer_addr,
+                 c->peer_port);
+        conn_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
+                          true);
+        return;
+    }
+    struct backend_refusal refusal = {0};
+    c->backend = c->srv->backend;
+    enum backend_start started = c->backend->start(c, req, &refusal);
+    if (started == BACKEND_REFUSED) {
+        c->backend = NULL;
+        c->backend_data = NULL;
+        if (refusal.http_status) {
+            conn_answer_error(c, refusal.http_status, refusal.why, NULL, true);
+            return;
+        }
+    }
+    /* The request head is still in c->in; the 101 waits in c->out until the backend is ready. */
+    if (handshake_append_101(&c->out, req, c->subprotocol, cfg->headers_ws) < 0) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    c->head_len = head_len;
+    if (started == BACKEND_PENDING) {
+        conn_wait_for_backend(c);
+        return;
+    }
+    conn_open_session(c);
+    if (started == BACKEND_REFUSED && c->state == CONN_OPEN) {
+        log_error(c->id, "cannot start the command: %s", refusal.why);
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
+    }
+}
+
+void request_route(struct conn *c, const struct http_request *req, size_t head_len)
+{
+    const char *path, *query;
+    size_t path_len, query_len;
+    size_t shown = req->target_len > 200 ? 200 : req->target_len;
+    c->request = malloc(req->method_len + shown + 2);
+    if (!c->request) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    sprintf(c->request, "%.*s %.*s", (int)req->method_len, req->method, (int)shown, req->target);
+
+    if (!http_split_target(req, &path, &path_len, &query, &query_len)) {
+        conn_answer_error(c, 400, "unusable request target", NULL, true);
+        return;
+    }
+    if (req->minor_version >= 1 && http_header_count(req, "Host") != 1) {
+        conn_answer_error(c, 400, "exactly one Host header is required", NULL, true);
+        return;
+    }
+    if (c->redirect) {
+        redirect_to_https(c, req);
+        return;
+    }
+    if (!identify_client(c, req) || !authenticate(c, req)) return;
+    char *decoded = malloc(path_len + 1);
+    if (!decoded) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    long dlen = http_percent_decode(path, path_len, decoded);
+    if (dlen < 0) {
+        conn_answer_error(c, 400, "bad percent-encoding in the path", NULL, true);
+    } else if (handshake_is_upgrade(req)) {
+        start_websocket(c, req, head_len);
+    } else if (c->srv->static_root) {
+        serve_static(c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
+    } else {
+        conn_answer_error(c, 404, NULL, NULL, !method_is(req, "HEAD"));
+    }
+    free(decoded);
+}
