@@ -103,6 +103,12 @@ SSL_CTX *tls_server_context(const char *cert_file, const char *key_file, const c
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+            snprintf(what, sizeof what, "the key %.250s does not match the certificate %.250s",
+                     key_file, cert_file);
+            goto fail;
+        }
         snprintf(what, sizeof what, "cannot load the key %.500s%s", key_file,
                  password_file ? " (wrong password?)"
                                : " (if it is encrypted, give --sslkey-password-file)");
