@@ -85,9 +85,8 @@ int auth_parse_htpasswd(struct auth_table *t, const char *text, size_t len, cons
         setting[hl] = '\0';
         if (strncmp(setting, "$apr1$", 6) == 0 || strncmp(setting, "{SHA}", 5) == 0 ||
             crypt_checksalt(setting) != CRYPT_SALT_OK) {
-            snprintf(err, errlen,
-                     "%s:%zu: a hash crypt(3) cannot check (use bcrypt: htpasswd -B)", name,
-                     lineno);
+            snprintf(err, errlen, "%s:%zu: a hash crypt(3) cannot check (use bcrypt: htpasswd -B)",
+                     name, lineno);
             return -1;
         }
         if (add_user(t, line + s, (size_t)(colon - (line + s)), hash, hl, true) < 0) {

@@ -201,8 +201,14 @@ char **cgienv_build(const struct cgienv_input *in)
     add_str(&b, "SERVER_PROTOCOL", req->minor_version ? "HTTP/1.1" : "HTTP/1.0");
     add_str(&b, "GATEWAY_INTERFACE", "CGI/1.1");
     add(&b, "REQUEST_METHOD", req->method, req->method_len);
-    add_str(&b, "SCRIPT_NAME", "/");
-    add(&b, "PATH_INFO", decoded, (size_t)dlen);
+    /* One COMMAND: SCRIPT_NAME is "/" and the whole path is PATH_INFO; with
+     * --dir the script's part of the path is SCRIPT_NAME (as websocketd). */
+    size_t sn = in->script_name_len <= (size_t)dlen ? in->script_name_len : 0;
+    if (sn)
+        add(&b, "SCRIPT_NAME", decoded, sn);
+    else
+        add_str(&b, "SCRIPT_NAME", "/");
+    add(&b, "PATH_INFO", decoded + sn, (size_t)dlen - sn);
     add(&b, "PATH_TRANSLATED", decoded, (size_t)dlen);
     add(&b, "QUERY_STRING", query, query_len);
     add_str(&b, "AUTH_TYPE", in->remote_user ? "Basic" : "");

@@ -18,6 +18,7 @@ struct cgienv_input {
     char *const *environ; /* where their values come from */
     uint64_t unique_id;
     const char *remote_user;   /* Basic auth user, or NULL */
+    size_t script_name_len;    /* --dir: bytes of the decoded path naming the script, or 0 */
     const char *ssl_client_cn; /* verified client certificate's CN (--sslca), or NULL */
 };
 

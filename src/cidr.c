@@ -50,8 +50,10 @@ bool ip_from_sockaddr(const struct sockaddr *sa, struct ip_addr *a)
 
 void ip_format(const struct ip_addr *a, char *out, size_t len)
 {
-    if (is_v4(a)) inet_ntop(AF_INET, a->b + 12, out, (socklen_t)len);
-    else inet_ntop(AF_INET6, a->b, out, (socklen_t)len);
+    if (is_v4(a))
+        inet_ntop(AF_INET, a->b + 12, out, (socklen_t)len);
+    else
+        inet_ntop(AF_INET6, a->b, out, (socklen_t)len);
 }
 
 int cidr_parse(const char *s, struct cidr *c, char *err, size_t errlen)

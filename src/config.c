@@ -58,6 +58,7 @@ enum opt_id {
     OPT_USER,
     OPT_GROUP,
     OPT_ALLOW_ROOT_CHILDREN,
+    OPT_DIR,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -179,8 +180,9 @@ static const struct option_spec option_table[] = {
     {"allow", "CIDR", NULL,
      "Accept connections only from these addresses (checked at accept). Repeatable.", OPT_ALLOW,
      MODE_ANY},
-    {"deny", "CIDR", NULL, "Refuse connections from these addresses (checked at accept). "
-                           "Repeatable; --deny wins over --allow.",
+    {"deny", "CIDR", NULL,
+     "Refuse connections from these addresses (checked at accept). "
+     "Repeatable; --deny wins over --allow.",
      OPT_DENY, MODE_ANY},
     {"trusted-proxy", "CIDR", NULL,
      "Believe X-Forwarded-For (and the PROXY protocol, with --proxy-protocol) from these peers "
@@ -215,6 +217,11 @@ static const struct option_spec option_table[] = {
     {"allow-root-children", NULL, NULL,
      "Allow COMMAND to run as root (without it, a daemon running as root needs --user).",
      OPT_ALLOW_ROOT_CHILDREN, MODE_EXEC},
+    {"dir", "DIR", NULL,
+     "Instead of one COMMAND, run the executable in DIR that the URL path names (websocketd's "
+     "--dir): /chat/room.sh/extra runs DIR/chat/room.sh with PATH_INFO=/extra. Paths cannot "
+     "leave DIR; a missing script is 404.",
+     OPT_DIR, MODE_EXEC},
     {"help", NULL, NULL, "Show this help and exit.", OPT_HELP, MODE_ANY},
     {"version", NULL, NULL, "Show the version and exit.", OPT_VERSION, MODE_ANY},
 };
@@ -506,9 +513,12 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_SSL_TARGET: cfg->ssl_target = true; return true;
     case OPT_SSL_TARGET_INSECURE: cfg->ssl_target_insecure = true; return true;
     case OPT_SSL:
-        if (!value) cfg->ssl = SSL_ON;
-        else if (strcmp(value, "auto") == 0) cfg->ssl = SSL_AUTO;
-        else return bad_value(s, value, "expected --ssl or --ssl=auto");
+        if (!value)
+            cfg->ssl = SSL_ON;
+        else if (strcmp(value, "auto") == 0)
+            cfg->ssl = SSL_AUTO;
+        else
+            return bad_value(s, value, "expected --ssl or --ssl=auto");
         return true;
     case OPT_SSLCERT:
     case OPT_CERT: return set_string(&cfg->sslcert, value, s);
@@ -560,6 +570,7 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         cfg->pingms = (unsigned)v;
         return true;
     case OPT_ALLOW_ROOT_CHILDREN: cfg->allow_root_children = true; return true;
+    case OPT_DIR: return set_string(&cfg->dir, value, s);
     default: return false;
     }
 }
@@ -618,8 +629,8 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
     }
     if (cfg->ssl != SSL_OFF && !cfg->port_set) cfg->port = 443;
     if (cfg->redirport && cfg->redirport == cfg->port) {
-        fprintf(stderr, "%s: --redirport must differ from --port (see '%s --help')\n",
-                PACKAGE_NAME, PACKAGE_NAME);
+        fprintf(stderr, "%s: --redirport must differ from --port (see '%s --help')\n", PACKAGE_NAME,
+                PACKAGE_NAME);
         return false;
     }
     if (cfg->proxy_protocol && !cfg->ntrusted) {
@@ -628,8 +639,7 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
         return false;
     }
     if (cfg->origin_optional && !cfg->norigins && !cfg->sameorigin) {
-        fprintf(stderr,
-                "%s: --origin-optional needs --origin or --sameorigin (see '%s --help')\n",
+        fprintf(stderr, "%s: --origin-optional needs --origin or --sameorigin (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
     }
@@ -642,6 +652,14 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
         if (optind < argc) {
             fprintf(stderr, "%s: unexpected COMMAND '%s' with %s (see '%s --help')\n", PACKAGE_NAME,
                     argv[optind], cfg->connect ? "--connect" : "--token-file", PACKAGE_NAME);
+            return false;
+        }
+        return true;
+    }
+    if (cfg->dir) {
+        if (optind < argc) {
+            fprintf(stderr, "%s: unexpected COMMAND '%s' with --dir (see '%s --help')\n",
+                    PACKAGE_NAME, argv[optind], PACKAGE_NAME);
             return false;
         }
         return true;
@@ -663,8 +681,9 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
     for (size_t i = 0; i < NOPTIONS; i++) {
         longopts[i].name = option_table[i].name;
         const char *arg = option_table[i].arg;
-        longopts[i].has_arg = !arg ? no_argument : arg[0] == '[' ? optional_argument
-                                                                 : required_argument;
+        longopts[i].has_arg = !arg            ? no_argument
+                              : arg[0] == '[' ? optional_argument
+                                              : required_argument;
         longopts[i].flag = NULL;
         longopts[i].val = option_table[i].id;
     }
@@ -735,6 +754,7 @@ void config_free(struct config *cfg)
     free(cfg->trusted);
     free(cfg->user);
     free(cfg->group);
+    free(cfg->dir);
     free_list(cfg->addresses);
     free_list(cfg->passenv);
     free_list(cfg->command);

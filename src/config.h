@@ -27,6 +27,7 @@ struct config {
     char *headers_ws;   /* ready "Name: value\r\n" lines for the 101 answer */
     char *headers_http; /* and for every plain HTTP answer */
     char **command;     /* NULL-terminated argv of COMMAND (exec mode) */
+    char *dir;          /* --dir: scripts chosen by the URL path instead of COMMAND */
 
     /* proxy mode: --connect or --token-file instead of COMMAND */
     bool proxy;
@@ -58,7 +59,7 @@ struct config {
     /* limits and timeouts */
     unsigned maxconn; /* 0 with maxconn_set: no limit */
     bool maxconn_set;
-    unsigned maxconn_per_ip; /* 0: no limit */
+    unsigned maxconn_per_ip;                /* 0: no limit */
     double handshake_timeout, idle_timeout; /* seconds; idle 0: off */
     unsigned pingms;                        /* 0: no pings */
 

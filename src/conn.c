@@ -112,8 +112,8 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redi
         c->ip_counted = true;
     }
     struct ip_addr ip;
-    c->from_trusted_proxy = ip_from_sockaddr(peer, &ip) &&
-                            cidr_match_any(srv->cfg->trusted, srv->cfg->ntrusted, &ip);
+    c->from_trusted_proxy =
+        ip_from_sockaddr(peer, &ip) && cidr_match_any(srv->cfg->trusted, srv->cfg->ntrusted, &ip);
     format_peer(c, peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -152,8 +152,10 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
         snprintf(what, sizeof what, "%s (via %s) is not allowed (--allow/--deny)", c->peer_addr,
                  c->via[0] ? c->via : "-");
         server_log_refusal(srv, what);
-        if (pre_http) conn_abort(c, NULL);
-        else conn_answer_error(c, 403, "this address is not allowed", NULL, true);
+        if (pre_http)
+            conn_abort(c, NULL);
+        else
+            conn_answer_error(c, 403, "this address is not allowed", NULL, true);
         return false;
     }
     /* A client named by a proxy counts for --maxconn-per-ip; the proxy does not. */
@@ -163,9 +165,11 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
             snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s",
                      srv->cfg->maxconn_per_ip, c->peer_addr);
             server_log_refusal(srv, what);
-            if (pre_http) conn_abort(c, NULL);
-            else conn_answer_error(c, 503, "too many connections from this address",
-                                   "Retry-After: 1\r\n", true);
+            if (pre_http)
+                conn_abort(c, NULL);
+            else
+                conn_answer_error(c, 503, "too many connections from this address",
+                                  "Retry-After: 1\r\n", true);
             return false;
         }
         c->counted_ip = ip;
@@ -594,7 +598,7 @@ static void read_frames(struct conn *c)
         peer_gone(c, strerror(errno));
         return;
     }
-    c->awaiting_pong = false; /* any bytes show the peer is alive */
+    c->awaiting_pong = false;          /* any bytes show the peer is alive */
     if (c->state != CONN_OPEN) return; /* closing: the rest is not for us */
     size_t keep_from = process_input(c, scratch, (size_t)n);
     if (c->state == CONN_DEAD) return;
@@ -684,9 +688,12 @@ void conn_backend_refused(struct conn *c, int http_status, const char *why)
 static void start_transport(struct conn *c)
 {
     const struct config *cfg = c->srv->cfg;
-    if (c->redirect || cfg->ssl == SSL_OFF) c->state = CONN_HANDSHAKE;
-    else if (cfg->ssl == SSL_AUTO) c->state = CONN_PEEK;
-    else c->state = CONN_TLS_HANDSHAKE;
+    if (c->redirect || cfg->ssl == SSL_OFF)
+        c->state = CONN_HANDSHAKE;
+    else if (cfg->ssl == SSL_AUTO)
+        c->state = CONN_PEEK;
+    else
+        c->state = CONN_TLS_HANDSHAKE;
     if (c->state == CONN_TLS_HANDSHAKE) {
         char err[256];
         c->ssl = tls_server_session(c->srv->tls, c->fd, err, sizeof err);
@@ -904,7 +911,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     case CONN_TLS_HANDSHAKE:
     case CONN_HANDSHAKE:
         conn_abort(c, buf_len(&c->in) || c->state != CONN_HANDSHAKE ? "handshake too slow"
-                                                                     : "no request in time");
+                                                                    : "no request in time");
         break;
     case CONN_OPEN: ping_or_give_up(c); break;
     case CONN_HTTP: conn_abort(c, "client stopped reading the response"); break;

@@ -24,7 +24,7 @@ typedef struct ssl_st SSL;
 #define CONN_OUT_LOW  (64 * 1024)   /* let it go again below this */
 #define CONN_OUT_HARD (1024 * 1024) /* stop reading the client too (pong floods) */
 
-#define CONN_CLOSE_TIMEOUT     5.0  /* seconds for the peer to close once all is sent */
+#define CONN_CLOSE_TIMEOUT 5.0 /* seconds for the peer to close once all is sent */
 #define CONN_SEND_TIMEOUT                                                                          \
     60.0 /* seconds without progress sending a last answer                                         \
             (HTTP, or what precedes our close frame) */
@@ -34,12 +34,12 @@ enum conn_state {
     CONN_PEEK,          /* --ssl=auto: the first byte says TLS or not */
     CONN_TLS_HANDSHAKE, /* --ssl */
     CONN_HANDSHAKE,     /* reading the request head */
-    CONN_HTTP,       /* sending a plain HTTP answer (error or file) */
-    CONN_CONNECTING, /* upgrade accepted, waiting for the backend before the 101 */
-    CONN_OPEN,       /* WebSocket open */
-    CONN_CLOSING,    /* our close frame is queued behind what is left to send */
-    CONN_LINGER,     /* all sent and our side shut: read until EOF so nothing is reset */
-    CONN_DEAD,       /* closed; freed once the current callback returns */
+    CONN_HTTP,          /* sending a plain HTTP answer (error or file) */
+    CONN_CONNECTING,    /* upgrade accepted, waiting for the backend before the 101 */
+    CONN_OPEN,          /* WebSocket open */
+    CONN_CLOSING,       /* our close frame is queued behind what is left to send */
+    CONN_LINGER,        /* all sent and our side shut: read until EOF so nothing is reset */
+    CONN_DEAD,          /* closed; freed once the current callback returns */
 };
 
 struct conn {

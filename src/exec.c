@@ -22,6 +22,7 @@
 #include "exec.h"
 #include "log.h"
 #include "server.h"
+#include "static.h"
 #include "utf8.h"
 #include "util.h"
 #include "ws.h"
@@ -416,8 +417,8 @@ static int make_pipe(int fds[2], int our_end)
 
 /* posix_spawn the command in its own process group with the three pipes as
  * stdin, stdout and stderr, default signal dispositions and an empty mask. */
-static int spawn(const struct server *srv, char **envp, const int in[2], const int out[2],
-                 const int err[2], pid_t *pid)
+static int spawn(const char *path, char *const *argv, char **envp, const int in[2],
+                 const int out[2], const int err[2], pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -444,10 +445,24 @@ static int spawn(const struct server *srv, char **envp, const int in[2], const i
     if (!rc) rc = posix_spawnattr_setpgroup(&attr, 0);
     if (!rc) rc = posix_spawnattr_setsigmask(&attr, &none);
     if (!rc) rc = posix_spawnattr_setsigdefault(&attr, &all);
-    if (!rc) rc = posix_spawn(pid, srv->command_path, &fa, &attr, srv->cfg->command, envp);
+    if (!rc) rc = posix_spawn(pid, path, &fa, &attr, argv, envp);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     return rc;
+}
+
+/* --dir: decode the request path and look the script up under root. */
+static int find_script(const char *root, const struct http_request *req, struct script_match *m)
+{
+    const char *path, *query;
+    size_t path_len, query_len;
+    if (!http_split_target(req, &path, &path_len, &query, &query_len)) return 404;
+    char *decoded = malloc(path_len + 1);
+    if (!decoded) return 503;
+    long n = http_percent_decode(path, path_len, decoded);
+    int status = n < 0 ? 404 : static_find_script(root, decoded, (size_t)n, m);
+    free(decoded);
+    return status;
 }
 
 static enum backend_start exec_start(struct conn *c, const struct http_request *req,
@@ -458,6 +473,24 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
     refusal->http_status = 0; /* websocketd's way: accept, then close 1011 */
     struct server *srv = c->srv;
     const struct config *cfg = srv->cfg;
+    /* --dir: the URL path names the script; else the one COMMAND. */
+    const char *path = srv->command_path;
+    char *const *argv = cfg->command;
+    struct script_match script;
+    char *script_argv[2] = {script.file, NULL};
+    size_t script_name_len = 0;
+    if (srv->script_root) {
+        int found = find_script(srv->script_root, req, &script);
+        if (found != 200) {
+            refusal->http_status = found;
+            snprintf(err, errlen, "%s",
+                     found == 404 ? "no such script" : "no executable script there inside --dir");
+            return BACKEND_REFUSED;
+        }
+        path = script.file;
+        argv = script_argv;
+        script_name_len = script.script_name_len;
+    }
     struct cgienv_input in = {
         .req = req,
         .remote_addr = c->peer_addr,
@@ -468,6 +501,7 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
         .environ = environ,
         .unique_id = unique_id(),
         .remote_user = c->remote_user,
+        .script_name_len = script_name_len,
         .ssl_client_cn = c->ssl && srv->cfg->sslca ? c->client_cn : NULL,
     };
     char **envp = cgienv_build(&in);
@@ -479,7 +513,7 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
     pid_t pid = 0;
     int rc = 0;
     if (make_pipe(pin, 1) < 0 || make_pipe(pout, 0) < 0 || make_pipe(perr, 0) < 0) rc = errno;
-    if (!rc) rc = spawn(srv, envp, pin, pout, perr, &pid);
+    if (!rc) rc = spawn(path, argv, envp, pin, pout, perr, &pid);
     free(envp);
     /* The child's ends belong to the child now (or to nobody). */
     int theirs[] = {pin[0], pout[1], perr[1]};
@@ -495,7 +529,7 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
         int ours[] = {pin[1], pout[0], perr[0]};
         for (int i = 0; i < 3; i++)
             if (ours[i] >= 0) close(ours[i]);
-        snprintf(err, errlen, "%s: %s", srv->command_path, strerror(rc));
+        snprintf(err, errlen, "%.200s: %s", path, strerror(rc));
         return BACKEND_REFUSED;
     }
     ch->srv = srv;
@@ -519,7 +553,7 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
     srv->nbackend_objs++;
     c->backend_data = ch;
     snprintf(c->target, sizeof c->target, "pid %d", (int)pid);
-    log_info(c->id, "started %s as pid %d", srv->command_path, (int)pid);
+    log_info(c->id, "started %s as pid %d", path, (int)pid);
     return BACKEND_READY;
 }
 

@@ -67,8 +67,7 @@ struct identity {
     char name[64];
 };
 
-static int resolve_identity(const struct config *cfg, struct identity *id, char *err,
-                            size_t errlen)
+static int resolve_identity(const struct config *cfg, struct identity *id, char *err, size_t errlen)
 {
     memset(id, 0, sizeof *id);
     if (!cfg->user && !cfg->group) return 0;
@@ -140,6 +139,20 @@ static unsigned default_maxconn(bool proxy)
     return n > 1000000 ? 1000000 : (unsigned)n;
 }
 
+/* A directory option as a canonical path; NULL (after a message) otherwise. */
+static char *directory(const char *given, const char *option)
+{
+    struct stat st;
+    char *real = realpath(given, NULL);
+    if (!real || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: %s=%s: %s\n", PACKAGE_NAME, option, given,
+                real ? "not a directory" : strerror(errno));
+        free(real);
+        return NULL;
+    }
+    return real;
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
@@ -153,7 +166,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char *command = NULL;
-    if (!cfg.proxy && !(command = resolve_command(cfg.command[0]))) {
+    if (!cfg.proxy && !cfg.dir && !(command = resolve_command(cfg.command[0]))) {
         fprintf(stderr, "%s: cannot run '%s': %s\n", PACKAGE_NAME, cfg.command[0],
                 strchr(cfg.command[0], '/') ? "not an executable file" : "not found in PATH");
         config_free(&cfg);
@@ -177,18 +190,18 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 2;
     }
+    char *script_root = NULL;
+    if (cfg.dir && !(script_root = directory(cfg.dir, "--dir"))) {
+        free(command);
+        config_free(&cfg);
+        return 2;
+    }
     char *static_root = NULL;
-    if (cfg.staticdir) {
-        struct stat st;
-        static_root = realpath(cfg.staticdir, NULL);
-        if (!static_root || stat(static_root, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "%s: --staticdir=%s: %s\n", PACKAGE_NAME, cfg.staticdir,
-                    static_root ? "not a directory" : strerror(errno));
-            free(static_root);
-            free(command);
-            config_free(&cfg);
-            return 2;
-        }
+    if (cfg.staticdir && !(static_root = directory(cfg.staticdir, "--staticdir"))) {
+        free(script_root);
+        free(command);
+        config_free(&cfg);
+        return 2;
     }
 #if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_CHILD_SUBREAPER)
     /* Orphaned grandchildren become ours, so they are reaped even when PID 1 does not. */
@@ -202,6 +215,7 @@ int main(int argc, char **argv)
     }
     struct server srv;
     server_init(&srv, loop, &cfg, command, static_root);
+    srv.script_root = script_root;
     srv.maxconn = cfg.maxconn_set ? cfg.maxconn : default_maxconn(cfg.proxy);
     int status = 0;
     char err[700];
@@ -221,7 +235,8 @@ int main(int argc, char **argv)
                      cfg.connect ? cfg.connect : cfg.token_file,
                      cfg.connect ? "" : " (token file)");
         else
-            log_info(0, "%s %s serving %s (%s mode)", PACKAGE_NAME, PACKAGE_VERSION, command,
+            log_info(0, "%s %s serving %s%s (%s mode)", PACKAGE_NAME, PACKAGE_VERSION,
+                     script_root ? "the scripts in " : "", script_root ? script_root : command,
                      cfg.binary ? "binary" : "text");
         if (srv.maxconn) log_info(0, "at most %u connections (--maxconn)", srv.maxconn);
         if (identity.change_user || identity.change_group)
@@ -232,6 +247,7 @@ int main(int argc, char **argv)
     server_free(&srv);
     ev_loop_destroy(loop);
     free(static_root);
+    free(script_root);
     free(command);
     config_free(&cfg);
     return status;

@@ -99,9 +99,7 @@ static long parse_v2(const uint8_t *buf, size_t len, struct proxyproto_info *inf
         info->src_port = (unsigned)a[32] << 8 | a[33];
         info->has_address = true;
         break;
-    default: /* UNSPEC or unix sockets: no address we can use */
-        info->has_address = false;
-        break;
+    default: /* UNSPEC or unix sockets: no address we can use */ info->has_address = false; break;
     }
     return (long)(16 + body);
 }
@@ -110,7 +108,8 @@ long proxyproto_parse(const uint8_t *buf, size_t len, struct proxyproto_info *in
 {
     memset(info, 0, sizeof *info);
     size_t n = len < sizeof v2_signature ? len : sizeof v2_signature;
-    if (memcmp(buf, v2_signature, n) == 0) return len < sizeof v2_signature ? 0 : parse_v2(buf, len, info);
+    if (memcmp(buf, v2_signature, n) == 0)
+        return len < sizeof v2_signature ? 0 : parse_v2(buf, len, info);
     n = len < 6 ? len : 6;
     if (memcmp(buf, "PROXY ", n) == 0) return len < 6 ? 0 : parse_v1(buf, len, info);
     return -1;

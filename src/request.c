@@ -155,8 +155,9 @@ static bool authenticate(struct conn *c, const struct http_request *req)
     const struct auth_user *u = NULL;
     if (h && auth_parse_basic(h->value, h->value_len, user, sizeof user, pass, sizeof pass)) {
         u = auth_check(&srv->auth, user, pass);
-        if (!u) log_warn(c->id, "%s port %u: wrong password for user '%.64s'", c->peer_addr,
-                         c->peer_port, user);
+        if (!u)
+            log_warn(c->id, "%s port %u: wrong password for user '%.64s'", c->peer_addr,
+                     c->peer_port, user);
     }
     memset(pass, 0, sizeof pass);
     if (!u) {

@@ -31,6 +31,7 @@ struct server {
     const struct config *cfg;
     const char *command_path;          /* COMMAND resolved against PATH at start-up */
     const char *static_root;           /* --staticdir as a canonical path, or NULL */
+    const char *script_root;           /* --dir as a canonical path, or NULL */
     const struct backend_ops *backend; /* exec or proxy */
     struct exec_child *children;       /* exec children still tracked (exec.c owns the list) */
     struct proxy_state *proxy;         /* proxy mode's state (proxy.c owns it) */
@@ -48,7 +49,7 @@ struct server {
     ev_timer accept_backoff; /* listeners paused after EMFILE/ENFILE */
     ev_timer stop_deadline;
 
-    SSL_CTX *tls;          /* --ssl: replaced on SIGHUP, sessions keep theirs */
+    SSL_CTX *tls;           /* --ssl: replaced on SIGHUP, sessions keep theirs */
     struct auth_table auth; /* --basic-auth and --htpasswd */
     bool auth_required;
     struct ipcount per_ip;

@@ -112,6 +112,34 @@ static int open_regular(const char *resolved, struct static_file *f)
     return 200;
 }
 
+int static_find_script(const char *root, const char *path, size_t len, struct script_match *m)
+{
+    if (len == 0 || path[0] != '/' || has_dot_segment(path, len)) return 403;
+    size_t rlen = strlen(root);
+    char candidate[PATH_MAX];
+    if (rlen + len >= sizeof candidate) return 404;
+    memcpy(candidate, root, rlen);
+    size_t at = 1; /* past the leading '/' */
+    for (;;) {
+        size_t end = at;
+        while (end < len && path[end] != '/') end++;
+        if (end == at) return 404; /* an empty segment, or the path ends on a directory */
+        memcpy(candidate + rlen, path, end);
+        candidate[rlen + end] = '\0';
+        int rc = resolve_inside(root, candidate, m->file);
+        if (rc) return rc;
+        struct stat st;
+        if (stat(m->file, &st) < 0) return errno_status(errno);
+        if (!S_ISDIR(st.st_mode)) {
+            if (!S_ISREG(st.st_mode) || access(m->file, X_OK) < 0) return 403;
+            m->script_name_len = end;
+            return 200;
+        }
+        if (end == len) return 404;
+        at = end + 1;
+    }
+}
+
 int static_resolve(const char *root, const char *path, size_t len, struct static_file *f)
 {
     f->fd = -1;
