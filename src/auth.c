@@ -83,8 +83,12 @@ int auth_parse_htpasswd(struct auth_table *t, const char *text, size_t len, cons
         }
         memcpy(setting, hash, hl);
         setting[hl] = '\0';
-        if (strncmp(setting, "$apr1$", 6) == 0 || strncmp(setting, "{SHA}", 5) == 0 ||
-            crypt_checksalt(setting) != CRYPT_SALT_OK) {
+        /* crypt(3) calls md5crypt ($1$) and sha256crypt ($5$) legacy but still
+         * checks them; old DES (no '$' prefix) is refused. */
+        int salt = crypt_checksalt(setting);
+        bool usable =
+            salt == CRYPT_SALT_OK || (salt == CRYPT_SALT_METHOD_LEGACY && setting[0] == '$');
+        if (strncmp(setting, "$apr1$", 6) == 0 || strncmp(setting, "{SHA}", 5) == 0 || !usable) {
             snprintf(err, errlen, "%s:%zu: a hash crypt(3) cannot check (use bcrypt: htpasswd -B)",
                      name, lineno);
             return -1;

@@ -64,7 +64,9 @@ int cidr_parse(const char *s, struct cidr *c, char *err, size_t errlen)
         snprintf(err, errlen, "not an IPv4 or IPv6 address");
         return -1;
     }
-    bool v4 = is_v4(&c->net);
+    /* The prefix length counts in the family the address is written in:
+     * "::ffff:0:0/96" is an IPv6 range even though it covers IPv4. */
+    bool v4 = !memchr(s, ':', alen);
     unsigned max = v4 ? 32 : 128;
     unsigned bits = max;
     if (slash) {
@@ -129,10 +131,9 @@ static bool parse_forwarded_item(const char *s, size_t n, struct ip_addr *a)
 bool cidr_forwarded_client(const char *xff, size_t len, const struct cidr *trusted, size_t ntrusted,
                            struct ip_addr *client)
 {
-    bool found = false;
-    size_t end = len;
     if (len == 0) return false;
-    while (end > 0) {
+    size_t end = len;
+    for (;;) {
         size_t start = end;
         while (start > 0 && xff[start - 1] != ',') start--;
         size_t a = start, b = end;
@@ -141,9 +142,8 @@ bool cidr_forwarded_client(const char *xff, size_t len, const struct cidr *trust
         struct ip_addr ip;
         if (!parse_forwarded_item(xff + a, b - a, &ip)) return false; /* garbage: trust nothing */
         *client = ip;
-        found = true;
         if (!cidr_match_any(trusted, ntrusted, &ip)) return true;
-        end = start ? start - 1 : 0;
+        if (start == 0) return true; /* every hop trusted: the leftmost is the client */
+        end = start - 1;
     }
-    return found;
 }

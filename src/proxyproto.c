@@ -52,7 +52,9 @@ static long parse_v1(const uint8_t *buf, size_t len, struct proxyproto_info *inf
     }
     bool tcp4 = fl[1] == 4 && memcmp(f[1], "TCP4", 4) == 0;
     bool tcp6 = fl[1] == 4 && memcmp(f[1], "TCP6", 4) == 0;
-    if ((!tcp4 && !tcp6) || nf != 6 || p != end) return -1;
+    if ((!tcp4 && !tcp6) || nf != 6 || p != end || end[-1] == ' ') return -1;
+    for (size_t k = 2; k < 4; k++)
+        if (fl[k] == 0 || memchr(f[k], '[', fl[k])) return -1; /* bare addresses only */
     struct ip_addr src, dst;
     unsigned sport, dport;
     if (!ip_parse(f[2], fl[2], &src) || !ip_parse(f[3], fl[3], &dst) ||
