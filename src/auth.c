@@ -3,18 +3,15 @@
 #include "auth.h"
 
 #include <crypt.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base64.h"
+#include "readfile.h"
 
 #define HTPASSWD_MAX (4u << 20)
 
@@ -103,30 +100,11 @@ int auth_parse_htpasswd(struct auth_table *t, const char *text, size_t len, cons
 
 int auth_load_htpasswd(struct auth_table *t, const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > HTPASSWD_MAX) {
-        snprintf(err, errlen, "%s: not a regular file of at most 4 MiB", path);
-        close(fd);
-        return -1;
-    }
-    char *text = malloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    ssize_t r = 0;
-    while (text && got < (size_t)st.st_size &&
-           ((r = read(fd, text + got, (size_t)st.st_size - got)) > 0 || (r < 0 && errno == EINTR)))
-        if (r > 0) got += (size_t)r;
-    close(fd);
-    if (!text) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = auth_parse_htpasswd(t, text, got, path, err, errlen);
+    size_t len;
+    char *text = readfile(path, HTPASSWD_MAX, &len, err, errlen);
+    if (!text) return -1;
+    int rc = auth_parse_htpasswd(t, text, len, path, err, errlen);
+    OPENSSL_cleanse(text, len);
     free(text);
     return rc;
 }

@@ -18,19 +18,28 @@ static void last_error(char *err, size_t errlen, const char *what)
     ERR_clear_error();
 }
 
-SSL_CTX *tls_client_context(bool verify, char *err, size_t errlen)
+/* What both sides share: TLS 1.2 or later, no renegotiation, partial writes
+ * and retries from a buffer that has moved (held data is copied when the
+ * other side cannot take it at once), buffers released while idle. */
+static SSL_CTX *new_context(const SSL_METHOD *method, char *err, size_t errlen)
 {
     ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = SSL_CTX_new(method);
     if (!ctx) {
         last_error(err, errlen, "cannot create a TLS context");
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* Partial writes, and retries from a buffer that has moved (held client
-     * data is copied when the backend cannot take it at once). */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    return ctx;
+}
+
+SSL_CTX *tls_client_context(bool verify, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = new_context(TLS_client_method(), err, errlen);
+    if (!ctx) return NULL;
     if (verify) {
         if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
             last_error(err, errlen, "cannot load the system CA certificates");
@@ -82,16 +91,9 @@ static int key_password(char *buf, int size, int rwflag, void *userdata)
 SSL_CTX *tls_server_context(const char *cert_file, const char *key_file, const char *ca_file,
                             const char *password_file, char *err, size_t errlen)
 {
-    ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        last_error(err, errlen, "cannot create a TLS context");
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX *ctx = new_context(TLS_server_method(), err, errlen);
+    if (!ctx) return NULL;
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
     SSL_CTX_set_default_passwd_cb(ctx, key_password);
     SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)password_file);

@@ -2,6 +2,8 @@
 
 #include "tokens.h"
 
+#include "readfile.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -117,30 +119,10 @@ void tokens_free(struct token_table *t)
 static int load_file(const char *path, const char *shown, struct token_table *t, char *err,
                      size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > TOKEN_FILE_MAX) {
-        snprintf(err, errlen, "%s: not a regular file of at most 16 MiB", path);
-        close(fd);
-        return -1;
-    }
-    char *text = malloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    ssize_t n = 0;
-    while (text && got < (size_t)st.st_size &&
-           ((n = read(fd, text + got, (size_t)st.st_size - got)) > 0 || (n < 0 && errno == EINTR)))
-        if (n > 0) got += (size_t)n;
-    close(fd);
-    if (!text) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = tokens_parse(t, text, got, shown, err, errlen);
+    size_t len;
+    char *text = readfile(path, TOKEN_FILE_MAX, &len, err, errlen);
+    if (!text) return -1;
+    int rc = tokens_parse(t, text, len, shown, err, errlen);
     free(text);
     return rc;
 }
