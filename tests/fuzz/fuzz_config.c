@@ -68,7 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         /* Exec mode has a COMMAND; proxy mode a target or token file and no COMMAND. */
         if (cfg.proxy != (cfg.connect || cfg.token_file)) abort();
-        if (cfg.proxy ? cfg.command != NULL : (!cfg.command || !cfg.command[0])) abort();
+        /* --dir (exec mode) runs the scripts it names: no COMMAND either. */
+        bool no_command = cfg.proxy || cfg.dir;
+        if (no_command ? cfg.command != NULL : (!cfg.command || !cfg.command[0])) abort();
+        if (cfg.proxy && cfg.dir) abort();
         if (cfg.proxy && cfg.connect && cfg.token_file) abort();
         if (!(cfg.connect_timeout > 0 && cfg.connect_timeout <= 3600)) abort();
         if (cfg.ssl_target_insecure && !cfg.ssl_target) abort();
