@@ -7,10 +7,16 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "cidr.h"
+#include "conffile.h"
 #include "http.h"
 #include "origin.h"
+#include "readfile.h"
+
+#define CONFIG_FILE_MAX (1u << 20)
+#define UNIX_PATH_MAX   sizeof(((struct sockaddr_un *)0)->sun_path)
 
 enum opt_id {
     OPT_PORT = 256,
@@ -59,6 +65,12 @@ enum opt_id {
     OPT_GROUP,
     OPT_ALLOW_ROOT_CHILDREN,
     OPT_DIR,
+    OPT_CONFIG,
+    OPT_SHUTDOWN_TIMEOUT,
+    OPT_UNIXSOCKET,
+    OPT_UNIXSOCKET_MODE,
+    OPT_UNIX_LISTEN,
+    OPT_UNIX_LISTEN_MODE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -184,9 +196,10 @@ static const struct option_spec option_table[] = {
      "Refuse connections from these addresses (checked at accept). "
      "Repeatable; --deny wins over --allow.",
      OPT_DENY, MODE_ANY},
-    {"trusted-proxy", "CIDR", NULL,
+    {"trusted-proxy", "CIDR|unix", NULL,
      "Believe X-Forwarded-For (and the PROXY protocol, with --proxy-protocol) from these peers "
-     "only; the client behind them becomes REMOTE_ADDR. Repeatable.",
+     "only; the client behind them becomes REMOTE_ADDR. 'unix' trusts every peer of a unix "
+     "socket listener. Repeatable.",
      OPT_TRUSTED_PROXY, MODE_ANY},
     {"proxy-protocol", NULL, NULL,
      "Expect a PROXY protocol v1 or v2 header from --trusted-proxy peers (HAProxy "
@@ -222,16 +235,51 @@ static const struct option_spec option_table[] = {
      "--dir): /chat/room.sh/extra runs DIR/chat/room.sh with PATH_INFO=/extra. Paths cannot "
      "leave DIR; a missing script is 404.",
      OPT_DIR, MODE_EXEC},
+    {"unixsocket", "PATH", NULL,
+     "Listen on a unix socket at PATH (for a reverse proxy on the same machine). Without "
+     "--port or --address, no TCP port is opened. A stale socket file is replaced; the file is "
+     "removed at exit.",
+     OPT_UNIXSOCKET, MODE_ANY},
+    {"unixsocket-mode", "MODE", "0660", "Permissions of the --unixsocket file, in octal.",
+     OPT_UNIXSOCKET_MODE, MODE_ANY},
+    {"unix-listen", "PATH", NULL, "Same as --unixsocket (websockify's name).", OPT_UNIX_LISTEN,
+     MODE_ANY},
+    {"unix-listen-mode", "MODE", NULL, "Same as --unixsocket-mode (websockify's name).",
+     OPT_UNIX_LISTEN_MODE, MODE_ANY},
+    {"shutdown-timeout", "SECONDS", "10",
+     "On SIGTERM or SIGINT, time given to clients (closed with 1001) and COMMAND processes to "
+     "finish before they are killed; a second signal exits at once.",
+     OPT_SHUTDOWN_TIMEOUT, MODE_ANY},
+    {"config", "FILE", NULL,
+     "Read options from FILE, one per line: 'name = value', a bare 'name' for a flag, "
+     "'command = PROGRAM ARGS' for COMMAND, '#' comments. Options given on the command line "
+     "win. Re-read on SIGHUP.",
+     OPT_CONFIG, MODE_ANY},
     {"help", NULL, NULL, "Show this help and exit.", OPT_HELP, MODE_ANY},
     {"version", NULL, NULL, "Show the version and exit.", OPT_VERSION, MODE_ANY},
 };
 
 #define NOPTIONS (sizeof option_table / sizeof option_table[0])
 
+/* Where the option being applied came from: the command line (file NULL)
+ * or a line of the --config file. Messages name it. */
+static struct {
+    const char *file;
+    unsigned line;
+} origin_of_option;
+
+static void print_prefix(void)
+{
+    if (origin_of_option.file)
+        fprintf(stderr, "%s: %s:%u: ", PACKAGE_NAME, origin_of_option.file, origin_of_option.line);
+    else
+        fprintf(stderr, "%s: ", PACKAGE_NAME);
+}
+
 __attribute__((format(printf, 1, 2))) static void usage_error(const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s: ", PACKAGE_NAME);
+    print_prefix();
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -289,6 +337,12 @@ static int push(char ***list, size_t *n, const char *s)
     return 0;
 }
 
+static void free_list(char **l)
+{
+    for (char **p = l; p && *p; p++) free(*p);
+    free(l);
+}
+
 /* Check "Name: value" and append it as a header line to *lines. */
 static bool add_header_line(char **lines, const char *spec)
 {
@@ -340,6 +394,8 @@ static void set_defaults(struct config *cfg)
     cfg->maxconn_per_ip = 256;
     cfg->handshake_timeout = 10.0;
     cfg->pingms = 30000;
+    cfg->shutdown_timeout = 10.0;
+    cfg->unixsocket_mode = 0660;
 }
 
 /* Name an offending command-line word in one clear line. */
@@ -381,9 +437,10 @@ static void report_bad_option(const char *word, int kind)
 static bool bad_value(const struct option_spec *s, const char *value, const char *expected)
 {
     char what[256];
-    snprintf(what, sizeof what, "--%s=%.100s", s->name, value);
-    fprintf(stderr, "%s: invalid value in '%s': %s (see '%s --help')\n", PACKAGE_NAME, what,
-            expected, PACKAGE_NAME);
+    snprintf(what, sizeof what, origin_of_option.file ? "%s = %.100s" : "--%s=%.100s", s->name,
+             value ? value : "");
+    print_prefix();
+    fprintf(stderr, "invalid value in '%s': %s (see '%s --help')\n", what, expected, PACKAGE_NAME);
     return false;
 }
 
@@ -543,7 +600,12 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         return push(&cfg->basic_auth, &cfg->nbasic_auth, value) == 0;
     case OPT_ALLOW: return add_cidr(&cfg->allow, &cfg->nallow, value, s);
     case OPT_DENY: return add_cidr(&cfg->deny, &cfg->ndeny, value, s);
-    case OPT_TRUSTED_PROXY: return add_cidr(&cfg->trusted, &cfg->ntrusted, value, s);
+    case OPT_TRUSTED_PROXY:
+        if (strcmp(value, "unix") == 0) {
+            cfg->trust_unix = true;
+            return true;
+        }
+        return add_cidr(&cfg->trusted, &cfg->ntrusted, value, s);
     case OPT_PROXY_PROTOCOL: cfg->proxy_protocol = true; return true;
     case OPT_MAXCONN:
     case OPT_MAXCONN_PER_IP:
@@ -571,6 +633,26 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         return true;
     case OPT_ALLOW_ROOT_CHILDREN: cfg->allow_root_children = true; return true;
     case OPT_DIR: return set_string(&cfg->dir, value, s);
+    case OPT_CONFIG: return set_string(&cfg->config_file, value, s);
+    case OPT_SHUTDOWN_TIMEOUT:
+        if (!parse_seconds(value, true, &cfg->shutdown_timeout))
+            return bad_value(s, value, "expected seconds up to 3600");
+        return true;
+    case OPT_UNIXSOCKET:
+    case OPT_UNIX_LISTEN:
+        if (strlen(value) >= UNIX_PATH_MAX)
+            return bad_value(s, value, "a unix socket path is at most 107 bytes");
+        return set_string(&cfg->unixsocket, value, s);
+    case OPT_UNIXSOCKET_MODE:
+    case OPT_UNIX_LISTEN_MODE: {
+        char *end;
+        errno = 0;
+        unsigned long mode = strtoul(value, &end, 8);
+        if (!*value || *value == '-' || *end || errno || mode > 0777)
+            return bad_value(s, value, "expected an octal mode like 0660");
+        cfg->unixsocket_mode = (unsigned)mode;
+        return true;
+    }
     default: return false;
     }
 }
@@ -586,16 +668,136 @@ static char *concat(const char *a, const char *b)
     return s;
 }
 
+/* An alias counts as its option: --cert on the command line overrides
+ * "sslcert" in the file. */
 static size_t index_of(int id)
 {
+    switch (id) {
+    case OPT_CERT: id = OPT_SSLCERT; break;
+    case OPT_KEY: id = OPT_SSLKEY; break;
+    case OPT_UNIX_TARGET: id = OPT_CONNECT; break;
+    case OPT_UNIX_LISTEN: id = OPT_UNIXSOCKET; break;
+    case OPT_UNIX_LISTEN_MODE: id = OPT_UNIXSOCKET_MODE; break;
+    default: break;
+    }
     for (size_t i = 0; i < NOPTIONS; i++)
         if (option_table[i].id == id) return i;
     return 0;
 }
 
+static const struct option_spec *spec_by_name(const char *name)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcmp(option_table[i].name, name) == 0) return &option_table[i];
+    return NULL;
+}
+
+/* A flag's value in the file: a bare name or yes/true/on/1 sets it,
+ * no/false/off/0 leaves it unset. Returns 1, 0, or -1 for anything else. */
+static int flag_value(const char *v)
+{
+    static const char *const on[] = {"yes", "true", "on", "1"};
+    static const char *const off[] = {"no", "false", "off", "0"};
+    if (!v) return 1;
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, on[i]) == 0) return 1;
+        if (strcasecmp(v, off[i]) == 0) return 0;
+    }
+    return -1;
+}
+
+/* "command = PROGRAM ARGS...": words split at blanks (no quoting; a script
+ * is the answer to anything fancier). */
+static bool split_command(const char *value, char ***argv)
+{
+    size_t n = 0;
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == '\t') p++;
+        size_t len = strcspn(p, " \t");
+        if (!len) break;
+        char word[4096];
+        if (len >= sizeof word) return false;
+        memcpy(word, p, len);
+        word[len] = '\0';
+        if (push(argv, &n, word) < 0) return false;
+        p += len;
+    }
+    return n > 0;
+}
+
+struct header_acc {
+    char *all, *ws, *http;
+};
+
+/* Apply one line of the file, unless the command line gave that option. */
+static bool apply_entry(struct config *cfg, struct header_acc *h, const bool *cli_seen, bool *seen,
+                        const struct conffile_entry *e, char ***file_command)
+{
+    if (strcmp(e->name, "command") == 0) {
+        free_list(*file_command);
+        *file_command = NULL;
+        if (!e->value || !split_command(e->value, file_command)) {
+            usage_error("'command' needs a program (and its arguments)");
+            return false;
+        }
+        return true;
+    }
+    const struct option_spec *s = spec_by_name(e->name);
+    if (!s) {
+        usage_error("unknown option '%s'", e->name);
+        return false;
+    }
+    if (s->id == OPT_CONFIG || s->id == OPT_HELP || s->id == OPT_VERSION) {
+        usage_error("'%s' cannot be used in a configuration file", e->name);
+        return false;
+    }
+    size_t idx = index_of(s->id);
+    if (cli_seen[idx]) return true;
+    const char *value = e->value;
+    if (!s->arg || s->arg[0] == '[') {
+        int on = flag_value(value);
+        if (on == 0) return true;
+        if (on > 0)
+            value = NULL;
+        else if (!s->arg)
+            return bad_value(s, value, "expected yes or no");
+    } else if (!value) {
+        usage_error("option '%s' needs a value ('%s = %s')", e->name, e->name, s->arg);
+        return false;
+    }
+    seen[idx] = true;
+    return apply_option(cfg, &h->all, &h->ws, &h->http, s->id, value);
+}
+
+static bool apply_file(struct config *cfg, struct header_acc *h, const bool *cli_seen, bool *seen,
+                       char ***file_command)
+{
+    char err[512];
+    size_t len;
+    char *text = readfile(cfg->config_file, CONFIG_FILE_MAX, &len, err, sizeof err);
+    if (!text) {
+        fprintf(stderr, "%s: --config: %s\n", PACKAGE_NAME, err);
+        return false;
+    }
+    struct conffile f = {0};
+    bool ok = conffile_parse(&f, text, len, err, sizeof err) == 0;
+    if (!ok) fprintf(stderr, "%s: %s:%s\n", PACKAGE_NAME, cfg->config_file, err);
+    origin_of_option.file = cfg->config_file; /* "config" itself is refused in the file */
+    for (size_t i = 0; ok && i < f.n; i++) {
+        origin_of_option.line = f.entries[i].line;
+        ok = apply_entry(cfg, h, cli_seen, seen, &f.entries[i], file_command);
+    }
+    origin_of_option.file = NULL;
+    conffile_free(&f);
+    free(text);
+    return ok;
+}
+
 /* Exec mode runs COMMAND; proxy mode (--connect or --token-file) takes none.
  * Options of the other mode are refused rather than silently ignored. */
-static bool check_mode(struct config *cfg, const bool *seen, int argc, char **argv)
+static bool check_mode(struct config *cfg, const bool *seen, int argc, char **argv,
+                       char ***file_command)
 {
     cfg->proxy = cfg->connect || cfg->token_file;
     if (cfg->connect && cfg->token_file) {
@@ -633,7 +835,7 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                 PACKAGE_NAME);
         return false;
     }
-    if (cfg->proxy_protocol && !cfg->ntrusted) {
+    if (cfg->proxy_protocol && !cfg->ntrusted && !cfg->trust_unix) {
         fprintf(stderr, "%s: --proxy-protocol needs --trusted-proxy=CIDR (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
@@ -646,6 +848,11 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
     if (cfg->ssl_target_insecure && !cfg->ssl_target) {
         fprintf(stderr, "%s: option '--ssl-target-insecure' needs --ssl-target (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
+    if (*file_command && (cfg->proxy || cfg->dir)) {
+        fprintf(stderr, "%s: %s: 'command' cannot be used with %s (see '%s --help')\n",
+                PACKAGE_NAME, cfg->config_file, cfg->dir ? "--dir" : "proxy mode", PACKAGE_NAME);
         return false;
     }
     if (cfg->proxy) {
@@ -662,6 +869,11 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                     PACKAGE_NAME, argv[optind], PACKAGE_NAME);
             return false;
         }
+        return true;
+    }
+    if (optind >= argc && *file_command) { /* the command line's COMMAND wins */
+        cfg->command = *file_command;
+        *file_command = NULL;
         return true;
     }
     if (optind >= argc) {
@@ -690,8 +902,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
     memset(&longopts[NOPTIONS], 0, sizeof longopts[0]);
 
     set_defaults(cfg);
+    origin_of_option.file = NULL;
     bool seen[NOPTIONS] = {false};
-    char *header_all = NULL, *header_ws = NULL, *header_http = NULL;
+    struct header_acc h = {0};
+    char **file_command = NULL;
     enum config_result result = CONFIG_RUN;
     bool ok = true;
     opterr = 0;
@@ -712,30 +926,35 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
             result = CONFIG_DONE;
             break;
         } else {
-            ok = apply_option(cfg, &header_all, &header_ws, &header_http, c, optarg);
+            if (c == OPT_CONFIG && cfg->config_file) {
+                usage_error("option '--config' given twice");
+                ok = false;
+                break;
+            }
+            ok = apply_option(cfg, &h.all, &h.ws, &h.http, c, optarg);
             seen[index_of(c)] = true;
         }
     }
-    if (ok && result == CONFIG_RUN) ok = check_mode(cfg, seen, argc, argv);
+    if (ok && result == CONFIG_RUN && cfg->config_file) {
+        bool cli_seen[NOPTIONS];
+        memcpy(cli_seen, seen, sizeof seen);
+        ok = apply_file(cfg, &h, cli_seen, seen, &file_command);
+    }
+    if (ok && result == CONFIG_RUN) ok = check_mode(cfg, seen, argc, argv, &file_command);
     if (ok && !cfg->passenv_set) ok = add_passenv(cfg, "PATH,LD_LIBRARY_PATH") == 0;
     if (ok) {
-        cfg->headers_ws = concat(header_all, header_ws);
-        cfg->headers_http = concat(header_all, header_http);
+        cfg->headers_ws = concat(h.all, h.ws);
+        cfg->headers_http = concat(h.all, h.http);
     }
-    free(header_all);
-    free(header_ws);
-    free(header_http);
+    free_list(file_command);
+    free(h.all);
+    free(h.ws);
+    free(h.http);
     if (!ok) {
         config_free(cfg);
         return CONFIG_USAGE;
     }
     return result;
-}
-
-static void free_list(char **l)
-{
-    for (char **p = l; p && *p; p++) free(*p);
-    free(l);
 }
 
 void config_free(struct config *cfg)
@@ -755,6 +974,8 @@ void config_free(struct config *cfg)
     free(cfg->user);
     free(cfg->group);
     free(cfg->dir);
+    free(cfg->config_file);
+    free(cfg->unixsocket);
     free_list(cfg->addresses);
     free_list(cfg->passenv);
     free_list(cfg->command);
@@ -762,6 +983,66 @@ void config_free(struct config *cfg)
     free(cfg->headers_ws);
     free(cfg->headers_http);
     memset(cfg, 0, sizeof *cfg);
+}
+
+static bool same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_list(char **a, char **b)
+{
+    for (; a && b && *a && *b; a++, b++)
+        if (strcmp(*a, *b) != 0) return false;
+    return (!a || !*a) && (!b || !*b);
+}
+
+static void note_change(char *changed, size_t len, const char *name)
+{
+    size_t used = strlen(changed);
+    snprintf(changed + used, len - used, "%s--%s", used ? ", " : "", name);
+}
+
+#define SWAP(a, b)                                                                                 \
+    do {                                                                                           \
+        __typeof__(a) swap_tmp_ = (a);                                                             \
+        (a) = (b);                                                                                 \
+        (b) = swap_tmp_;                                                                           \
+    } while (0)
+
+/* Compare one field, note it if it changed, and keep the live value. */
+#define KEEP(field, same, name)                                                                    \
+    do {                                                                                           \
+        if (!(same)) note_change(changed, changed_len, name);                                      \
+        SWAP(fresh->field, live->field);                                                           \
+    } while (0)
+
+void config_keep_restart_only(struct config *fresh, struct config *live, char *changed,
+                              size_t changed_len)
+{
+    changed[0] = '\0';
+    KEEP(port, fresh->port == live->port, "port");
+    KEEP(port_set, true, "port");
+    KEEP(addresses, same_list(fresh->addresses, live->addresses), "address");
+    KEEP(naddresses, true, "address");
+    KEEP(redirport, fresh->redirport == live->redirport, "redirport");
+    KEEP(ssl, fresh->ssl == live->ssl, "ssl");
+    KEEP(unixsocket, same_string(fresh->unixsocket, live->unixsocket), "unixsocket");
+    KEEP(unixsocket_mode, fresh->unixsocket_mode == live->unixsocket_mode, "unixsocket-mode");
+    KEEP(proxy, true, "connect"); /* a change shows as --connect or --token-file */
+    KEEP(command, same_list(fresh->command, live->command), "command");
+    KEEP(dir, same_string(fresh->dir, live->dir), "dir");
+    KEEP(binary, fresh->binary == live->binary, "binary");
+    KEEP(staticdir, same_string(fresh->staticdir, live->staticdir), "staticdir");
+    KEEP(connect, same_string(fresh->connect, live->connect), "connect");
+    KEEP(token_file, same_string(fresh->token_file, live->token_file), "token-file");
+    KEEP(ssl_target, fresh->ssl_target == live->ssl_target, "ssl-target");
+    KEEP(ssl_target_insecure, fresh->ssl_target_insecure == live->ssl_target_insecure,
+         "ssl-target-insecure");
+    KEEP(user, same_string(fresh->user, live->user), "user");
+    KEEP(group, same_string(fresh->group, live->group), "group");
+    KEEP(allow_root_children, fresh->allow_root_children == live->allow_root_children,
+         "allow-root-children");
 }
 
 /* Print text wrapped at 79 columns, indented by `indent`. */

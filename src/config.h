@@ -66,6 +66,13 @@ struct config {
     /* privileges */
     char *user, *group;
     bool allow_root_children;
+
+    /* operations */
+    char *config_file;       /* --config, re-read on SIGHUP */
+    double shutdown_timeout; /* seconds */
+    char *unixsocket;        /* listen on this unix socket too (or only) */
+    unsigned unixsocket_mode;
+    bool trust_unix; /* --trusted-proxy=unix */
 };
 
 enum config_result {
@@ -76,6 +83,13 @@ enum config_result {
 
 enum config_result config_parse(struct config *cfg, int argc, char **argv);
 void config_free(struct config *cfg);
+
+/* For a SIGHUP reload: keep in fresh the live values of the options that
+ * only a restart can change (ports, mode, COMMAND, identity...), moving
+ * fresh's values into live (which the caller then frees). The names of
+ * those that differed are written to changed, comma-separated ("" if none). */
+void config_keep_restart_only(struct config *fresh, struct config *live, char *changed,
+                              size_t changed_len);
 void config_print_help(FILE *out);
 
 #endif

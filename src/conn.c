@@ -86,6 +86,8 @@ static void format_peer(struct conn *c, const struct sockaddr *sa)
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
         inet_ntop(AF_INET, &s4->sin_addr, c->peer_addr, sizeof c->peer_addr);
         c->peer_port = ntohs(s4->sin_port);
+    } else if (sa->sa_family == AF_UNIX) {
+        snprintf(c->peer_addr, sizeof c->peer_addr, "unix:"); /* as nginx's $remote_addr */
     } else {
         snprintf(c->peer_addr, sizeof c->peer_addr, "unknown");
     }
@@ -112,8 +114,10 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redi
         c->ip_counted = true;
     }
     struct ip_addr ip;
-    c->from_trusted_proxy =
-        ip_from_sockaddr(peer, &ip) && cidr_match_any(srv->cfg->trusted, srv->cfg->ntrusted, &ip);
+    c->from_trusted_proxy = peer->sa_family == AF_UNIX
+                                ? srv->cfg->trust_unix
+                                : ip_from_sockaddr(peer, &ip) &&
+                                      cidr_match_any(srv->cfg->trusted, srv->cfg->ntrusted, &ip);
     format_peer(c, peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

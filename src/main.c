@@ -22,6 +22,7 @@
 #include "backend.h"
 #include "proxy.h"
 #include "server.h"
+#include "systemd.h"
 
 /* Descriptors 0-2 must exist, or a pipe could land on them and then be
  * clobbered when a child's stdio is set up. */
@@ -153,56 +154,62 @@ static char *directory(const char *given, const char *option)
     return real;
 }
 
+/* Everything start-up resolves before the server exists; freed on any exit. */
+struct startup {
+    struct config *cfg;
+    char *command, *script_root, *static_root;
+};
+
+static int give_up(struct startup *s, int status)
+{
+    if (s->cfg) {
+        config_free(s->cfg);
+        free(s->cfg);
+    }
+    free(s->command);
+    free(s->script_root);
+    free(s->static_root);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
-    struct config cfg;
-    switch (config_parse(&cfg, argc, argv)) {
-    case CONFIG_DONE: config_free(&cfg); return 0;
-    case CONFIG_USAGE: return 2;
+    struct startup su = {0};
+    su.cfg = calloc(1, sizeof *su.cfg);
+    if (!su.cfg) return 1;
+    struct config *cfg = su.cfg;
+    switch (config_parse(cfg, argc, argv)) {
+    case CONFIG_DONE: return give_up(&su, 0);
+    case CONFIG_USAGE: return give_up(&su, 2);
     case CONFIG_RUN: break;
     }
-    log_min_level = cfg.loglevel;
+    systemd_notify_init(); /* before anything could hand NOTIFY_SOCKET to a child */
+    log_min_level = cfg->loglevel;
     ensure_std_fds();
     signal(SIGPIPE, SIG_IGN);
 
-    char *command = NULL;
-    if (!cfg.proxy && !cfg.dir && !(command = resolve_command(cfg.command[0]))) {
-        fprintf(stderr, "%s: cannot run '%s': %s\n", PACKAGE_NAME, cfg.command[0],
-                strchr(cfg.command[0], '/') ? "not an executable file" : "not found in PATH");
-        config_free(&cfg);
-        return 2;
+    if (!cfg->proxy && !cfg->dir && !(su.command = resolve_command(cfg->command[0]))) {
+        fprintf(stderr, "%s: cannot run '%s': %s\n", PACKAGE_NAME, cfg->command[0],
+                strchr(cfg->command[0], '/') ? "not an executable file" : "not found in PATH");
+        return give_up(&su, 2);
     }
     struct identity identity;
     char why[300];
-    if (resolve_identity(&cfg, &identity, why, sizeof why) < 0) {
+    if (resolve_identity(cfg, &identity, why, sizeof why) < 0) {
         fprintf(stderr, "%s: %s\n", PACKAGE_NAME, why);
-        free(command);
-        config_free(&cfg);
-        return 2;
+        return give_up(&su, 2);
     }
     bool children_as_root = identity.change_user ? identity.uid == 0 : geteuid() == 0;
-    if (!cfg.proxy && children_as_root && !cfg.allow_root_children) {
+    if (!cfg->proxy && children_as_root && !cfg->allow_root_children) {
         fprintf(stderr,
                 "%s: refusing to run COMMAND as root: give --user=NAME (or "
                 "--allow-root-children)\n",
                 PACKAGE_NAME);
-        free(command);
-        config_free(&cfg);
-        return 2;
+        return give_up(&su, 2);
     }
-    char *script_root = NULL;
-    if (cfg.dir && !(script_root = directory(cfg.dir, "--dir"))) {
-        free(command);
-        config_free(&cfg);
-        return 2;
-    }
-    char *static_root = NULL;
-    if (cfg.staticdir && !(static_root = directory(cfg.staticdir, "--staticdir"))) {
-        free(script_root);
-        free(command);
-        config_free(&cfg);
-        return 2;
-    }
+    if ((cfg->dir && !(su.script_root = directory(cfg->dir, "--dir"))) ||
+        (cfg->staticdir && !(su.static_root = directory(cfg->staticdir, "--staticdir"))))
+        return give_up(&su, 2);
 #if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_CHILD_SUBREAPER)
     /* Orphaned grandchildren become ours, so they are reaped even when PID 1 does not. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -211,17 +218,19 @@ int main(int argc, char **argv)
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     if (!loop) {
         fprintf(stderr, "%s: cannot initialise libev\n", PACKAGE_NAME);
-        return 1;
+        return give_up(&su, 1);
     }
     struct server srv;
-    server_init(&srv, loop, &cfg, command, static_root);
-    srv.script_root = script_root;
-    srv.maxconn = cfg.maxconn_set ? cfg.maxconn : default_maxconn(cfg.proxy);
+    server_init(&srv, loop, cfg, argc, argv, su.command, su.static_root);
+    su.cfg = NULL; /* the server owns it now (a reload replaces it) */
+    srv.script_root = su.script_root;
+    srv.default_maxconn = default_maxconn(cfg->proxy);
+    srv.maxconn = cfg->maxconn_set ? cfg->maxconn : srv.default_maxconn;
     int status = 0;
     char err[700];
-    srv.backend = cfg.proxy ? &proxy_backend : &exec_backend;
+    srv.backend = cfg->proxy ? &proxy_backend : &exec_backend;
     if (server_load_security(&srv, err, sizeof err) < 0 ||
-        (cfg.proxy && proxy_setup(&srv, err, sizeof err) < 0)) {
+        (cfg->proxy && proxy_setup(&srv, err, sizeof err) < 0)) {
         fprintf(stderr, "%s: %s\n", PACKAGE_NAME, err);
         status = 2;
     } else if (server_listen(&srv) < 0) {
@@ -230,25 +239,24 @@ int main(int argc, char **argv)
         log_fatal(0, "%s", err);
         status = 1;
     } else {
-        if (cfg.proxy)
+        if (cfg->proxy)
             log_info(0, "%s %s proxying to %s%s", PACKAGE_NAME, PACKAGE_VERSION,
-                     cfg.connect ? cfg.connect : cfg.token_file,
-                     cfg.connect ? "" : " (token file)");
+                     cfg->connect ? cfg->connect : cfg->token_file,
+                     cfg->connect ? "" : " (token file)");
         else
             log_info(0, "%s %s serving %s%s (%s mode)", PACKAGE_NAME, PACKAGE_VERSION,
-                     script_root ? "the scripts in " : "", script_root ? script_root : command,
-                     cfg.binary ? "binary" : "text");
+                     su.script_root ? "the scripts in " : "",
+                     su.script_root ? su.script_root : su.command, cfg->binary ? "binary" : "text");
         if (srv.maxconn) log_info(0, "at most %u connections (--maxconn)", srv.maxconn);
         if (identity.change_user || identity.change_group)
             log_info(0, "running as uid %u, gid %u", (unsigned)getuid(), (unsigned)getgid());
+        systemd_notify("READY=1\nSTATUS=serving on %zu listener%s", srv.nlisteners,
+                       srv.nlisteners == 1 ? "" : "s");
         ev_run(loop, 0);
         log_info(0, "stopped");
     }
     server_free(&srv);
     ev_loop_destroy(loop);
-    free(static_root);
-    free(script_root);
-    free(command);
-    config_free(&cfg);
-    return status;
+    systemd_notify_close();
+    return give_up(&su, status);
 }

@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cidr.h"
@@ -20,11 +22,11 @@
 #include "exec.h"
 #include "proxy.h"
 #include "log.h"
+#include "systemd.h"
 #include "util.h"
 
-#define ACCEPTS_PER_WAKE  64   /* fairness between accepting and serving */
-#define ACCEPT_BACKOFF    0.5  /* seconds without accepting after EMFILE/ENFILE */
-#define SHUTDOWN_DEADLINE 10.0 /* seconds for connections and children to end */
+#define ACCEPTS_PER_WAKE 64  /* fairness between accepting and serving */
+#define ACCEPT_BACKOFF   0.5 /* seconds without accepting after EMFILE/ENFILE */
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
 
@@ -116,17 +118,49 @@ void server_log_refusal(struct server *srv, const char *what)
     srv->refusals_unlogged = 0;
 }
 
-/* SIGHUP reloads what can change without a restart: the certificate, the
- * htpasswd users, the proxy's target or tokens. A reload that fails keeps
- * what was in use. */
+/* --config given: parse the command line and the file again. Options that
+ * need a restart keep their running values (with a warning); a file with
+ * errors changes nothing. */
+static void reload_config(struct server *srv)
+{
+    struct config *fresh = calloc(1, sizeof *fresh);
+    if (!fresh) {
+        log_error(0, "reload: out of memory; keeping the current configuration");
+        return;
+    }
+    if (config_parse(fresh, srv->argc, srv->argv) != CONFIG_RUN) {
+        free(fresh);
+        log_error(0, "reload: %s has errors (above); keeping the current configuration",
+                  srv->cfg->config_file);
+        return;
+    }
+    char changed[512];
+    config_keep_restart_only(fresh, srv->cfg, changed, sizeof changed);
+    if (changed[0])
+        log_warn(0, "reload: %s changed, which takes a restart; still using the running value",
+                 changed);
+    config_free(srv->cfg);
+    free(srv->cfg);
+    srv->cfg = fresh;
+    log_min_level = fresh->loglevel;
+    srv->maxconn = fresh->maxconn_set ? fresh->maxconn : srv->default_maxconn;
+    srv->auth_required = fresh->nbasic_auth || fresh->htpasswd;
+    log_info(0, "reload: %s read", fresh->config_file);
+}
+
+/* SIGHUP reloads what can change without a restart: the configuration
+ * file, the certificate, the users, the proxy's target or tokens. A reload
+ * that fails keeps what was in use. */
 static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct server *srv = w->data;
-    const struct config *cfg = srv->cfg;
     char err[600];
     log_info(0, "SIGHUP: reloading");
+    systemd_notify("RELOADING=1\nSTATUS=reloading");
+    if (srv->cfg->config_file) reload_config(srv);
+    const struct config *cfg = srv->cfg;
     if (cfg->ssl != SSL_OFF) {
         SSL_CTX *fresh = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
                                             cfg->sslkey_password_file, err, sizeof err);
@@ -138,7 +172,7 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
             log_error(0, "reload: %s; keeping the previous certificate", err);
         }
     }
-    if (cfg->htpasswd) {
+    if (cfg->htpasswd || cfg->config_file) {
         struct auth_table fresh = {0};
         if (load_users(cfg, &fresh, err, sizeof err) == 0) {
             auth_free(&srv->auth);
@@ -150,6 +184,7 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
         }
     }
     if (srv->proxy) proxy_reload(srv);
+    systemd_notify("READY=1\nSTATUS=serving, %zu connections", srv->nconns);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -163,12 +198,14 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-void server_init(struct server *srv, struct ev_loop *loop, const struct config *cfg,
-                 const char *command_path, const char *static_root)
+void server_init(struct server *srv, struct ev_loop *loop, struct config *cfg, int argc,
+                 char **argv, const char *command_path, const char *static_root)
 {
     memset(srv, 0, sizeof *srv);
     srv->loop = loop;
     srv->cfg = cfg;
+    srv->argc = argc;
+    srv->argv = argv;
     srv->command_path = command_path;
     srv->static_root = static_root;
     ev_check_init(&srv->sweeper, sweep);
@@ -196,7 +233,10 @@ static void describe(const struct sockaddr *sa, char *out, size_t n)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
-    if (sa->sa_family == AF_INET6) {
+    if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *su = (const struct sockaddr_un *)sa;
+        snprintf(out, n, "unix:%.*s", (int)sizeof su->sun_path, su->sun_path);
+    } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
         port = ntohs(s6->sin6_port);
@@ -297,11 +337,129 @@ static int listen_address(struct server *srv, const char *addr, bool all_interfa
     return opened ? 0 : -1;
 }
 
+/* Socket activation: the listening sockets systemd passed, in the order of
+ * the .socket unit. One named "redirect" (FileDescriptorName=) serves
+ * --redirport's 301s. Returns the number taken, or -1. */
+static int listen_inherited(struct server *srv)
+{
+    char err[300], *names = NULL;
+    int n = systemd_listen_fds(&names, err, sizeof err);
+    if (n < 0) log_fatal(0, "socket activation: %s", err);
+    for (int i = 0; i < n; i++) {
+        int fd = 3 + i, type = 0, listening = 0;
+        socklen_t len = sizeof type;
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
+            (len = sizeof listening, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) <
+                0 ||
+            !listening || getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0) {
+            log_fatal(0,
+                      "socket activation: descriptor %d is not a listening stream socket "
+                      "(use ListenStream= and Accept=no)",
+                      fd);
+            n = -1;
+            break;
+        }
+        char name[64];
+        systemd_fd_name(names, i, name, sizeof name);
+        bool redirect = strcmp(name, "redirect") == 0;
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        if (add_listener(srv, fd, (struct sockaddr *)&ss, redirect) < 0) {
+            n = -1;
+            break;
+        }
+        log_info(0, "listening on %s (from systemd)%s", srv->listeners[srv->nlisteners - 1].name,
+                 redirect ? " (redirecting to https)" : "");
+    }
+    free(names);
+    return n;
+}
+
+/* Is something accepting on this unix socket file? */
+static bool unix_socket_alive(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    bool alive =
+        connect(fd, (const struct sockaddr *)sun, sizeof *sun) == 0 || errno != ECONNREFUSED;
+    close(fd);
+    return alive;
+}
+
+/* --unixsocket: replace a stale socket file (never another kind of file or
+ * a socket in use), create it with --unixsocket-mode, remember it for
+ * removal at exit. */
+static int listen_unix(struct server *srv)
+{
+    const struct config *cfg = srv->cfg;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", cfg->unixsocket);
+    struct stat st;
+    if (lstat(cfg->unixsocket, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            log_fatal(0, "cannot listen on unix:%s: the file exists and is not a socket",
+                      cfg->unixsocket);
+            return -1;
+        }
+        if (unix_socket_alive(&sun)) {
+            log_fatal(0, "cannot listen on unix:%s: another process is serving it",
+                      cfg->unixsocket);
+            return -1;
+        }
+        unlink(cfg->unixsocket);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* The mode is right from the start: no moment where anyone may connect. */
+    mode_t old = umask(~cfg->unixsocket_mode & 0777);
+    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    umask(old);
+    if (rc < 0 || chmod(cfg->unixsocket, cfg->unixsocket_mode) < 0 || listen(fd, SOMAXCONN) < 0 ||
+        stat(cfg->unixsocket, &st) < 0) {
+        log_fatal(0, "cannot listen on unix:%s: %s", cfg->unixsocket, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    srv->unix_path = strdup(cfg->unixsocket);
+    srv->unix_dev = st.st_dev;
+    srv->unix_ino = st.st_ino;
+    if (add_listener(srv, fd, (struct sockaddr *)&sun, false) < 0) {
+        close(fd);
+        return -1;
+    }
+    log_info(0, "listening on unix:%s (mode %04o)", cfg->unixsocket, cfg->unixsocket_mode);
+    return 0;
+}
+
+/* Remove our socket file, unless something else has replaced it since. */
+static void remove_unix_socket(struct server *srv)
+{
+    struct stat st;
+    if (!srv->unix_path) return;
+    if (lstat(srv->unix_path, &st) == 0 && st.st_dev == srv->unix_dev &&
+        st.st_ino == srv->unix_ino && unlink(srv->unix_path) < 0)
+        log_debug(0, "cannot remove %s: %s", srv->unix_path, strerror(errno));
+    free(srv->unix_path);
+    srv->unix_path = NULL;
+}
+
 int server_listen(struct server *srv)
 {
     const struct config *cfg = srv->cfg;
-    unsigned ports[2] = {cfg->port, cfg->redirport};
-    for (int k = 0; k < 2 && ports[k]; k++) {
+    int inherited = listen_inherited(srv);
+    if (inherited < 0) return -1;
+    if (inherited > 0) {
+        if (cfg->port_set || cfg->naddresses || cfg->unixsocket || cfg->redirport)
+            log_info(0, "socket-activated: --port, --address, --redirport and --unixsocket are "
+                        "not used");
+        set_accepting(srv, true);
+        return 0;
+    }
+    if (cfg->unixsocket && listen_unix(srv) < 0) return -1;
+    bool tcp = !cfg->unixsocket || cfg->port_set || cfg->naddresses;
+    unsigned ports[2] = {tcp ? cfg->port : 0, cfg->redirport};
+    for (int k = 0; k < 2; k++) {
+        if (!ports[k]) continue;
         if (cfg->naddresses == 0) {
             if (listen_address(srv, NULL, true, ports[k], k == 1) < 0) return -1;
         } else {
@@ -448,7 +606,9 @@ void server_stop(struct server *srv)
         else if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING)
             conn_abort(c, "server shutting down");
     }
-    ev_timer_set(&srv->stop_deadline, SHUTDOWN_DEADLINE, 0.);
+    systemd_notify("STOPPING=1\nSTATUS=stopping: %zu connections, %u processes", srv->nconns,
+                   srv->nchildren);
+    ev_timer_set(&srv->stop_deadline, srv->cfg->shutdown_timeout, 0.);
     ev_timer_start(srv->loop, &srv->stop_deadline);
     server_check_done(srv);
 }
@@ -466,6 +626,7 @@ void server_free(struct server *srv)
     exec_free_all(srv);
     proxy_teardown(srv);
     close_listeners(srv);
+    remove_unix_socket(srv);
     SSL_CTX_free(srv->tls);
     srv->tls = NULL;
     auth_free(&srv->auth);
@@ -480,4 +641,7 @@ void server_free(struct server *srv)
     ev_signal_stop(srv->loop, &srv->sigint);
     ev_signal_stop(srv->loop, &srv->sigterm);
     ev_signal_stop(srv->loop, &srv->sighup);
+    config_free(srv->cfg);
+    free(srv->cfg);
+    srv->cfg = NULL;
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <openssl/ssl.h>
 
@@ -22,13 +23,15 @@ struct listener {
     struct server *srv;
     int fd;
     ev_io io;
-    bool redirect; /* --redirport: plain HTTP answered with 301 to https */
-    char name[96]; /* "127.0.0.1:8080" or "[::1]:8080" for logs */
+    bool redirect;  /* --redirport: plain HTTP answered with 301 to https */
+    char name[128]; /* "127.0.0.1:8080", "[::1]:8080" or "unix:/path" for logs */
 };
 
 struct server {
     struct ev_loop *loop;
-    const struct config *cfg;
+    struct config *cfg; /* owned; replaced by a SIGHUP reload */
+    int argc;           /* the command line, parsed again on reload */
+    char **argv;
     const char *command_path;          /* COMMAND resolved against PATH at start-up */
     const char *static_root;           /* --staticdir as a canonical path, or NULL */
     const char *script_root;           /* --dir as a canonical path, or NULL */
@@ -53,8 +56,12 @@ struct server {
     struct auth_table auth; /* --basic-auth and --htpasswd */
     bool auth_required;
     struct ipcount per_ip;
-    unsigned maxconn; /* effective limit (0: none) */
-    int spare_fd;     /* given up to accept (and refuse) a connection at EMFILE */
+    unsigned maxconn;         /* effective limit (0: none) */
+    unsigned default_maxconn; /* what the open-file limit allows, without --maxconn */
+    char *unix_path;          /* the --unixsocket file we created (removed at exit) */
+    dev_t unix_dev;
+    ino_t unix_ino;
+    int spare_fd; /* given up to accept (and refuse) a connection at EMFILE */
     ev_tstamp refusals_logged;
     unsigned refusals_unlogged;
 };
@@ -73,8 +80,10 @@ bool server_address_allowed(const struct server *srv, const struct ip_addr *ip);
 /* Log a refused connection, at most one line a second (floods stay quiet). */
 void server_log_refusal(struct server *srv, const char *what);
 
-void server_init(struct server *srv, struct ev_loop *loop, const struct config *cfg,
-                 const char *command_path, const char *static_root);
+/* srv takes ownership of cfg (heap-allocated); argc/argv are kept for
+ * reloads. */
+void server_init(struct server *srv, struct ev_loop *loop, struct config *cfg, int argc,
+                 char **argv, const char *command_path, const char *static_root);
 
 /* Graceful stop: close listeners, close every connection with 1001, let
  * children end; the loop returns once nothing is left (or at the deadline). */

@@ -398,6 +398,173 @@ static void test_reparse(void)
     config_free(&c);
 }
 
+/* ---- --config files ------------------------------------------------------- */
+
+/* Write text to a fresh temporary file; returns its path (static slots). */
+static const char *conf_file(const char *text)
+{
+    static char paths[4][64];
+    static int next;
+    char *path = paths[next++ & 3];
+    snprintf(path, sizeof paths[0], "/tmp/wsb-test-conf-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0) return "/nonexistent";
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n) path[0] = '\0';
+    close(fd);
+    return path;
+}
+
+/* parse() with "--config=PATH" as the first option; words after it. */
+static enum config_result parse_with_file(struct config *c, const char *path,
+                                          const char *const *more)
+{
+    static char opt[96];
+    snprintf(opt, sizeof opt, "--config=%s", path);
+    const char *words[16] = {"wsbridge", opt};
+    size_t n = 2;
+    for (; more && *more && n < 15; more++) words[n++] = *more;
+    words[n] = NULL;
+    return parse(c, words);
+}
+
+static void test_config_file(void)
+{
+    struct config c;
+    const char *path = conf_file("# wsbridge.conf\n"
+                                 "port = 8081\n"
+                                 "address = 127.0.0.1\n"
+                                 "address = ::1\n"
+                                 "binary = yes\n"
+                                 "maxforks = 7\n"
+                                 "sameorigin = no\n"
+                                 "origin = example.com\n"
+                                 "header = X-A: 1\n"
+                                 "shutdown-timeout = 2.5\n"
+                                 "command = /bin/echo  hello   world\n");
+    enum config_result r = parse_with_file(&c, path, NULL);
+    ok(r == CONFIG_RUN, "a config file alone gives a runnable config (%s)", esc(err_text));
+    ok(c.port == 8081 && c.port_set, "port from the file");
+    ok(list_is(c.addresses, c.naddresses, (const char *const[]){"127.0.0.1", "::1", NULL}),
+       "a repeated key stays repeatable");
+    ok(c.binary && !c.sameorigin, "flags: yes sets, no leaves unset");
+    ok(c.maxforks == 7 && c.norigins == 1, "numbers and origins from the file");
+    ok(c.shutdown_timeout == 2.5, "shutdown-timeout from the file");
+    ok(list_is(c.command, list_len(c.command),
+               (const char *const[]){"/bin/echo", "hello", "world", NULL}),
+       "command = splits at blanks");
+    ok(str_is(c.headers_ws, "X-A: 1\r\n"), "headers from the file");
+    config_free(&c);
+
+    r = parse_with_file(&c, path,
+                        (const char *const[]){"--port=9000", "--address=10.0.0.1", "cat", NULL});
+    ok(r == CONFIG_RUN, "file plus command line: run");
+    ok(c.port == 9000, "a command-line value wins over the file's");
+    ok(list_is(c.addresses, c.naddresses, (const char *const[]){"10.0.0.1", NULL}),
+       "a repeatable option on the command line replaces the file's list");
+    ok(list_is(c.command, list_len(c.command), (const char *const[]){"cat", NULL}),
+       "COMMAND on the command line wins over 'command ='");
+    ok(c.maxforks == 7, "options only in the file still apply");
+    config_free(&c);
+    unlink(path);
+
+    path = conf_file("sslcert = /file.pem\nsslkey = /file.key\nssl\n");
+    r = parse_with_file(&c, path, (const char *const[]){"--cert=/cli.pem", "cat", NULL});
+    ok(r == CONFIG_RUN && str_is(c.sslcert, "/cli.pem") && str_is(c.sslkey, "/file.key") &&
+           c.ssl == SSL_ON,
+       "an alias on the command line (--cert) wins over the file's sslcert");
+    config_free(&c);
+    unlink(path);
+
+    path = conf_file("ssl = auto\nsslcert = /a\nsslkey = /b\n");
+    r = parse_with_file(&c, path, (const char *const[]){"cat", NULL});
+    ok(r == CONFIG_RUN && c.ssl == SSL_AUTO, "ssl = auto");
+    config_free(&c);
+    unlink(path);
+
+    path = conf_file("trusted-proxy = unix\nproxy-protocol\nunixsocket = /run/x.sock\n"
+                     "unixsocket-mode = 0600\n");
+    r = parse_with_file(&c, path, (const char *const[]){"cat", NULL});
+    ok(r == CONFIG_RUN && c.trust_unix && c.proxy_protocol && str_is(c.unixsocket, "/run/x.sock") &&
+           c.unixsocket_mode == 0600,
+       "unix socket options; --trusted-proxy=unix satisfies --proxy-protocol (%s)", esc(err_text));
+    config_free(&c);
+    unlink(path);
+}
+
+static void test_config_file_errors(void)
+{
+    static const struct {
+        const char *text;
+        const char *cli; /* one more command-line word, or NULL */
+        const char *want;
+        bool names_file;
+    } bad[] = {
+        {"port = 80\nprot = 1\n", NULL, ":2: unknown option 'prot'", true},
+        {"port = x\n", NULL, ":1: invalid value in 'port = x': expected a port number", true},
+        {"binary = maybe\n", NULL, ":1: invalid value in 'binary = maybe': expected yes or no",
+         true},
+        {"\n\nport\n", NULL, ":3: option 'port' needs a value ('port = PORT')", true},
+        {"config = /x\n", NULL, ":1: 'config' cannot be used in a configuration file", true},
+        {"help\n", NULL, ":1: 'help' cannot be used in a configuration file", true},
+        {"command =\n", NULL, ":1: 'command' needs a program", true},
+        {"port 80\n", NULL, ":1: expected 'name = value'", true},
+        {"unixsocket-mode = 999\n", NULL, ":1: invalid value in 'unixsocket-mode = 999'", true},
+        {"binary\n", "--connect=localhost:5900", "option '--binary' applies only to COMMAND",
+         false},
+        {"command = cat\n", "--connect=localhost:5900", "'command' cannot be used with proxy mode",
+         true},
+        {"maxforks = 2\n", "--config=/y", "option '--config' given twice", false},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct config c;
+        const char *path = conf_file(bad[i].text);
+        const char *more[] = {bad[i].cli, NULL};
+        enum config_result r = parse_with_file(&c, path, more);
+        bool named = !bad[i].names_file || strstr(err_text, path) != NULL;
+        ok(r == CONFIG_USAGE && strstr(err_text, bad[i].want) && named,
+           "file %s refused: \"%s\" (got \"%s\")", esc(bad[i].text), bad[i].want, esc(err_text));
+        unlink(path);
+    }
+    struct config c;
+    enum config_result r = parse(&c, ARGS("--config=/nonexistent/wsbridge.conf", "cat"));
+    ok(r == CONFIG_USAGE && strstr(err_text, "/nonexistent/wsbridge.conf: No such file"),
+       "a missing file is named (got \"%s\")", esc(err_text));
+    r = parse(&c, ARGS("--unixsocket=/0123456789/0123456789/0123456789/0123456789/0123456789/"
+                       "0123456789/0123456789/0123456789/0123456789/0123456789/x.sock",
+                       "cat"));
+    ok(r == CONFIG_USAGE && strstr(err_text, "at most 107 bytes"),
+       "a unix socket path longer than sun_path is refused (got \"%s\")", esc(err_text));
+}
+
+static void test_restart_only(void)
+{
+    struct config live, fresh;
+    char changed[256];
+    parse(&live, ARGS("--port=8080", "--origin=a.example", "--maxforks=1", "cat"));
+    parse(&fresh, ARGS("--port=8080", "--origin=b.example", "--maxforks=2", "cat"));
+    config_keep_restart_only(&fresh, &live, changed, sizeof changed);
+    ok(changed[0] == '\0', "nothing restart-only changed (got \"%s\")", changed);
+    ok(fresh.maxforks == 2 && fresh.norigins == 1 && strstr(fresh.origins[0].host, "b.example"),
+       "reloadable values are the fresh ones");
+    config_free(&live);
+    config_free(&fresh);
+
+    parse(&live, ARGS("--port=8080", "--address=127.0.0.1", "cat", "-u"));
+    parse(&fresh, ARGS("--port=9090", "--address=::1", "--binary", "sh"));
+    config_keep_restart_only(&fresh, &live, changed, sizeof changed);
+    ok(strcmp(changed, "--port, --address, --command, --binary") == 0,
+       "the changed restart-only options are named (got \"%s\")", changed);
+    ok(fresh.port == 8080 && !fresh.binary &&
+           list_is(fresh.addresses, fresh.naddresses, (const char *const[]){"127.0.0.1", NULL}) &&
+           list_is(fresh.command, list_len(fresh.command),
+                   (const char *const[]){"cat", "-u", NULL}),
+       "and keep their running values");
+    ok(live.port == 9090 && live.binary, "the caller's old config holds the discarded values");
+    config_free(&live);
+    config_free(&fresh);
+}
+
 int main(void)
 {
     test_defaults();
@@ -409,5 +576,8 @@ int main(void)
     test_errors();
     test_help_version();
     test_reparse();
+    test_config_file();
+    test_config_file_errors();
+    test_restart_only();
     return tap_finish();
 }
