@@ -39,6 +39,10 @@ struct backend_ops {
     void (*pause_output)(struct conn *c);
     /* ... and drained below the low-water mark: produce again. */
     void (*resume_output)(struct conn *c);
+    /* The server is stopping: end the other side, deliver what it still
+     * sends, then call conn_backend_finished() with 1001. NULL: the
+     * connection closes with 1001 at once. */
+    void (*shutdown)(struct conn *c);
 };
 
 extern const struct backend_ops exec_backend;

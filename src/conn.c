@@ -490,6 +490,15 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
     conn_flush(c);
 }
 
+void conn_shutdown(struct conn *c)
+{
+    if (c->state != CONN_OPEN) return;
+    if (c->backend && c->backend->shutdown && c->backend_data)
+        c->backend->shutdown(c);
+    else
+        conn_ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+}
+
 void conn_backend_finished(struct conn *c, uint16_t code, const char *reason)
 {
     /* The backend has let go already; do not call it back. */

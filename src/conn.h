@@ -152,6 +152,10 @@ void conn_frame_abandon(struct conn *c);
 /* Write what is queued; manages pause/resume of the backend. */
 void conn_flush(struct conn *c);
 
+/* The server is stopping: the backend ends its side and delivers what it
+ * still has before the close (1001); without that ability, close at once. */
+void conn_shutdown(struct conn *c);
+
 /* The backend has nothing more to say: deliver what is queued, then close. */
 void conn_backend_finished(struct conn *c, uint16_t code, const char *reason);
 

@@ -52,6 +52,7 @@ struct exec_child {
     ev_timer kill_timer;
     int kill_step;
     bool terminating; /* the close sequence has begun */
+    bool going_away;  /* ... because the server is stopping: close with 1001 */
     bool kill_done;   /* ... and has run its course */
     bool reaped;
     int status;
@@ -391,7 +392,10 @@ static void maybe_finish(struct exec_child *ch)
         ch->conn = NULL;
         char reason[32] = "";
         uint16_t code = WS_CLOSE_INTERNAL;
-        if (WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0)
+        if (ch->going_away) {
+            code = WS_CLOSE_GOING_AWAY;
+            snprintf(reason, sizeof reason, "server shutting down");
+        } else if (WIFEXITED(ch->status) && WEXITSTATUS(ch->status) == 0)
             code = WS_CLOSE_NORMAL;
         else if (WIFEXITED(ch->status))
             snprintf(reason, sizeof reason, "exit %d", WEXITSTATUS(ch->status));
@@ -623,6 +627,18 @@ static void exec_client_closed(struct conn *c)
     leave(ch);
 }
 
+/* Stopping: stdin closed and the close sequence, but the client stays
+ * attached, so every line the command still prints reaches it before 1001. */
+static void exec_shutdown(struct conn *c)
+{
+    struct exec_child *ch = c->backend_data;
+    enter(ch);
+    ch->going_away = true;
+    begin_termination(ch);
+    maybe_finish(ch);
+    leave(ch);
+}
+
 static void exec_pause_output(struct conn *c)
 {
     struct exec_child *ch = c->backend_data;
@@ -642,6 +658,7 @@ const struct backend_ops exec_backend = {
     .client_closed = exec_client_closed,
     .pause_output = exec_pause_output,
     .resume_output = exec_resume_output,
+    .shutdown = exec_shutdown,
 };
 
 void exec_kill_all(struct server *srv)

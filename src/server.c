@@ -602,7 +602,7 @@ void server_stop(struct server *srv)
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
         if (c->state == CONN_OPEN)
-            conn_ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+            conn_shutdown(c);
         else if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING)
             conn_abort(c, "server shutting down");
     }

@@ -74,7 +74,10 @@ def process_state(pid):
 
 
 class Server:
-    def __init__(self, args, tmp_path, port=None, env=None, expect_start=True, pass_fds=()):
+    def __init__(self, args, tmp_path, port=None, env=None, expect_start=True, pass_fds=(),
+                 listen=None, prefix=()):
+        """listen: the listening options (default: 127.0.0.1 and a free port);
+        prefix: a wrapper command (systemd-socket-activate ...) that execs wsbridge."""
         self.port = port or free_port()
         self.log_path = os.path.join(str(tmp_path), f"wsbridge-{self.port}.log")
         self.log_file = open(self.log_path, "w")
@@ -83,8 +86,9 @@ class Server:
         full_env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
         if env:
             full_env.update(env)
-        self.args = [BINARY, "--address=127.0.0.1", f"--port={self.port}",
-                     *root_children(args), *args]
+        if listen is None:
+            listen = ["--address=127.0.0.1", f"--port={self.port}"]
+        self.args = [*prefix, BINARY, *listen, *root_children(args), *args]
         self.proc = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      env=full_env, pass_fds=pass_fds)
         if expect_start:
