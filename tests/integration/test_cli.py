@@ -1,6 +1,8 @@
 """The command line: websocketd's flags, clear errors, exit statuses."""
 
 import asyncio
+import os
+import re
 import socket
 import subprocess
 
@@ -174,3 +176,20 @@ def test_empty_passenv_passes_nothing(server, script):
     names = {line.split("=", 1)[0] for line in run(collect(s.url))[0]}
     assert "REMOTE_ADDR" in names
     assert "PATH" not in names and "LD_LIBRARY_PATH" not in names
+
+
+def test_man_page_options_match_help():
+    """doc/wsbridge.1's OPTIONS come from --help through scripts/gen-man."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    p = subprocess.run([os.path.join(root, "scripts", "gen-man"), "--check", BINARY],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    page = open(os.path.join(root, "doc", "wsbridge.1")).read()
+    for name in re.findall(r"^  --([a-z-]+)", wsbridge("--help").stdout, re.M):
+        assert "\\fB\\-\\-" + name.replace("-", "\\-") + "\\fR" in page, name
+
+
+def test_man_page_renders_without_warnings():
+    page = os.path.join(os.path.dirname(__file__), "..", "..", "doc", "wsbridge.1")
+    p = subprocess.run(["groff", "-ww", "-z", "-man", page], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
