@@ -47,5 +47,6 @@ struct backend_ops {
 
 extern const struct backend_ops exec_backend;
 extern const struct backend_ops proxy_backend;
+extern const struct backend_ops shared_backend;
 
 #endif

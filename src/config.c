@@ -66,6 +66,11 @@ enum opt_id {
     OPT_ALLOW_ROOT_CHILDREN,
     OPT_DIR,
     OPT_CONFIG,
+    OPT_SHARED,
+    OPT_SHARED_PREFIX,
+    OPT_SHARED_EVENTS,
+    OPT_SLOW_CLIENT,
+    OPT_SLOW_CLIENT_TIMEOUT,
     OPT_SHUTDOWN_TIMEOUT,
     OPT_UNIXSOCKET,
     OPT_UNIXSOCKET_MODE,
@@ -235,6 +240,26 @@ static const struct option_spec option_table[] = {
      "--dir): /chat/room.sh/extra runs DIR/chat/room.sh with PATH_INFO=/extra. Paths cannot "
      "leave DIR; a missing script is 404.",
      OPT_DIR, MODE_EXEC},
+    {"shared", "[=eager]", NULL,
+     "One COMMAND for all connections (chat rooms, dashboards): every line it prints goes to "
+     "every client, every client message becomes a line on its stdin. Started at the first "
+     "connection (--shared=eager: at start-up) and restarted with back-off if it dies.",
+     OPT_SHARED, MODE_EXEC},
+    {"shared-prefix", NULL, NULL,
+     "With --shared: prefix each line to COMMAND with the connection id and a tab; COMMAND "
+     "writes '@ID<TAB>text' to send to one client only.",
+     OPT_SHARED_PREFIX, MODE_EXEC},
+    {"shared-events", NULL, NULL,
+     "With --shared-prefix: tell COMMAND about clients with lines '!open<TAB>ID<TAB>ADDRESS' "
+     "and '!close<TAB>ID'.",
+     OPT_SHARED_EVENTS, MODE_EXEC},
+    {"slow-client", "close|drop", "close",
+     "With --shared: a client whose queue stays full for --slow-client-timeout is closed with "
+     "1008 (close), or skipped until it catches up (drop); COMMAND waits for it meanwhile.",
+     OPT_SLOW_CLIENT, MODE_EXEC},
+    {"slow-client-timeout", "SECONDS", "1",
+     "With --shared: how long COMMAND's output waits for a client whose queue is full.",
+     OPT_SLOW_CLIENT_TIMEOUT, MODE_EXEC},
     {"unixsocket", "PATH", NULL,
      "Listen on a unix socket at PATH (for a reverse proxy on the same machine). Without "
      "--port or --address, no TCP port is opened. A stale socket file is replaced; the file is "
@@ -396,6 +421,7 @@ static void set_defaults(struct config *cfg)
     cfg->pingms = 30000;
     cfg->shutdown_timeout = 10.0;
     cfg->unixsocket_mode = 0660;
+    cfg->slow_client_timeout = 1.0;
 }
 
 /* Name an offending command-line word in one clear line. */
@@ -634,6 +660,28 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_ALLOW_ROOT_CHILDREN: cfg->allow_root_children = true; return true;
     case OPT_DIR: return set_string(&cfg->dir, value, s);
     case OPT_CONFIG: return set_string(&cfg->config_file, value, s);
+    case OPT_SHARED:
+        if (!value)
+            cfg->shared = SHARED_LAZY;
+        else if (strcmp(value, "eager") == 0)
+            cfg->shared = SHARED_EAGER;
+        else
+            return bad_value(s, value, "expected --shared or --shared=eager");
+        return true;
+    case OPT_SHARED_PREFIX: cfg->shared_prefix = true; return true;
+    case OPT_SHARED_EVENTS: cfg->shared_events = true; return true;
+    case OPT_SLOW_CLIENT:
+        if (strcmp(value, "close") == 0)
+            cfg->slow_client_drop = false;
+        else if (strcmp(value, "drop") == 0)
+            cfg->slow_client_drop = true;
+        else
+            return bad_value(s, value, "expected close or drop");
+        return true;
+    case OPT_SLOW_CLIENT_TIMEOUT:
+        if (!parse_seconds(value, false, &cfg->slow_client_timeout))
+            return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
+        return true;
     case OPT_SHUTDOWN_TIMEOUT:
         if (!parse_seconds(value, true, &cfg->shutdown_timeout))
             return bad_value(s, value, "expected seconds up to 3600");
@@ -845,6 +893,29 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
     }
+    const char *needs_shared = seen[index_of(OPT_SHARED_PREFIX)]         ? "--shared-prefix"
+                               : seen[index_of(OPT_SLOW_CLIENT)]         ? "--slow-client"
+                               : seen[index_of(OPT_SLOW_CLIENT_TIMEOUT)] ? "--slow-client-timeout"
+                                                                         : NULL;
+    if (!cfg->shared && needs_shared) {
+        fprintf(stderr, "%s: option '%s' needs --shared (see '%s --help')\n", PACKAGE_NAME,
+                needs_shared, PACKAGE_NAME);
+        return false;
+    }
+    if (cfg->shared_events && !cfg->shared_prefix) {
+        fprintf(stderr, "%s: option '--shared-events' needs --shared-prefix (see '%s --help')\n",
+                PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
+    const char *not_shared = cfg->dir                            ? "--dir"
+                             : cfg->maxforks                     ? "--maxforks"
+                             : cfg->binary && cfg->shared_prefix ? "--binary with --shared-prefix"
+                                                                 : NULL;
+    if (cfg->shared && not_shared) {
+        fprintf(stderr, "%s: %s cannot be used with --shared (see '%s --help')\n", PACKAGE_NAME,
+                not_shared, PACKAGE_NAME);
+        return false;
+    }
     if (cfg->ssl_target_insecure && !cfg->ssl_target) {
         fprintf(stderr, "%s: option '--ssl-target-insecure' needs --ssl-target (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
@@ -1033,6 +1104,9 @@ void config_keep_restart_only(struct config *fresh, struct config *live, char *c
     KEEP(command, same_list(fresh->command, live->command), "command");
     KEEP(dir, same_string(fresh->dir, live->dir), "dir");
     KEEP(binary, fresh->binary == live->binary, "binary");
+    KEEP(shared, fresh->shared == live->shared, "shared");
+    KEEP(shared_prefix, fresh->shared_prefix == live->shared_prefix, "shared-prefix");
+    KEEP(shared_events, fresh->shared_events == live->shared_events, "shared-events");
     KEEP(staticdir, same_string(fresh->staticdir, live->staticdir), "staticdir");
     KEEP(connect, same_string(fresh->connect, live->connect), "connect");
     KEEP(token_file, same_string(fresh->token_file, live->token_file), "token-file");

@@ -73,6 +73,12 @@ struct config {
     char *unixsocket;        /* listen on this unix socket too (or only) */
     unsigned unixsocket_mode;
     bool trust_unix; /* --trusted-proxy=unix */
+
+    /* --shared: one COMMAND for every connection */
+    enum { SHARED_OFF, SHARED_LAZY, SHARED_EAGER } shared;
+    bool shared_prefix, shared_events;
+    bool slow_client_drop;      /* --slow-client=drop (else close with 1008) */
+    double slow_client_timeout; /* seconds */
 };
 
 enum config_result {

@@ -246,6 +246,7 @@ void conn_free(struct conn *c)
 {
     buf_free(&c->in);
     buf_free(&c->out);
+    sq_clear(&c->shared_out);
     free(c->request);
     free(c->remote_user);
     free(c);
@@ -359,16 +360,92 @@ static int feed_file(struct conn *c, size_t *budget)
     return 1;
 }
 
+size_t conn_queued(const struct conn *c)
+{
+    return buf_len(&c->out) + c->shared_out.bytes;
+}
+
+/* Tell the backend when the queue passes the high-water mark, and when it
+ * is back under the low one. */
+static void check_output(struct conn *c)
+{
+    if (!c->backend) return;
+    size_t q = conn_queued(c);
+    if (!c->output_paused && q >= CONN_OUT_HIGH) {
+        c->output_paused = true;
+        c->backend->pause_output(c);
+    } else if (c->output_paused && q <= CONN_OUT_LOW) {
+        c->output_paused = false;
+        c->backend->resume_output(c);
+    }
+}
+
+long conn_queue_shared(struct conn *c, struct sq_block *b, unsigned msgs, size_t payload)
+{
+    if (c->state != CONN_OPEN) return (long)conn_queued(c);
+    if (sq_push(&c->shared_out, b) < 0) {
+        conn_abort(c, "out of memory queueing a message");
+        return -1;
+    }
+    c->msgs_out += msgs;
+    c->bytes_out += payload;
+    c->last_activity = ev_now(c->srv->loop);
+    /* Sent from the write callback: the caller may be looping over clients. */
+    if (!ev_is_active(&c->wio) && !c->tls_write_wants_read) ev_io_start(c->srv->loop, &c->wio);
+    check_output(c);
+    return (long)conn_queued(c);
+}
+
+void conn_drop_shared(struct conn *c)
+{
+    sq_drop_unstarted(&c->shared_out);
+}
+
+/* Before our close frame: shared blocks become ordinary queued bytes, in
+ * the order conn_flush would have sent them. */
+static int flatten_shared(struct conn *c)
+{
+    if (sq_empty(&c->shared_out)) return 0;
+    struct buf all = {0};
+    size_t len;
+    const uint8_t *p;
+    if (sq_started(&c->shared_out)) {
+        p = sq_peek(&c->shared_out, &len);
+        if (buf_append(&all, p, len) < 0) goto oom;
+        sq_consume(&c->shared_out, len);
+    }
+    if (buf_len(&c->out) && buf_append(&all, buf_head(&c->out), buf_len(&c->out)) < 0) goto oom;
+    while ((p = sq_peek(&c->shared_out, &len))) {
+        if (buf_append(&all, p, len) < 0) goto oom;
+        sq_consume(&c->shared_out, len);
+    }
+    buf_free(&c->out);
+    c->out = all;
+    return 0;
+oom:
+    buf_free(&all);
+    return -1;
+}
+
 void conn_flush(struct conn *c)
 {
     if (c->state == CONN_DEAD) return;
     bool progress = false;
     size_t budget = SENDFILE_PER_WAKE; /* fairness: other connections get a turn */
     for (;;) {
-        while (buf_len(&c->out)) {
-            ssize_t n = io_send(c, buf_head(&c->out), buf_len(&c->out));
+        while (buf_len(&c->out) || !sq_empty(&c->shared_out)) {
+            /* Whole frames only: a started shared block first, then our own
+             * bytes (which may end in a started frame), then shared blocks. */
+            bool shared = sq_started(&c->shared_out) || !buf_len(&c->out);
+            size_t len;
+            const uint8_t *p = shared ? sq_peek(&c->shared_out, &len) : buf_head(&c->out);
+            if (!shared) len = buf_len(&c->out);
+            ssize_t n = io_send(c, p, len);
             if (n > 0) {
-                buf_consume(&c->out, (size_t)n);
+                if (shared)
+                    sq_consume(&c->shared_out, (size_t)n);
+                else
+                    buf_consume(&c->out, (size_t)n);
                 progress = true;
                 continue;
             }
@@ -385,23 +462,14 @@ void conn_flush(struct conn *c)
 blocked:
     if (progress && (c->state == CONN_HTTP || c->state == CONN_CLOSING))
         arm_timer(c, CONN_SEND_TIMEOUT);
-    bool pending = buf_len(&c->out) || c->file_fd >= 0;
+    bool pending = conn_queued(c) || c->file_fd >= 0;
     bool want_write = (pending && !c->tls_write_wants_read) || c->tls_read_wants_write;
     if (want_write && !ev_is_active(&c->wio))
         ev_io_start(c->srv->loop, &c->wio);
     else if (!want_write && ev_is_active(&c->wio))
         ev_io_stop(c->srv->loop, &c->wio);
 
-    if (c->backend) {
-        size_t q = buf_len(&c->out);
-        if (!c->output_paused && q >= CONN_OUT_HIGH) {
-            c->output_paused = true;
-            c->backend->pause_output(c);
-        } else if (c->output_paused && q <= CONN_OUT_LOW) {
-            c->output_paused = false;
-            c->backend->resume_output(c);
-        }
-    }
+    check_output(c);
     if (!pending && (c->state == CONN_CLOSING || c->state == CONN_HTTP)) {
         start_linger(c);
         return;
@@ -480,6 +548,10 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
     /* Held client bytes are dropped: after our close nothing more reaches the backend. */
     buf_free(&c->in);
     c->have_held = false;
+    if (flatten_shared(c) < 0) {
+        conn_abort(c, "out of memory closing");
+        return;
+    }
     if (conn_send(c, WS_FIN | WS_OP_CLOSE, payload, n) < 0) return;
     c->close_sent = true;
     c->state = CONN_CLOSING;

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "sharedq.h"
 #include "cidr.h"
 #include "http.h"
 #include "ws.h"
@@ -69,7 +70,8 @@ struct conn {
 
     struct buf in; /* the request head; later client bytes the backend could not take yet */
     struct http_parser hp;
-    struct buf out; /* bytes for the client */
+    struct buf out;       /* bytes for the client */
+    struct sq shared_out; /* --shared: broadcast blocks, after a started one and c->out */
     struct ws_parser wp;
     struct ws_event held; /* the message chunk waiting for the backend (its bytes head `in`) */
     bool have_held;
@@ -151,6 +153,19 @@ void conn_frame_abandon(struct conn *c);
 
 /* Write what is queued; manages pause/resume of the backend. */
 void conn_flush(struct conn *c);
+
+/* --shared: queue a block of complete frames (msgs messages, payload bytes)
+ * made once for many clients; it goes out after what is queued. Returns
+ * what is now queued for the client in bytes, or -1 (out of memory: the
+ * connection is aborted). */
+long conn_queue_shared(struct conn *c, struct sq_block *b, unsigned msgs, size_t payload);
+
+/* Bytes queued for the client (own and shared). */
+size_t conn_queued(const struct conn *c);
+
+/* --shared: forget the shared blocks not yet started (a client too slow to
+ * keep, about to be closed). */
+void conn_drop_shared(struct conn *c);
 
 /* The server is stopping: the backend ends its side and delivers what it
  * still has before the close (1001); without that ability, close at once. */

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "exec.h"
 #include "log.h"
 #include "server.h"
+#include "launch.h"
 #include "static.h"
 #include "utf8.h"
 #include "util.h"
@@ -407,54 +407,6 @@ static void maybe_finish(struct exec_child *ch)
     release(ch);
 }
 
-static int make_pipe(int fds[2], int our_end)
-{
-    if (pipe2(fds, O_CLOEXEC) < 0) return -1;
-    int fl = fcntl(fds[our_end], F_GETFL);
-    if (fl < 0 || fcntl(fds[our_end], F_SETFL, fl | O_NONBLOCK) < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
-    return 0;
-}
-
-/* posix_spawn the command in its own process group with the three pipes as
- * stdin, stdout and stderr, default signal dispositions and an empty mask. */
-static int spawn(const char *path, char *const *argv, char **envp, const int in[2],
-                 const int out[2], const int err[2], pid_t *pid)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    int rc = posix_spawn_file_actions_init(&fa);
-    if (rc) return rc;
-    rc = posix_spawnattr_init(&attr);
-    if (rc) {
-        posix_spawn_file_actions_destroy(&fa);
-        return rc;
-    }
-    if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
-    /* Descriptors the daemon inherited without CLOEXEC must not reach the child either. */
-    if (!rc) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-    if (!rc)
-        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                 POSIX_SPAWN_SETSIGDEF);
-    if (!rc) rc = posix_spawnattr_setpgroup(&attr, 0);
-    if (!rc) rc = posix_spawnattr_setsigmask(&attr, &none);
-    if (!rc) rc = posix_spawnattr_setsigdefault(&attr, &all);
-    if (!rc) rc = posix_spawn(pid, path, &fa, &attr, argv, envp);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc;
-}
-
 /* --dir: decode the request path and look the script up under root. */
 static int find_script(const char *root, const struct http_request *req, struct script_match *m)
 {
@@ -513,37 +465,31 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
         snprintf(err, errlen, "cannot build the environment (out of memory)");
         return BACKEND_REFUSED;
     }
-    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    pid_t pid = 0;
-    int rc = 0;
-    if (make_pipe(pin, 1) < 0 || make_pipe(pout, 0) < 0 || make_pipe(perr, 0) < 0) rc = errno;
-    if (!rc) rc = spawn(path, argv, envp, pin, pout, perr, &pid);
+    struct launched sp;
+    int rc = launch_with_pipes(path, argv, envp, &sp);
     free(envp);
-    /* The child's ends belong to the child now (or to nobody). */
-    int theirs[] = {pin[0], pout[1], perr[1]};
-    for (int i = 0; i < 3; i++)
-        if (theirs[i] >= 0) close(theirs[i]);
     struct exec_child *ch = rc ? NULL : calloc(1, sizeof *ch);
     if (!ch) {
         if (!rc) {
             /* Spawned, but we cannot track it: end it rather than orphan it. */
-            kill(-pid, SIGKILL);
+            kill(-sp.pid, SIGKILL);
+            close(sp.in_fd);
+            close(sp.out_fd);
+            close(sp.err_fd);
             rc = ENOMEM;
         }
-        int ours[] = {pin[1], pout[0], perr[0]};
-        for (int i = 0; i < 3; i++)
-            if (ours[i] >= 0) close(ours[i]);
         snprintf(err, errlen, "%.200s: %s", path, strerror(rc));
         return BACKEND_REFUSED;
     }
+    pid_t pid = sp.pid;
     ch->srv = srv;
     ch->conn = c;
     ch->id = c->id;
     ch->pid = pid;
     ch->binary = cfg->binary;
-    ch->in_fd = pin[1];
-    ch->out_fd = pout[0];
-    ch->err_fd = perr[0];
+    ch->in_fd = sp.in_fd;
+    ch->out_fd = sp.out_fd;
+    ch->err_fd = sp.err_fd;
     ev_io_init(&ch->in_w, on_stdin_writable, ch->in_fd, EV_WRITE);
     ev_io_init(&ch->out_w, on_stdout, ch->out_fd, EV_READ);
     ev_io_init(&ch->err_w, on_stderr, ch->err_fd, EV_READ);

@@ -22,6 +22,7 @@
 #include "backend.h"
 #include "proxy.h"
 #include "server.h"
+#include "shared.h"
 #include "systemd.h"
 
 /* Descriptors 0-2 must exist, or a pipe could land on them and then be
@@ -228,9 +229,10 @@ int main(int argc, char **argv)
     srv.maxconn = cfg->maxconn_set ? cfg->maxconn : srv.default_maxconn;
     int status = 0;
     char err[700];
-    srv.backend = cfg->proxy ? &proxy_backend : &exec_backend;
+    srv.backend = cfg->proxy ? &proxy_backend : cfg->shared ? &shared_backend : &exec_backend;
     if (server_load_security(&srv, err, sizeof err) < 0 ||
-        (cfg->proxy && proxy_setup(&srv, err, sizeof err) < 0)) {
+        (cfg->proxy && proxy_setup(&srv, err, sizeof err) < 0) ||
+        (cfg->shared && shared_setup(&srv, err, sizeof err) < 0)) {
         fprintf(stderr, "%s: %s\n", PACKAGE_NAME, err);
         status = 2;
     } else if (server_listen(&srv) < 0) {

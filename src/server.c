@@ -21,6 +21,7 @@
 #include "tls.h"
 #include "exec.h"
 #include "proxy.h"
+#include "shared.h"
 #include "log.h"
 #include "systemd.h"
 #include "util.h"
@@ -195,6 +196,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
              "shutdown deadline reached with %zu connections and %u processes left; killing them",
              srv->nconns, srv->nchildren);
     exec_kill_all(srv);
+    shared_kill(srv);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -591,6 +593,7 @@ void server_stop(struct server *srv)
     if (srv->stopping) {
         log_info(0, "second stop signal: exiting now");
         exec_kill_all(srv);
+        shared_kill(srv);
         ev_break(srv->loop, EVBREAK_ALL);
         return;
     }
@@ -598,6 +601,7 @@ void server_stop(struct server *srv)
     log_info(0, "shutting down: %zu connections, %u processes", srv->nconns, srv->nchildren);
     close_listeners(srv);
     ev_timer_stop(srv->loop, &srv->accept_backoff);
+    shared_stop(srv);
     struct conn *next;
     for (struct conn *c = srv->conns; c; c = next) {
         next = c->next;
@@ -624,6 +628,7 @@ void server_free(struct server *srv)
     while (srv->conns) conn_abort(srv->conns, "server exiting");
     free_graveyard(srv);
     exec_free_all(srv);
+    shared_teardown(srv);
     proxy_teardown(srv);
     close_listeners(srv);
     remove_unix_socket(srv);

@@ -17,6 +17,7 @@
 struct conn;
 struct exec_child;
 struct proxy_state;
+struct shared_hub;
 struct backend_ops;
 
 struct listener {
@@ -38,6 +39,7 @@ struct server {
     const struct backend_ops *backend; /* exec or proxy */
     struct exec_child *children;       /* exec children still tracked (exec.c owns the list) */
     struct proxy_state *proxy;         /* proxy mode's state (proxy.c owns it) */
+    struct shared_hub *shared;         /* --shared's state (shared.c owns it) */
     struct listener *listeners;
     size_t nlisteners;
     struct conn *conns; /* every live connection */

@@ -1,0 +1,807 @@
+/* The shared backend: one COMMAND, many clients.
+ *
+ * Output: a read from COMMAND's stdout becomes one block of frames, encoded
+ * once and queued (reference-counted) to every client. While a client's
+ * queue is above the high-water mark, COMMAND's stdout is not read (its pipe
+ * fills and it blocks), so everyone who keeps up gets everything, in order.
+ * A client that stays above the mark for --slow-client-timeout is closed
+ * with 1008 (or, with --slow-client=drop, skipped until it drains), and the
+ * others go on.
+ *
+ * Input: each client message becomes one line on COMMAND's stdin, written
+ * whole (never interleaved with another client's), prefixed with the
+ * connection id and a tab under --shared-prefix. */
+#include "autoconfig.h"
+
+#include "shared.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "conn.h"
+#include "launch.h"
+#include "log.h"
+#include "server.h"
+#include "sharedq.h"
+#include "utf8.h"
+#include "util.h"
+#include "ws.h"
+
+#define READ_MAX        65536      /* bytes read from stdout at a time */
+#define SHARED_LINE_MAX 65536      /* a longer line is cut into several messages */
+#define STDIN_HIGH      262144     /* stop taking client messages above this */
+#define STDIN_LOW       65536      /* and take them again below this */
+#define QUEUE_CAP       (4u << 20) /* a client queue this long is too slow at once */
+#define ERR_LINE_MAX    4096
+#define BACKOFF_FIRST   0.1  /* seconds before restarting COMMAND; doubles... */
+#define BACKOFF_MAX     30.0 /* ...up to this */
+#define STABLE_AFTER    10.0 /* a run this long resets the back-off */
+
+struct shared_client {
+    struct shared_client *prev, *next;
+    struct conn *conn;
+    uint64_t id;
+    bool above;    /* queue over the high-water mark */
+    bool dropping; /* --slow-client=drop: skipped until it drains */
+    ev_tstamp above_since;
+    uint64_t dropped;
+    bool closing;       /* server stopping: 1001 once COMMAND is done */
+    bool waiting_stdin; /* a message is held until stdin drains */
+    struct buf partial; /* an unfinished (fragmented) client message */
+};
+
+struct shared_hub {
+    struct server *srv;
+    struct shared_client *clients;
+    size_t nclients;
+    size_t nblocking; /* clients above the mark that COMMAND waits for */
+
+    pid_t pid; /* 0: not running */
+    int in_fd, out_fd, err_fd;
+    ev_io in_w, out_w, err_w;
+    ev_child cw;
+    bool reaped, out_done, counted;
+    int status;
+    ev_tstamp started;
+    struct buf line;    /* stdout bytes of an unfinished line (text mode) */
+    struct buf errline; /* unfinished stderr line */
+    struct buf stdin_q; /* bytes for COMMAND's stdin */
+
+    ev_timer restart; /* back-off before starting COMMAND again */
+    double backoff;
+    ev_timer slow;       /* --slow-client-timeout */
+    ev_timer kill_timer; /* stopping: SIGTERM, then SIGKILL */
+    int kill_step;
+    bool stopping;
+    bool utf8_warned, cut_warned;
+};
+
+static struct shared_hub *hub_of(struct server *srv)
+{
+    return srv->shared;
+}
+
+/* ---- output: COMMAND → every client --------------------------------------------- */
+
+/* Frames being gathered for one destination (everyone, or one client). */
+struct batch {
+    struct sq_block *block;
+    unsigned msgs;
+    size_t payload;
+};
+
+static void deliver(struct shared_hub *h, struct batch *b, struct shared_client *only)
+{
+    if (!b->block) return;
+    if (b->block->len) {
+        struct shared_client *next;
+        for (struct shared_client *cl = only ? only : h->clients; cl; cl = next) {
+            next = only ? NULL : cl->next;
+            if (cl->dropping) {
+                cl->dropped += b->msgs;
+                continue;
+            }
+            long queued = conn_queue_shared(cl->conn, b->block, b->msgs, b->payload);
+            if (queued > (long)QUEUE_CAP && !cl->dropping) {
+                /* Past any burst the mark allows: too slow right now. */
+                cl->above_since = ev_now(h->srv->loop) - h->srv->cfg->slow_client_timeout;
+                ev_feed_event(h->srv->loop, &h->slow, EV_TIMER);
+            }
+        }
+    }
+    sq_block_unref(b->block);
+    *b = (struct batch){0};
+}
+
+/* Append one message (a text frame, or binary) to the batch. */
+static int add_frame(struct shared_hub *h, struct batch *b, uint8_t opcode, const uint8_t *p,
+                     size_t n)
+{
+    bool valid = opcode != WS_OP_TEXT || utf8_validate(UTF8_ACCEPT, p, n) == UTF8_ACCEPT;
+    size_t m = valid ? n : utf8_sanitize(p, n, NULL, NULL);
+    if (b->block && b->block->cap - b->block->len < WS_MAX_HEADER + m) deliver(h, b, NULL);
+    if (!b->block) {
+        size_t cap = WS_MAX_HEADER + m > READ_MAX + 1024 ? WS_MAX_HEADER + m : READ_MAX + 1024;
+        if (!(b->block = sq_block_new(cap))) return -1;
+    }
+    uint8_t *at = b->block->data + b->block->len;
+    size_t hl = ws_frame_header(at, WS_FIN | opcode, m, NULL);
+    if (valid)
+        memcpy(at + hl, p, n);
+    else
+        utf8_sanitize(p, n, at + hl, NULL);
+    b->block->len += hl + m;
+    b->msgs++;
+    b->payload += m;
+    if (!valid && !h->utf8_warned) {
+        h->utf8_warned = true;
+        log_warn(0, "shared COMMAND wrote invalid UTF-8 in text mode; replaced with U+FFFD");
+    }
+    return 0;
+}
+
+static struct shared_client *find_client(struct shared_hub *h, uint64_t id)
+{
+    for (struct shared_client *cl = h->clients; cl; cl = cl->next)
+        if (cl->id == id) return cl;
+    return NULL;
+}
+
+/* "@ID<TAB>text" under --shared-prefix: text for that client alone. */
+static bool addressed(const uint8_t *p, size_t n, uint64_t *id, size_t *skip)
+{
+    if (n < 3 || p[0] != '@') return false;
+    uint64_t v = 0;
+    size_t i = 1;
+    for (; i < n && i < 21 && p[i] >= '0' && p[i] <= '9'; i++) v = v * 10 + (uint64_t)(p[i] - '0');
+    if (i == 1 || i >= n || p[i] != '\t') return false;
+    *id = v;
+    *skip = i + 1;
+    return true;
+}
+
+static int emit_line(struct shared_hub *h, struct batch *all, const uint8_t *p, size_t n)
+{
+    uint64_t id;
+    size_t skip;
+    if (h->srv->cfg->shared_prefix && addressed(p, n, &id, &skip)) {
+        struct shared_client *cl = find_client(h, id);
+        if (!cl) {
+            log_debug(0, "shared COMMAND addressed client #%llu, which is not connected",
+                      (unsigned long long)id);
+            return 0;
+        }
+        deliver(h, all, NULL); /* keep the order: what came before goes first */
+        struct batch one = {0};
+        if (add_frame(h, &one, WS_OP_TEXT, p + skip, n - skip) < 0) return -1;
+        deliver(h, &one, cl);
+        return 0;
+    }
+    return add_frame(h, all, WS_OP_TEXT, p, n);
+}
+
+/* Complete lines of h->line become messages; at EOF the rest too. A line
+ * that fills the buffer is cut (at a character boundary) into messages. */
+static int emit_lines(struct shared_hub *h, struct batch *all, bool eof)
+{
+    const uint8_t *p = buf_head(&h->line);
+    size_t n = buf_len(&h->line), used = 0;
+    const uint8_t *nl;
+    while ((nl = memchr(p + used, '\n', n - used))) {
+        size_t len = (size_t)(nl - (p + used));
+        size_t content = len && p[used + len - 1] == '\r' ? len - 1 : len;
+        if (emit_line(h, all, p + used, content) < 0) return -1;
+        used += len + 1;
+    }
+    size_t rest = n - used;
+    if (rest && (eof || rest >= SHARED_LINE_MAX)) {
+        size_t cut = eof ? rest : rest - utf8_incomplete_tail(p + used, rest);
+        if (!eof && !h->cut_warned) {
+            h->cut_warned = true;
+            log_warn(0, "shared COMMAND wrote a line over %d bytes: sent as several messages",
+                     SHARED_LINE_MAX);
+        }
+        if (emit_line(h, all, p + used, cut) < 0) return -1;
+        used += cut;
+    }
+    buf_consume(&h->line, used);
+    return 0;
+}
+
+static void child_down_maybe(struct shared_hub *h);
+
+static void read_stdout(struct shared_hub *h)
+{
+    struct batch all = {0};
+    ssize_t n;
+    int rc = 0;
+    if (h->srv->cfg->binary) {
+        uint8_t tmp[READ_MAX];
+        n = read(h->out_fd, tmp, sizeof tmp);
+        if (n > 0) rc = add_frame(h, &all, WS_OP_BINARY, tmp, (size_t)n);
+    } else {
+        size_t room = SHARED_LINE_MAX - buf_len(&h->line);
+        if (buf_reserve(&h->line, room) < 0) {
+            rc = -1;
+            n = 0;
+        } else {
+            n = read(h->out_fd, buf_tail(&h->line), room);
+            if (n > 0) {
+                buf_commit(&h->line, (size_t)n);
+                rc = emit_lines(h, &all, false);
+            } else if (n == 0) {
+                rc = emit_lines(h, &all, true);
+            }
+        }
+    }
+    if (rc < 0) log_error(0, "out of memory broadcasting COMMAND's output; output lost");
+    deliver(h, &all, NULL);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) return;
+    if (n < 0) log_error(0, "reading the shared COMMAND's stdout: %s", strerror(errno));
+    ev_io_stop(h->srv->loop, &h->out_w);
+    close(h->out_fd);
+    h->out_fd = -1;
+    h->out_done = true;
+    buf_free(&h->line);
+    child_down_maybe(h);
+}
+
+static void on_stdout(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    read_stdout(container_of(w, struct shared_hub, out_w));
+}
+
+/* Read COMMAND's stdout only while no client it must wait for is full. */
+static void update_reading(struct shared_hub *h)
+{
+    if (h->out_fd < 0) return;
+    if (h->nblocking == 0)
+        ev_io_start(h->srv->loop, &h->out_w);
+    else
+        ev_io_stop(h->srv->loop, &h->out_w);
+}
+
+static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct shared_hub *h = container_of(w, struct shared_hub, err_w);
+    uint8_t tmp[ERR_LINE_MAX];
+    ssize_t n = read(h->err_fd, tmp, sizeof tmp);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0 || buf_append(&h->errline, tmp, (size_t)n) < 0) {
+        if (buf_len(&h->errline))
+            log_error(0, "shared stderr: %.*s", (int)buf_len(&h->errline),
+                      (const char *)buf_head(&h->errline));
+        buf_free(&h->errline);
+        if (n <= 0) {
+            ev_io_stop(h->srv->loop, &h->err_w);
+            close(h->err_fd);
+            h->err_fd = -1;
+        }
+        return;
+    }
+    const uint8_t *p = buf_head(&h->errline);
+    size_t len = buf_len(&h->errline), used = 0;
+    const uint8_t *nl;
+    while ((nl = memchr(p + used, '\n', len - used))) {
+        size_t k = (size_t)(nl - (p + used));
+        if (k && p[used + k - 1] == '\r') k--;
+        log_error(0, "shared stderr: %.*s", (int)k, (const char *)(p + used));
+        used = (size_t)(nl - p) + 1;
+    }
+    if (len - used >= ERR_LINE_MAX) {
+        log_error(0, "shared stderr: %.*s", (int)(len - used), (const char *)(p + used));
+        used = len;
+    }
+    buf_consume(&h->errline, used);
+}
+
+/* ---- input: clients → COMMAND's stdin ------------------------------------------ */
+
+static void close_stdin(struct shared_hub *h)
+{
+    if (h->in_fd < 0) return;
+    ev_io_stop(h->srv->loop, &h->in_w);
+    close(h->in_fd);
+    h->in_fd = -1;
+    buf_free(&h->stdin_q);
+}
+
+/* Clients held back because stdin was full may send again. */
+static void resume_writers(struct shared_hub *h)
+{
+    struct shared_client *next;
+    for (struct shared_client *cl = h->clients; cl; cl = next) {
+        next = cl->next;
+        if (!cl->waiting_stdin) continue;
+        cl->waiting_stdin = false;
+        conn_resume_input(cl->conn);
+    }
+}
+
+static void write_stdin(struct shared_hub *h)
+{
+    while (h->in_fd >= 0 && buf_len(&h->stdin_q)) {
+        ssize_t n = write(h->in_fd, buf_head(&h->stdin_q), buf_len(&h->stdin_q));
+        if (n > 0) {
+            buf_consume(&h->stdin_q, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(h->srv->loop, &h->in_w);
+            return;
+        }
+        log_info(0, "the shared COMMAND closed its stdin: %s", strerror(errno));
+        close_stdin(h);
+    }
+    if (h->in_fd >= 0) ev_io_stop(h->srv->loop, &h->in_w);
+    if (!buf_len(&h->stdin_q)) buf_free(&h->stdin_q);
+    if (buf_len(&h->stdin_q) <= STDIN_LOW) resume_writers(h);
+}
+
+static void on_stdin_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    write_stdin(container_of(w, struct shared_hub, in_w));
+}
+
+/* Queue one whole line for stdin (dropped while COMMAND is not running). */
+static void send_line(struct shared_hub *h, const char *prefix, const uint8_t *p, size_t n,
+                      bool newline)
+{
+    if (h->in_fd < 0) return;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    if (buf_reserve(&h->stdin_q, plen + n + 1) < 0) {
+        log_error(0, "out of memory: a message for the shared COMMAND is lost");
+        return;
+    }
+    if (plen) buf_append(&h->stdin_q, prefix, plen);
+    buf_append(&h->stdin_q, p, n);
+    if (newline) buf_append(&h->stdin_q, "\n", 1);
+    write_stdin(h);
+}
+
+/* --shared-events: "!open<TAB>ID<TAB>ADDRESS" and "!close<TAB>ID". */
+static void send_event(struct shared_hub *h, const char *what, struct shared_client *cl)
+{
+    if (!h->srv->cfg->shared_events) return;
+    char line[160];
+    int n = strcmp(what, "open") == 0
+                ? snprintf(line, sizeof line, "!open\t%llu\t%s", (unsigned long long)cl->id,
+                           cl->conn->peer_addr)
+                : snprintf(line, sizeof line, "!close\t%llu", (unsigned long long)cl->id);
+    send_line(h, NULL, (const uint8_t *)line, (size_t)n, true);
+}
+
+static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
+{
+    struct shared_client *cl = c->backend_data;
+    struct shared_hub *h = hub_of(c->srv);
+    const struct config *cfg = c->srv->cfg;
+    *taken = 0;
+    if (buf_len(&h->stdin_q) > STDIN_HIGH) {
+        cl->waiting_stdin = true; /* resumed once stdin drains */
+        return false;
+    }
+    *taken = ev->len;
+    if (!ev->last || buf_len(&cl->partial)) {
+        if (buf_append(&cl->partial, ev->data, ev->len) < 0) {
+            conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+            return true;
+        }
+        if (!ev->last) return true;
+    }
+    uint8_t *p = buf_len(&cl->partial) ? buf_head(&cl->partial) : ev->data;
+    size_t n = buf_len(&cl->partial) ? buf_len(&cl->partial) : ev->len;
+    bool text = ev->opcode == WS_OP_TEXT || (ev->opcode == WS_OP_CONT && !cfg->binary);
+    char prefix[32] = "";
+    if (cfg->shared_prefix) {
+        /* One message, one line: a client cannot forge another's prefix. */
+        for (size_t i = 0; i < n; i++)
+            if (p[i] == '\n' || p[i] == '\r') p[i] = ' ';
+        snprintf(prefix, sizeof prefix, "%llu\t", (unsigned long long)cl->id);
+    }
+    send_line(h, cfg->shared_prefix ? prefix : NULL, p, n, text && !cfg->binary);
+    buf_free(&cl->partial);
+    return true;
+}
+
+/* ---- COMMAND's life --------------------------------------------------------------- */
+
+/* PATH and the other --passenv variables, and SERVER_SOFTWARE: COMMAND
+ * serves many requests, so no request variables. */
+static char **shared_environment(const struct config *cfg)
+{
+    size_t n = 0;
+    char **env = calloc(cfg->npassenv + 2, sizeof *env);
+    if (!env) return NULL;
+    for (size_t i = 0; i < cfg->npassenv; i++) {
+        const char *v = getenv(cfg->passenv[i]);
+        if (!v) continue;
+        size_t len = strlen(cfg->passenv[i]) + strlen(v) + 2;
+        if (!(env[n] = malloc(len))) break;
+        snprintf(env[n++], len, "%s=%s", cfg->passenv[i], v);
+    }
+    env[n] = strdup("SERVER_SOFTWARE=" PACKAGE_NAME "/" PACKAGE_VERSION);
+    return env;
+}
+
+static void free_environment(char **env)
+{
+    for (char **p = env; p && *p; p++) free(*p);
+    free(env);
+}
+
+static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents);
+
+static int start_child(struct shared_hub *h, char *err, size_t errlen)
+{
+    struct server *srv = h->srv;
+    char **env = shared_environment(srv->cfg);
+    struct launched child;
+    int rc = env ? launch_with_pipes(srv->command_path, srv->cfg->command, env, &child) : ENOMEM;
+    free_environment(env);
+    if (rc) {
+        snprintf(err, errlen, "%.200s: %s", srv->command_path, strerror(rc));
+        return -1;
+    }
+    h->pid = child.pid;
+    h->in_fd = child.in_fd;
+    h->out_fd = child.out_fd;
+    h->err_fd = child.err_fd;
+    h->reaped = h->out_done = false;
+    h->kill_step = 0;
+    h->started = ev_now(srv->loop);
+    ev_io_init(&h->in_w, on_stdin_writable, h->in_fd, EV_WRITE);
+    ev_io_init(&h->out_w, on_stdout, h->out_fd, EV_READ);
+    ev_io_init(&h->err_w, on_stderr, h->err_fd, EV_READ);
+    ev_child_init(&h->cw, on_exit_status, h->pid, 0);
+    ev_child_start(srv->loop, &h->cw);
+    ev_io_start(srv->loop, &h->err_w);
+    update_reading(h);
+    srv->nchildren++;
+    srv->nbackend_objs++; /* a graceful stop waits for COMMAND */
+    h->counted = true;
+    log_info(0, "started shared %s as pid %d", srv->command_path, (int)h->pid);
+    /* A restarted COMMAND learns who is there. */
+    for (struct shared_client *cl = h->clients; cl; cl = cl->next) send_event(h, "open", cl);
+    return 0;
+}
+
+static void try_start(struct shared_hub *h);
+
+static void on_restart(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    try_start(container_of(w, struct shared_hub, restart));
+}
+
+static void schedule_restart(struct shared_hub *h)
+{
+    if (h->stopping || ev_is_active(&h->restart)) return;
+    if (!h->clients && h->srv->cfg->shared != SHARED_EAGER) return; /* next client starts it */
+    log_info(0, "restarting the shared COMMAND in %.1f s", h->backoff);
+    ev_timer_set(&h->restart, h->backoff, 0.);
+    ev_timer_start(h->srv->loop, &h->restart);
+    h->backoff = h->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : h->backoff * 2;
+}
+
+static void try_start(struct shared_hub *h)
+{
+    char err[300];
+    if (h->pid || h->stopping || ev_is_active(&h->restart)) return;
+    if (start_child(h, err, sizeof err) < 0) {
+        log_error(0, "cannot start the shared COMMAND: %s", err);
+        schedule_restart(h);
+    }
+}
+
+static void detach(struct shared_hub *h, struct shared_client *cl);
+
+/* Stopping and COMMAND is done: what is queued goes out, then 1001. */
+static void finish_client(struct shared_hub *h, struct shared_client *cl)
+{
+    struct conn *c = cl->conn;
+    detach(h, cl);
+    conn_backend_finished(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+}
+
+static void finish_closing_clients(struct shared_hub *h)
+{
+    struct shared_client *next;
+    for (struct shared_client *cl = h->clients; cl; cl = next) {
+        next = cl->next;
+        if (cl->closing) finish_client(h, cl);
+    }
+}
+
+/* COMMAND is down once it is reaped and its stdout is at EOF. */
+static void child_down_maybe(struct shared_hub *h)
+{
+    if (!h->pid || !h->reaped || !h->out_done) return;
+    struct server *srv = h->srv;
+    close_stdin(h);
+    if (h->err_fd >= 0) {
+        ev_io_stop(srv->loop, &h->err_w);
+        close(h->err_fd);
+        h->err_fd = -1;
+    }
+    buf_free(&h->errline);
+    ev_timer_stop(srv->loop, &h->kill_timer);
+    int st = h->status;
+    if (!h->stopping) {
+        if (WIFSIGNALED(st))
+            log_error(0, "shared COMMAND (pid %d) was killed by signal %d", (int)h->pid,
+                      WTERMSIG(st));
+        else
+            log_error(0, "shared COMMAND (pid %d) exited with status %d", (int)h->pid,
+                      WEXITSTATUS(st));
+    }
+    if (ev_now(srv->loop) - h->started >= STABLE_AFTER) h->backoff = BACKOFF_FIRST;
+    h->pid = 0;
+    if (h->counted) {
+        h->counted = false;
+        srv->nbackend_objs--;
+    }
+    if (h->stopping)
+        finish_closing_clients(h);
+    else
+        schedule_restart(h);
+    server_check_done(srv);
+}
+
+static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
+{
+    (void)revents;
+    struct shared_hub *h = container_of(w, struct shared_hub, cw);
+    ev_child_stop(loop, w);
+    h->reaped = true;
+    h->status = w->rstatus;
+    h->srv->nchildren--;
+    close_stdin(h);
+    /* Others in its group may hold stdout: SIGTERM, then SIGKILL. */
+    if (!h->out_done && !ev_is_active(&h->kill_timer)) {
+        h->kill_step = 0;
+        ev_timer_set(&h->kill_timer, 0., 0.);
+        ev_timer_start(loop, &h->kill_timer);
+    }
+    child_down_maybe(h);
+}
+
+/* Stopping: stdin is closed; then SIGTERM and SIGKILL to the group. */
+static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct shared_hub *h = container_of(w, struct shared_hub, kill_timer);
+    if (!h->pid) return;
+    kill(-h->pid, h->kill_step == 0 ? SIGTERM : SIGKILL);
+    if (h->kill_step++ == 0) {
+        ev_timer_set(w, 1.0, 0.);
+        ev_timer_start(loop, w);
+    }
+}
+
+/* ---- clients ------------------------------------------------------------------------ */
+
+static enum backend_start shared_start(struct conn *c, const struct http_request *req,
+                                       struct backend_refusal *refusal)
+{
+    (void)req;
+    struct shared_hub *h = hub_of(c->srv);
+    refusal->http_status = 0; /* as exec: accept, then close 1011 */
+    if (!h->pid && !ev_is_active(&h->restart) &&
+        start_child(h, refusal->why, sizeof refusal->why) < 0)
+        return BACKEND_REFUSED;
+    struct shared_client *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        snprintf(refusal->why, sizeof refusal->why, "out of memory");
+        return BACKEND_REFUSED;
+    }
+    cl->conn = c;
+    cl->id = c->id;
+    list_push(h->clients, cl);
+    h->nclients++;
+    c->backend_data = cl;
+    snprintf(c->target, sizeof c->target, "shared pid %d", (int)h->pid);
+    send_event(h, "open", cl);
+    return BACKEND_READY;
+}
+
+static void unblock(struct shared_hub *h, struct shared_client *cl)
+{
+    if (cl->above && !cl->dropping) h->nblocking--;
+    cl->above = false;
+    update_reading(h);
+}
+
+static void detach(struct shared_hub *h, struct shared_client *cl)
+{
+    cl->conn->backend_data = NULL;
+    unblock(h, cl);
+    list_unlink(h->clients, cl);
+    h->nclients--;
+    send_event(h, "close", cl);
+    if (cl->dropped)
+        log_info(cl->id, "%llu messages were not delivered to this slow client",
+                 (unsigned long long)cl->dropped);
+    buf_free(&cl->partial);
+    free(cl);
+}
+
+static void shared_client_closed(struct conn *c)
+{
+    struct shared_client *cl = c->backend_data;
+    if (cl) detach(hub_of(c->srv), cl);
+}
+
+static void arm_slow_timer(struct shared_hub *h)
+{
+    ev_tstamp first = 0;
+    for (struct shared_client *cl = h->clients; cl; cl = cl->next)
+        if (cl->above && !cl->dropping && (!first || cl->above_since < first))
+            first = cl->above_since;
+    ev_timer_stop(h->srv->loop, &h->slow);
+    if (!first) return;
+    double in = first + h->srv->cfg->slow_client_timeout - ev_now(h->srv->loop);
+    ev_timer_set(&h->slow, in > 0.001 ? in : 0.001, 0.);
+    ev_timer_start(h->srv->loop, &h->slow);
+}
+
+static void shared_pause_output(struct conn *c)
+{
+    struct shared_client *cl = c->backend_data;
+    struct shared_hub *h = hub_of(c->srv);
+    if (cl->above || cl->dropping) return;
+    cl->above = true;
+    cl->above_since = ev_now(c->srv->loop);
+    h->nblocking++;
+    update_reading(h);
+    arm_slow_timer(h);
+}
+
+static void shared_resume_output(struct conn *c)
+{
+    struct shared_client *cl = c->backend_data;
+    struct shared_hub *h = hub_of(c->srv);
+    if (cl->dropping) {
+        cl->dropping = false;
+        log_info(cl->id, "slow client caught up; %llu messages were skipped",
+                 (unsigned long long)cl->dropped);
+    }
+    unblock(h, cl);
+    arm_slow_timer(h);
+}
+
+/* A client above the mark for --slow-client-timeout: close it (1008) or skip it. */
+static void on_slow(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct shared_hub *h = container_of(w, struct shared_hub, slow);
+    const struct config *cfg = h->srv->cfg;
+    ev_tstamp now = ev_now(loop);
+    struct shared_client *next;
+    for (struct shared_client *cl = h->clients; cl; cl = next) {
+        next = cl->next;
+        if (!cl->above || cl->dropping || now - cl->above_since < cfg->slow_client_timeout - 1e-3)
+            continue;
+        if (cfg->slow_client_drop) {
+            h->nblocking--;
+            cl->dropping = true;
+            log_warn(cl->id, "client too slow for %.1f s: skipping messages until it catches up",
+                     cfg->slow_client_timeout);
+        } else {
+            log_warn(cl->id, "client too slow for %.1f s (%zu bytes queued): closing with 1008",
+                     cfg->slow_client_timeout, conn_queued(cl->conn));
+            conn_drop_shared(cl->conn);
+            conn_ws_close(cl->conn, WS_CLOSE_POLICY, "too slow");
+        }
+    }
+    update_reading(h);
+    arm_slow_timer(h);
+}
+
+static void shared_shutdown(struct conn *c)
+{
+    struct shared_client *cl = c->backend_data;
+    struct shared_hub *h = hub_of(c->srv);
+    cl->closing = true;
+    if (!h->pid) finish_client(h, cl);
+}
+
+const struct backend_ops shared_backend = {
+    .name = "shared",
+    .start = shared_start,
+    .client_data = shared_client_data,
+    .client_closed = shared_client_closed,
+    .pause_output = shared_pause_output,
+    .resume_output = shared_resume_output,
+    .shutdown = shared_shutdown,
+};
+
+/* ---- the hub -------------------------------------------------------------------------- */
+
+int shared_setup(struct server *srv, char *err, size_t errlen)
+{
+    struct shared_hub *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    h->srv = srv;
+    h->in_fd = h->out_fd = h->err_fd = -1;
+    h->backoff = BACKOFF_FIRST;
+    ev_init(&h->restart, on_restart);
+    ev_init(&h->slow, on_slow);
+    ev_init(&h->kill_timer, on_kill_timer);
+    srv->shared = h;
+    if (srv->cfg->shared == SHARED_EAGER && start_child(h, err, errlen) < 0) return -1;
+    return 0;
+}
+
+void shared_stop(struct server *srv)
+{
+    struct shared_hub *h = hub_of(srv);
+    if (!h || h->stopping) return;
+    h->stopping = true;
+    ev_timer_stop(srv->loop, &h->restart);
+    if (!h->pid) return;
+    close_stdin(h); /* COMMAND sees EOF; what it prints meanwhile is still delivered */
+    ev_timer_set(&h->kill_timer, 0.5 + srv->cfg->closems / 1000.0, 0.);
+    ev_timer_start(srv->loop, &h->kill_timer);
+}
+
+void shared_kill(struct server *srv)
+{
+    struct shared_hub *h = hub_of(srv);
+    if (h && h->pid) kill(-h->pid, SIGKILL);
+}
+
+void shared_teardown(struct server *srv)
+{
+    struct shared_hub *h = hub_of(srv);
+    if (!h) return;
+    while (h->clients) {
+        struct shared_client *cl = h->clients;
+        cl->conn->backend = NULL;
+        cl->conn->backend_data = NULL;
+        list_unlink(h->clients, cl);
+        buf_free(&cl->partial);
+        free(cl);
+    }
+    if (h->pid && !h->reaped) {
+        kill(-h->pid, SIGKILL);
+        waitpid(h->pid, NULL, 0);
+        ev_child_stop(srv->loop, &h->cw);
+        srv->nchildren--;
+    }
+    close_stdin(h);
+    if (h->out_fd >= 0) {
+        ev_io_stop(srv->loop, &h->out_w);
+        close(h->out_fd);
+    }
+    if (h->err_fd >= 0) {
+        ev_io_stop(srv->loop, &h->err_w);
+        close(h->err_fd);
+    }
+    if (h->counted) srv->nbackend_objs--;
+    ev_timer_stop(srv->loop, &h->restart);
+    ev_timer_stop(srv->loop, &h->slow);
+    ev_timer_stop(srv->loop, &h->kill_timer);
+    buf_free(&h->line);
+    buf_free(&h->errline);
+    free(h);
+    srv->shared = NULL;
+}
