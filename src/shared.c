@@ -676,12 +676,12 @@ static void shared_resume_output(struct conn *c)
 {
     struct shared_client *cl = c->backend_data;
     struct shared_hub *h = hub_of(c->srv);
+    unblock(h, cl);
     if (cl->dropping) {
         cl->dropping = false;
         log_info(cl->id, "slow client caught up; %llu messages were skipped",
                  (unsigned long long)cl->dropped);
     }
-    unblock(h, cl);
     arm_slow_timer(h);
 }
 

@@ -168,13 +168,20 @@ def server(tmp_path):
     yield start
     problems = []
     for s in started:
-        if s.proc.poll() is None and not s.wait_no_children(timeout=8.0):
+        # --shared keeps its one COMMAND for the daemon's lifetime: it must be
+        # gone (killed and reaped) once the daemon has stopped.
+        shared = any(str(a).startswith("--shared") for a in s.args)
+        kept = s.descendants() if shared else []
+        if not shared and s.proc.poll() is None and not s.wait_no_children(timeout=8.0):
             left = [(p, process_state(p)) for p in s.descendants()]
             problems.append(f"processes left behind by the daemon: {left}")
         try:
             s.stop()
         except AssertionError as e:
             problems.append(str(e))
+        left = [(p, process_state(p)) for p in kept if process_state(p) is not None]
+        if left:
+            problems.append(f"processes left behind after the daemon stopped: {left}")
     assert not problems, "\n".join(problems)
 
 
