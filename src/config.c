@@ -243,8 +243,9 @@ static const struct option_spec option_table[] = {
     {"shared", "[=eager]", NULL,
      "One COMMAND for all connections (chat rooms, dashboards): every line it prints goes to "
      "every client, every client message becomes a line on its stdin. Started at the first "
-     "connection (--shared=eager: at start-up) and restarted with back-off if it dies.",
-     OPT_SHARED, MODE_EXEC},
+     "connection (--shared=eager: at start-up) and restarted with back-off if it dies. With "
+     "--connect: one connection to the target, fanned out.",
+     OPT_SHARED, MODE_ANY},
     {"shared-prefix", NULL, NULL,
      "With --shared: prefix each line to COMMAND with the connection id and a tab; COMMAND "
      "writes '@ID<TAB>text' to send to one client only.",
@@ -256,10 +257,10 @@ static const struct option_spec option_table[] = {
     {"slow-client", "close|drop", "close",
      "With --shared: a client whose queue stays full for --slow-client-timeout is closed with "
      "1008 (close), or skipped until it catches up (drop); COMMAND waits for it meanwhile.",
-     OPT_SLOW_CLIENT, MODE_EXEC},
+     OPT_SLOW_CLIENT, MODE_ANY},
     {"slow-client-timeout", "SECONDS", "1",
      "With --shared: how long COMMAND's output waits for a client whose queue is full.",
-     OPT_SLOW_CLIENT_TIMEOUT, MODE_EXEC},
+     OPT_SLOW_CLIENT_TIMEOUT, MODE_ANY},
     {"unixsocket", "PATH", NULL,
      "Listen on a unix socket at PATH (for a reverse proxy on the same machine). Without "
      "--port or --address, no TCP port is opened. A stale socket file is replaced; the file is "
@@ -908,6 +909,8 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
         return false;
     }
     const char *not_shared = cfg->dir                            ? "--dir"
+                             : cfg->token_file                   ? "--token-file"
+                             : cfg->ssl_target                   ? "--ssl-target"
                              : cfg->maxforks                     ? "--maxforks"
                              : cfg->binary && cfg->shared_prefix ? "--binary with --shared-prefix"
                                                                  : NULL;

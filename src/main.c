@@ -229,9 +229,9 @@ int main(int argc, char **argv)
     srv.maxconn = cfg->maxconn_set ? cfg->maxconn : srv.default_maxconn;
     int status = 0;
     char err[700];
-    srv.backend = cfg->proxy ? &proxy_backend : cfg->shared ? &shared_backend : &exec_backend;
+    srv.backend = cfg->shared ? &shared_backend : cfg->proxy ? &proxy_backend : &exec_backend;
     if (server_load_security(&srv, err, sizeof err) < 0 ||
-        (cfg->proxy && proxy_setup(&srv, err, sizeof err) < 0) ||
+        (cfg->proxy && !cfg->shared && proxy_setup(&srv, err, sizeof err) < 0) ||
         (cfg->shared && shared_setup(&srv, err, sizeof err) < 0)) {
         fprintf(stderr, "%s: %s\n", PACKAGE_NAME, err);
         status = 2;
@@ -244,11 +244,14 @@ int main(int argc, char **argv)
         if (cfg->proxy)
             log_info(0, "%s %s proxying to %s%s", PACKAGE_NAME, PACKAGE_VERSION,
                      cfg->connect ? cfg->connect : cfg->token_file,
-                     cfg->connect ? "" : " (token file)");
+                     cfg->shared    ? " (one connection, shared)"
+                     : cfg->connect ? ""
+                                    : " (token file)");
         else
-            log_info(0, "%s %s serving %s%s (%s mode)", PACKAGE_NAME, PACKAGE_VERSION,
+            log_info(0, "%s %s serving %s%s (%s mode%s)", PACKAGE_NAME, PACKAGE_VERSION,
                      su.script_root ? "the scripts in " : "",
-                     su.script_root ? su.script_root : su.command, cfg->binary ? "binary" : "text");
+                     su.script_root ? su.script_root : su.command, cfg->binary ? "binary" : "text",
+                     cfg->shared ? ", one process shared" : "");
         if (srv.maxconn) log_info(0, "at most %u connections (--maxconn)", srv.maxconn);
         if (identity.change_user || identity.change_group)
             log_info(0, "running as uid %u, gid %u", (unsigned)getuid(), (unsigned)getgid());

@@ -10,7 +10,10 @@
  *
  * Input: each client message becomes one line on COMMAND's stdin, written
  * whole (never interleaved with another client's), prefixed with the
- * connection id and a tab under --shared-prefix. */
+ * connection id and a tab under --shared-prefix.
+ *
+ * With --connect instead of COMMAND the source is one connection to the
+ * target: bytes both ways, binary messages, reconnected with back-off. */
 #include "autoconfig.h"
 
 #include "shared.h"
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +34,7 @@
 #include "log.h"
 #include "server.h"
 #include "sharedq.h"
+#include "target.h"
 #include "utf8.h"
 #include "util.h"
 #include "ws.h"
@@ -63,7 +68,12 @@ struct shared_hub {
     size_t nclients;
     size_t nblocking; /* clients above the mark that COMMAND waits for */
 
-    pid_t pid; /* 0: not running */
+    bool running; /* COMMAND started (or the connection opened), not yet down */
+    bool sock;    /* --connect: the source is one socket (in_fd == out_fd) */
+    bool binary;  /* messages are binary: --binary or --connect */
+    struct target target;
+    size_t next_addr; /* --connect: the address to try next */
+    pid_t pid;
     int in_fd, out_fd, err_fd;
     ev_io in_w, out_w, err_w;
     ev_child cw;
@@ -222,7 +232,7 @@ static void read_stdout(struct shared_hub *h)
     struct batch all = {0};
     ssize_t n;
     int rc = 0;
-    if (h->srv->cfg->binary) {
+    if (h->binary) {
         uint8_t tmp[READ_MAX];
         n = read(h->out_fd, tmp, sizeof tmp);
         if (n > 0) rc = add_frame(h, &all, WS_OP_BINARY, tmp, (size_t)n);
@@ -244,7 +254,9 @@ static void read_stdout(struct shared_hub *h)
     if (rc < 0) log_error(0, "out of memory broadcasting COMMAND's output; output lost");
     deliver(h, &all, NULL);
     if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) return;
-    if (n < 0) log_error(0, "reading the shared COMMAND's stdout: %s", strerror(errno));
+    if (n < 0)
+        log_error(0, "shared %s: %s", h->sock ? h->target.name : "COMMAND's stdout",
+                  strerror(errno));
     ev_io_stop(h->srv->loop, &h->out_w);
     close(h->out_fd);
     h->out_fd = -1;
@@ -312,7 +324,10 @@ static void close_stdin(struct shared_hub *h)
 {
     if (h->in_fd < 0) return;
     ev_io_stop(h->srv->loop, &h->in_w);
-    close(h->in_fd);
+    if (h->sock)
+        shutdown(h->in_fd, SHUT_WR); /* the same descriptor goes on reading */
+    else
+        close(h->in_fd);
     h->in_fd = -1;
     buf_free(&h->stdin_q);
 }
@@ -405,7 +420,7 @@ static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t
     }
     uint8_t *p = buf_len(&cl->partial) ? buf_head(&cl->partial) : ev->data;
     size_t n = buf_len(&cl->partial) ? buf_len(&cl->partial) : ev->len;
-    bool text = ev->opcode == WS_OP_TEXT || (ev->opcode == WS_OP_CONT && !cfg->binary);
+    bool text = !h->binary && (ev->opcode == WS_OP_TEXT || ev->opcode == WS_OP_CONT);
     char prefix[32] = "";
     if (cfg->shared_prefix) {
         /* One message, one line: a client cannot forge another's prefix. */
@@ -413,7 +428,7 @@ static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t
             if (p[i] == '\n' || p[i] == '\r') p[i] = ' ';
         snprintf(prefix, sizeof prefix, "%llu\t", (unsigned long long)cl->id);
     }
-    send_line(h, cfg->shared_prefix ? prefix : NULL, p, n, text && !cfg->binary);
+    send_line(h, cfg->shared_prefix ? prefix : NULL, p, n, text);
     buf_free(&cl->partial);
     return true;
 }
@@ -446,9 +461,44 @@ static void free_environment(char **env)
 
 static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents);
 
+static void start_watchers(struct shared_hub *h)
+{
+    struct server *srv = h->srv;
+    h->running = true;
+    h->out_done = false;
+    h->kill_step = 0;
+    h->started = ev_now(srv->loop);
+    ev_io_init(&h->in_w, on_stdin_writable, h->in_fd, EV_WRITE);
+    ev_io_init(&h->out_w, on_stdout, h->out_fd, EV_READ);
+    update_reading(h);
+    srv->nbackend_objs++; /* a graceful stop waits for it */
+    h->counted = true;
+}
+
+/* --connect: a non-blocking connect; a refusal shows up as a read error,
+ * which ends this connection and schedules the next attempt. */
+static int open_socket(struct shared_hub *h, char *err, size_t errlen)
+{
+    const struct target *t = &h->target;
+    size_t i = h->next_addr++ % t->naddrs;
+    const struct sockaddr *sa = (const struct sockaddr *)&t->addrs[i];
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || (connect(fd, sa, t->addr_lens[i]) < 0 && errno != EINPROGRESS)) {
+        snprintf(err, errlen, "%s: %s", t->name, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    h->in_fd = h->out_fd = fd;
+    h->reaped = true; /* no process to wait for */
+    start_watchers(h);
+    log_info(0, "shared connection to %s opened", t->name);
+    return 0;
+}
+
 static int start_child(struct shared_hub *h, char *err, size_t errlen)
 {
     struct server *srv = h->srv;
+    if (h->sock) return open_socket(h, err, errlen);
     char **env = shared_environment(srv->cfg);
     struct launched child;
     int rc = env ? launch_with_pipes(srv->command_path, srv->cfg->command, env, &child) : ENOMEM;
@@ -461,19 +511,13 @@ static int start_child(struct shared_hub *h, char *err, size_t errlen)
     h->in_fd = child.in_fd;
     h->out_fd = child.out_fd;
     h->err_fd = child.err_fd;
-    h->reaped = h->out_done = false;
-    h->kill_step = 0;
-    h->started = ev_now(srv->loop);
-    ev_io_init(&h->in_w, on_stdin_writable, h->in_fd, EV_WRITE);
-    ev_io_init(&h->out_w, on_stdout, h->out_fd, EV_READ);
+    h->reaped = false;
+    start_watchers(h);
     ev_io_init(&h->err_w, on_stderr, h->err_fd, EV_READ);
     ev_child_init(&h->cw, on_exit_status, h->pid, 0);
     ev_child_start(srv->loop, &h->cw);
     ev_io_start(srv->loop, &h->err_w);
-    update_reading(h);
     srv->nchildren++;
-    srv->nbackend_objs++; /* a graceful stop waits for COMMAND */
-    h->counted = true;
     log_info(0, "started shared %s as pid %d", srv->command_path, (int)h->pid);
     /* A restarted COMMAND learns who is there. */
     for (struct shared_client *cl = h->clients; cl; cl = cl->next) send_event(h, "open", cl);
@@ -493,7 +537,8 @@ static void schedule_restart(struct shared_hub *h)
 {
     if (h->stopping || ev_is_active(&h->restart)) return;
     if (!h->clients && h->srv->cfg->shared != SHARED_EAGER) return; /* next client starts it */
-    log_info(0, "restarting the shared COMMAND in %.1f s", h->backoff);
+    log_info(0, "restarting the shared %s in %.1f s", h->sock ? "connection" : "COMMAND",
+             h->backoff);
     ev_timer_set(&h->restart, h->backoff, 0.);
     ev_timer_start(h->srv->loop, &h->restart);
     h->backoff = h->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : h->backoff * 2;
@@ -502,9 +547,9 @@ static void schedule_restart(struct shared_hub *h)
 static void try_start(struct shared_hub *h)
 {
     char err[300];
-    if (h->pid || h->stopping || ev_is_active(&h->restart)) return;
+    if (h->running || h->stopping || ev_is_active(&h->restart)) return;
     if (start_child(h, err, sizeof err) < 0) {
-        log_error(0, "cannot start the shared COMMAND: %s", err);
+        log_error(0, "cannot start the shared %s: %s", h->sock ? "connection" : "COMMAND", err);
         schedule_restart(h);
     }
 }
@@ -531,7 +576,7 @@ static void finish_closing_clients(struct shared_hub *h)
 /* COMMAND is down once it is reaped and its stdout is at EOF. */
 static void child_down_maybe(struct shared_hub *h)
 {
-    if (!h->pid || !h->reaped || !h->out_done) return;
+    if (!h->running || !h->reaped || !h->out_done) return;
     struct server *srv = h->srv;
     close_stdin(h);
     if (h->err_fd >= 0) {
@@ -542,7 +587,9 @@ static void child_down_maybe(struct shared_hub *h)
     buf_free(&h->errline);
     ev_timer_stop(srv->loop, &h->kill_timer);
     int st = h->status;
-    if (!h->stopping) {
+    if (h->sock) {
+        if (!h->stopping) log_error(0, "shared connection to %s closed", h->target.name);
+    } else if (!h->stopping) {
         if (WIFSIGNALED(st))
             log_error(0, "shared COMMAND (pid %d) was killed by signal %d", (int)h->pid,
                       WTERMSIG(st));
@@ -552,6 +599,7 @@ static void child_down_maybe(struct shared_hub *h)
     }
     if (ev_now(srv->loop) - h->started >= STABLE_AFTER) h->backoff = BACKOFF_FIRST;
     h->pid = 0;
+    h->running = false;
     if (h->counted) {
         h->counted = false;
         srv->nbackend_objs--;
@@ -586,7 +634,15 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct shared_hub *h = container_of(w, struct shared_hub, kill_timer);
-    if (!h->pid) return;
+    if (!h->running) return;
+    if (h->sock) { /* the target did not close its side in time */
+        ev_io_stop(loop, &h->out_w);
+        close(h->out_fd);
+        h->out_fd = -1;
+        h->out_done = true;
+        child_down_maybe(h);
+        return;
+    }
     kill(-h->pid, h->kill_step == 0 ? SIGTERM : SIGKILL);
     if (h->kill_step++ == 0) {
         ev_timer_set(w, 1.0, 0.);
@@ -599,10 +655,11 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static enum backend_start shared_start(struct conn *c, const struct http_request *req,
                                        struct backend_refusal *refusal)
 {
-    (void)req;
     struct shared_hub *h = hub_of(c->srv);
     refusal->http_status = 0; /* as exec: accept, then close 1011 */
-    if (!h->pid && !ev_is_active(&h->restart) &&
+    if (h->sock && http_header_has_token(req, "Sec-WebSocket-Protocol", "binary"))
+        c->subprotocol = "binary"; /* what noVNC and websockify clients ask for */
+    if (!h->running && !ev_is_active(&h->restart) &&
         start_child(h, refusal->why, sizeof refusal->why) < 0)
         return BACKEND_REFUSED;
     struct shared_client *cl = calloc(1, sizeof *cl);
@@ -615,7 +672,10 @@ static enum backend_start shared_start(struct conn *c, const struct http_request
     list_push(h->clients, cl);
     h->nclients++;
     c->backend_data = cl;
-    snprintf(c->target, sizeof c->target, "shared pid %d", (int)h->pid);
+    if (h->sock)
+        snprintf(c->target, sizeof c->target, "shared %.100s", h->target.name);
+    else
+        snprintf(c->target, sizeof c->target, "shared pid %d", (int)h->pid);
     send_event(h, "open", cl);
     return BACKEND_READY;
 }
@@ -718,7 +778,7 @@ static void shared_shutdown(struct conn *c)
     struct shared_client *cl = c->backend_data;
     struct shared_hub *h = hub_of(c->srv);
     cl->closing = true;
-    if (!h->pid) finish_client(h, cl);
+    if (!h->running) finish_client(h, cl);
 }
 
 const struct backend_ops shared_backend = {
@@ -743,6 +803,13 @@ int shared_setup(struct server *srv, char *err, size_t errlen)
     h->srv = srv;
     h->in_fd = h->out_fd = h->err_fd = -1;
     h->backoff = BACKOFF_FIRST;
+    h->sock = srv->cfg->connect != NULL;
+    h->binary = srv->cfg->binary || h->sock;
+    if (h->sock && (target_parse(srv->cfg->connect, &h->target, err, errlen) < 0 ||
+                    target_resolve(&h->target, err, errlen) < 0)) {
+        free(h);
+        return -1;
+    }
     ev_init(&h->restart, on_restart);
     ev_init(&h->slow, on_slow);
     ev_init(&h->kill_timer, on_kill_timer);
@@ -757,7 +824,7 @@ void shared_stop(struct server *srv)
     if (!h || h->stopping) return;
     h->stopping = true;
     ev_timer_stop(srv->loop, &h->restart);
-    if (!h->pid) return;
+    if (!h->running) return;
     close_stdin(h); /* COMMAND sees EOF; what it prints meanwhile is still delivered */
     ev_timer_set(&h->kill_timer, 0.5 + srv->cfg->closems / 1000.0, 0.);
     ev_timer_start(srv->loop, &h->kill_timer);
@@ -766,7 +833,7 @@ void shared_stop(struct server *srv)
 void shared_kill(struct server *srv)
 {
     struct shared_hub *h = hub_of(srv);
-    if (h && h->pid) kill(-h->pid, SIGKILL);
+    if (h && h->running && !h->sock) kill(-h->pid, SIGKILL);
 }
 
 void shared_teardown(struct server *srv)
@@ -781,7 +848,7 @@ void shared_teardown(struct server *srv)
         buf_free(&cl->partial);
         free(cl);
     }
-    if (h->pid && !h->reaped) {
+    if (h->running && !h->reaped) {
         kill(-h->pid, SIGKILL);
         waitpid(h->pid, NULL, 0);
         ev_child_stop(srv->loop, &h->cw);

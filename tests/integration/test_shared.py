@@ -271,9 +271,46 @@ def test_a_command_that_cannot_start_closes_1011(server, tmp_path):
     (["--shared", "--binary", "--shared-prefix", "cat"], "--binary with --shared-prefix cannot"),
     (["--shared=lazy", "cat"], "expected --shared or --shared=eager"),
     (["--shared", "--slow-client=ignore", "cat"], "expected close or drop"),
-    (["--shared", "--connect=localhost:1"], "option '--shared' applies only to COMMAND"),
+    (["--shared", "--token-file=/nonexistent"], "--token-file cannot be used with --shared"),
+    (["--shared", "--connect=localhost:1", "--ssl-target"], "--ssl-target cannot be used"),
 ])
 def test_shared_option_errors(args, message):
     p = subprocess.run([BINARY, *root_children(args), *args], capture_output=True, text=True,
                        timeout=10)
     assert p.returncode == 2 and message in p.stderr, p.stderr
+
+
+def test_shared_connect_fans_out_one_backend_connection(server, backend):
+    echo = backend("echo")
+    s = server("--shared", f"--connect={echo.target}")
+
+    async def main():
+        a = await websockets.connect(s.url + "/", **OPEN, subprotocols=["binary"])
+        b = await websockets.connect(s.url + "/", **OPEN)
+        await a.send(b"\x00from a\xff")
+        got = [await asyncio.wait_for(ws.recv(), 10) for ws in (a, b)]
+        await b.send("text from b")  # the payload goes to the target as it is
+        got += [await asyncio.wait_for(ws.recv(), 10) for ws in (a, b)]
+        sub = a.subprotocol
+        await a.close()
+        await b.close()
+        return got, sub
+
+    got, sub = run(main())
+    assert got == [b"\x00from a\xff"] * 2 + [b"text from b"] * 2
+    assert sub == "binary"
+    assert s.log().count("shared connection to") == 1, "one backend connection for all"
+
+
+def test_shared_connect_reconnects_with_back_off(server, backend):
+    greeter = backend("greet-close")
+    s = server("--shared", f"--connect={greeter.target}")
+
+    async def main():
+        async with websockets.connect(s.url + "/", **OPEN) as ws:
+            return [await asyncio.wait_for(ws.recv(), 10) for _ in range(3)]
+
+    assert run(main()) == [b"hello from the backend"] * 3
+    log = s.log()
+    assert "restarting the shared connection in 0.1 s" in log
+    assert "restarting the shared connection in 0.2 s" in log

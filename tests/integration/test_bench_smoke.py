@@ -1,0 +1,136 @@
+"""The benchmark tools (bench/) work: every wsbench mode against wsbridge exec `cat`, wsbridge
+proxy -> echod, and echod over plain TCP, with tiny loads. Correctness only (every message
+echoed and verified, no failed connection), never timing; and wsbench must notice a server
+that alters what it echoes, or these tests could not fail."""
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from harness import BINARY
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BENCH_SRC = os.path.join(ROOT, "bench")
+
+
+def _fresh(path, source):
+    return os.access(path, os.X_OK) and os.path.getmtime(path) >= os.path.getmtime(source)
+
+
+@pytest.fixture(scope="session")
+def tools(tmp_path_factory):
+    """(wsbench, echod): from $WSBENCH/$ECHOD, the build dir's `make bench`, or built here."""
+    found = {}
+    for name, env in (("wsbench", "WSBENCH"), ("echod", "ECHOD")):
+        source = os.path.join(BENCH_SRC, f"{name}.c")
+        built = os.path.join(os.path.dirname(os.path.abspath(BINARY)), "bench", name)
+        if os.environ.get(env):
+            found[name] = os.environ[env]
+        elif _fresh(built, source):
+            found[name] = built
+    if len(found) < 2:
+        out = str(tmp_path_factory.mktemp("bench"))
+        subprocess.run(["make", "-s", "-j2", "-C", BENCH_SRC, f"OUT={out}"], check=True)
+        for name in ("wsbench", "echod"):
+            found.setdefault(name, os.path.join(out, name))
+    return found["wsbench"], found["echod"]
+
+
+@pytest.fixture
+def echod(tools):
+    """A running echod; yields its port, stops it by PID and checks it exits 0."""
+    proc = subprocess.Popen([tools[1], "--port", "0"], stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline())
+    yield port
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def wsbench(tools, port, *args, timeout=15):
+    """Runs wsbench; returns (exit status, the result line as a dict, stderr)."""
+    p = subprocess.run([tools[0], *args, "--port", str(port)], capture_output=True, text=True,
+                       timeout=timeout)
+    result = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("result "):
+            result = dict(item.split("=", 1) for item in line.split()[1:])
+    return p.returncode, result, p.stderr
+
+
+def ok(tools, port, *args):
+    rc, res, err = wsbench(tools, port, *args)
+    assert rc == 0 and res, f"wsbench {' '.join(args)}: exit {rc}\n{err}"
+    assert res["failures"] == "0", err
+    return res
+
+
+def check_mode(tools, port, mode, kind):
+    """One mode with tiny numbers; message sizes cover all three frame length encodings."""
+    if mode == "connrate":
+        res = ok(tools, port, "connrate", "-n", "20", "-c", "5", "-s", "32", *kind)
+        assert res["ok"] == "20"
+    elif mode == "echo":
+        res = ok(tools, port, "echo", "-c", "3", "-w", "4", "-s", "300", "-d", "0.3", *kind)
+        assert int(res["msgs"]) > 0
+    elif mode == "stream":
+        res = ok(tools, port, "stream", "-c", "2", "-w", "2", "-s", "70000", "-d", "0.3", *kind)
+        assert int(res["bytes"]) > 0
+    else:
+        res = ok(tools, port, "idle", "-n", "20", "-c", "8", "--hold", "0.1", "--ping", *kind)
+        assert res["established"] == "20" and res["alive"] == "20"
+
+
+MODES = ["connrate", "echo", "stream", "idle"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_exec_text(server, tools, mode):
+    """--exact: every line comes back as one text message of the same size (a 70000-byte
+    line as a fragmented one)."""
+    s = server("cat")
+    check_mode(tools, s.port, mode, ["--text", "--exact"])
+
+
+@pytest.mark.parametrize("mode", ["echo", "stream"])
+def test_exec_binary(server, tools, mode):
+    s = server("--binary", "cat")
+    check_mode(tools, s.port, mode, ["--binary"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_proxy_to_echod(server, tools, echod, mode):
+    s = server(f"--connect=127.0.0.1:{echod}")
+    check_mode(tools, s.port, mode, ["--binary", "--protocol", "binary"])
+
+
+@pytest.mark.parametrize("mode", ["connrate", "echo", "stream"])
+def test_raw_tcp_to_echod(tools, echod, mode):
+    check_mode(tools, echod, mode, ["--raw"])
+
+
+def test_a_corrupted_echo_fails_the_run(server, tools):
+    s = server("stdbuf", "-oL", "tr", "a-z", "A-Z")
+    rc, _, err = wsbench(tools, s.port, "echo", "--text", "-s", "200", "-d", "0.3")
+    assert rc == 1 and "echo differs" in err, err
+    rc, _, err = wsbench(tools, s.port, "connrate", "--text", "-n", "3", "-s", "200")
+    assert rc == 1 and "echo differs" in err, err
+
+
+def test_a_missing_echo_fails_the_run(server, tools):
+    s = server("--binary", "sleep", "30")
+    rc, res, err = wsbench(tools, s.port, "echo", "-d", "0.2", "--timeout", "1")
+    assert rc == 3 and res["failures"] == "1" and "timed out" in err, err
+
+
+def test_a_refused_upgrade_is_a_failure_not_a_hang(server, tools):
+    s = server("--maxconn-per-ip=2", "cat")
+    rc, res, err = wsbench(tools, s.port, "idle", "-n", "4", "--hold", "0.1", "--text")
+    assert rc == 3 and res["established"] == "2" and "503" in err, err
