@@ -72,6 +72,7 @@ enum opt_id {
     OPT_SLOW_CLIENT,
     OPT_SLOW_CLIENT_TIMEOUT,
     OPT_SHUTDOWN_TIMEOUT,
+    OPT_WORKERS,
     OPT_UNIXSOCKET,
     OPT_UNIXSOCKET_MODE,
     OPT_UNIX_LISTEN,
@@ -272,6 +273,10 @@ static const struct option_spec option_table[] = {
      MODE_ANY},
     {"unix-listen-mode", "MODE", NULL, "Same as --unixsocket-mode (websockify's name).",
      OPT_UNIX_LISTEN_MODE, MODE_ANY},
+    {"workers", "N", "1",
+     "Run N event-loop processes, each accepting on its own SO_REUSEPORT socket, under a "
+     "supervisor that restarts a worker that dies and passes signals on. --shared uses one.",
+     OPT_WORKERS, MODE_ANY},
     {"shutdown-timeout", "SECONDS", "10",
      "On SIGTERM or SIGINT, time given to clients (closed with 1001) and COMMAND processes to "
      "finish before they are killed; a second signal exits at once.",
@@ -423,6 +428,7 @@ static void set_defaults(struct config *cfg)
     cfg->shutdown_timeout = 10.0;
     cfg->unixsocket_mode = 0660;
     cfg->slow_client_timeout = 1.0;
+    cfg->workers = 1;
 }
 
 /* Name an offending command-line word in one clear line. */
@@ -683,6 +689,11 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         if (!parse_seconds(value, false, &cfg->slow_client_timeout))
             return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
         return true;
+    case OPT_WORKERS:
+        if (!parse_uint(value, 64, &v) || v == 0)
+            return bad_value(s, value, "expected a number of processes from 1 to 64");
+        cfg->workers = (unsigned)v;
+        return true;
     case OPT_SHUTDOWN_TIMEOUT:
         if (!parse_seconds(value, true, &cfg->shutdown_timeout))
             return bad_value(s, value, "expected seconds up to 3600");
@@ -919,6 +930,11 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                 not_shared, PACKAGE_NAME);
         return false;
     }
+    if (cfg->workers > 1 && cfg->unixsocket) {
+        fprintf(stderr, "%s: --unixsocket cannot be used with --workers (see '%s --help')\n",
+                PACKAGE_NAME, PACKAGE_NAME);
+        return false;
+    }
     if (cfg->ssl_target_insecure && !cfg->ssl_target) {
         fprintf(stderr, "%s: option '--ssl-target-insecure' needs --ssl-target (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
@@ -1108,6 +1124,7 @@ void config_keep_restart_only(struct config *fresh, struct config *live, char *c
     KEEP(dir, same_string(fresh->dir, live->dir), "dir");
     KEEP(binary, fresh->binary == live->binary, "binary");
     KEEP(shared, fresh->shared == live->shared, "shared");
+    KEEP(workers, fresh->workers == live->workers, "workers");
     KEEP(shared_prefix, fresh->shared_prefix == live->shared_prefix, "shared-prefix");
     KEEP(shared_events, fresh->shared_events == live->shared_events, "shared-events");
     KEEP(staticdir, same_string(fresh->staticdir, live->staticdir), "staticdir");

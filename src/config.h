@@ -79,6 +79,8 @@ struct config {
     bool shared_prefix, shared_events;
     bool slow_client_drop;      /* --slow-client=drop (else close with 1008) */
     double slow_client_timeout; /* seconds */
+
+    unsigned workers; /* --workers: event-loop processes (1: no supervisor) */
 };
 
 enum config_result {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 enum log_level log_min_level = LOGL_ACCESS;
+unsigned log_worker;
 
 static const char *const level_names[] = {"debug", "trace", "access", "info",
                                           "warn",  "error", "fatal"};
@@ -62,6 +63,7 @@ void log_msg(enum log_level level, uint64_t conn_id, const char *fmt, ...)
     int h = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-6s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, level_tags[level]);
+    if (log_worker) h += snprintf(line + h, sizeof line - (size_t)h, "w%u ", log_worker);
     if (conn_id)
         h += snprintf(line + h, sizeof line - (size_t)h, "#%llu ", (unsigned long long)conn_id);
     else

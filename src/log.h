@@ -17,6 +17,9 @@ enum log_level {
 
 extern enum log_level log_min_level;
 
+/* --workers: this process's worker number (1..N), shown in every line; 0: none. */
+extern unsigned log_worker;
+
 /* Parse a level name ("debug" ... "fatal"); returns 0 or -1. */
 int log_level_parse(const char *name, enum log_level *out);
 

@@ -23,6 +23,7 @@
 #include "proxy.h"
 #include "server.h"
 #include "shared.h"
+#include "supervisor.h"
 #include "systemd.h"
 
 /* Descriptors 0-2 must exist, or a pipe could land on them and then be
@@ -215,6 +216,14 @@ int main(int argc, char **argv)
     /* Orphaned grandchildren become ours, so they are reaped even when PID 1 does not. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 #endif
+    if (cfg->workers > 1 && cfg->shared) {
+        log_warn(0, "--shared runs one process for every client: ignoring --workers=%u",
+                 cfg->workers);
+        cfg->workers = 1;
+    }
+    int supervised_status;
+    if (cfg->workers > 1 && !supervisor_run(cfg->workers, &supervised_status))
+        return give_up(&su, supervised_status); /* the supervisor, once the workers are gone */
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     if (!loop) {
@@ -257,6 +266,7 @@ int main(int argc, char **argv)
             log_info(0, "running as uid %u, gid %u", (unsigned)getuid(), (unsigned)getgid());
         systemd_notify("READY=1\nSTATUS=serving on %zu listener%s", srv.nlisteners,
                        srv.nlisteners == 1 ? "" : "s");
+        supervisor_worker_ready();
         ev_run(loop, 0);
         log_info(0, "stopped");
     }

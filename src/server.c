@@ -252,12 +252,14 @@ static void describe(const struct sockaddr *sa, char *out, size_t n)
 }
 
 /* Open one listening socket; returns the fd or -1 with errno set. */
-static int listen_on(const struct addrinfo *ai)
+static int listen_on(const struct addrinfo *ai, bool reuseport)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* --workers: each worker has its own socket; the kernel spreads connections. */
+    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     /* Separate v4 and v6 sockets: binding both works everywhere. */
     if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
@@ -310,7 +312,7 @@ static int listen_address(struct server *srv, const char *addr, bool all_interfa
     }
     int opened = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = listen_on(ai);
+        int fd = listen_on(ai, srv->cfg->workers > 1);
         char name[96];
         describe(ai->ai_addr, name, sizeof name);
         if (fd < 0) {

@@ -168,9 +168,10 @@ def server(tmp_path):
     yield start
     problems = []
     for s in started:
-        # --shared keeps its one COMMAND for the daemon's lifetime: it must be
-        # gone (killed and reaped) once the daemon has stopped.
-        shared = any(str(a).startswith("--shared") for a in s.args)
+        # --shared keeps its one COMMAND (and --workers its workers) for the
+        # daemon's lifetime: they must be gone (killed and reaped) once the
+        # daemon has stopped.
+        shared = any(str(a).startswith(("--shared", "--workers")) for a in s.args)
         kept = s.descendants() if shared else []
         if not shared and s.proc.poll() is None and not s.wait_no_children(timeout=8.0):
             left = [(p, process_state(p)) for p in s.descendants()]
