@@ -43,6 +43,9 @@ struct backend_ops {
      * sends, then call conn_backend_finished() with 1001. NULL: the
      * connection closes with 1001 at once. */
     void (*shutdown)(struct conn *c);
+    /* Optional: the data events of one read from the client have been
+     * handed over; write what client_data() gathered. */
+    void (*input_done)(struct conn *c);
 };
 
 extern const struct backend_ops exec_backend;

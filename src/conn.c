@@ -600,6 +600,11 @@ static void protocol_error(struct conn *c, uint16_t code, const char *why)
 /* Parse frames from data (writable: payloads are unmasked in place) and hand
  * them on. Returns the offset from which bytes must be kept because the
  * backend could not take them (len when all were used). */
+static void input_done(struct conn *c)
+{
+    if (c->backend && c->backend_data && c->backend->input_done) c->backend->input_done(c);
+}
+
 static size_t process_input(struct conn *c, uint8_t *data, size_t len)
 {
     size_t i = 0;
@@ -621,6 +626,7 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
             c->held.len = ev.len - taken;
             if (taken) c->held.first = false;
             c->have_held = true;
+            input_done(c);
             return keep_from;
         }
         case WS_EV_PING: conn_send(c, WS_FIN | WS_OP_PONG, ev.data, ev.len); break;
@@ -629,6 +635,7 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
         case WS_EV_ERROR: protocol_error(c, ev.close_code, ev.error); break;
         }
     }
+    input_done(c);
     return len;
 }
 
@@ -658,6 +665,7 @@ void conn_resume_input(struct conn *c)
         size_t taken = 0;
         bool all = c->backend->client_data(c, &ev, &taken);
         if (c->state == CONN_DEAD) return;
+        input_done(c);
         if (!all && c->state == CONN_OPEN) {
             buf_consume(&c->in, taken);
             c->held.len -= taken;

@@ -29,9 +29,11 @@
 
 extern char **environ;
 
-#define LINE_MAX_BYTES 65536 /* a longer stdout line is sent as a fragmented message */
-#define READ_MAX_BYTES 65535 /* one binary message per stdout read of at most this */
-#define ERR_LINE_MAX   4096  /* stderr is logged in lines of at most this */
+#define LINE_MAX_BYTES   65536 /* a longer stdout line is sent as a fragmented message */
+#define READ_MAX_BYTES   65535 /* one binary message per stdout read of at most this */
+#define ERR_LINE_MAX     4096  /* stderr is logged in lines of at most this */
+#define STDIN_BATCH      65536 /* client bytes held for stdin before the client waits */
+#define DIRECT_WRITE_MIN 16384 /* a chunk this big is written without copying */
 
 /* websocketd's spacing of the termination signals, in ms (plus --closems). */
 static const int kill_delays_ms[] = {100, 250, 500};
@@ -56,7 +58,7 @@ struct exec_child {
     bool kill_done;   /* ... and has run its course */
     bool reaped;
     int status;
-    bool owe_newline;   /* a text message's "\n" is still to be written */
+    struct buf pending; /* client bytes taken but not yet written to stdin */
     bool fragment_open; /* a long line is going out as fragments */
     bool utf8_warned;
     struct buf line;    /* stdout bytes of an unfinished line (text mode) */
@@ -111,7 +113,7 @@ static void close_fd(struct exec_child *ch, int *fd, ev_io *w)
 static void close_stdin(struct exec_child *ch)
 {
     close_fd(ch, &ch->in_fd, &ch->in_w);
-    ch->owe_newline = false;
+    buf_free(&ch->pending);
 }
 
 static bool group_alive(const struct exec_child *ch)
@@ -313,21 +315,35 @@ static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
     buf_consume(&ch->errline, used);
 }
 
+/* Write what the client sent; EAGAIN arms the watcher. */
+static void flush_stdin(struct exec_child *ch)
+{
+    while (ch->in_fd >= 0 && buf_len(&ch->pending)) {
+        ssize_t n = write(ch->in_fd, buf_head(&ch->pending), buf_len(&ch->pending));
+        if (n > 0) {
+            buf_consume(&ch->pending, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(ch->srv->loop, &ch->in_w);
+            return;
+        }
+        log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
+        close_stdin(ch);
+        return;
+    }
+    if (ch->in_fd >= 0) ev_io_stop(ch->srv->loop, &ch->in_w);
+    buf_free(&ch->pending);
+}
+
 static void on_stdin_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct exec_child *ch = container_of(w, struct exec_child, in_w);
-    if (ch->owe_newline) {
-        ssize_t n = write(ch->in_fd, "\n", 1);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-        ch->owe_newline = false;
-        if (n < 0) {
-            log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
-            close_stdin(ch);
-        }
-    }
-    ev_io_stop(ch->srv->loop, &ch->in_w);
+    flush_stdin(ch);
+    if (buf_len(&ch->pending)) return;
     enter(ch);
     if (ch->conn) conn_resume_input(ch->conn);
     leave(ch);
@@ -364,6 +380,7 @@ static void child_free(struct exec_child *ch)
     }
     buf_free(&ch->line);
     buf_free(&ch->errline);
+    buf_free(&ch->pending);
     list_unlink(srv->children, ch);
     srv->nbackend_objs--;
     free(ch);
@@ -507,55 +524,47 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
     return BACKEND_READY;
 }
 
+/* Client messages are gathered while one read from the client is parsed
+ * and written to stdin together (exec_input_done): many small messages cost
+ * one write and one wake-up of the command, not one each. Memory stays
+ * bounded: past STDIN_BATCH pending bytes the client is not read. */
 static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
     struct exec_child *ch = c->backend_data;
-    *taken = 0;
-    if (ch->in_fd < 0) {
-        *taken = ev->len; /* the command closed its stdin: nothing can be delivered */
-        return true;
-    }
-    if (ch->owe_newline) {
-        ssize_t n = write(ch->in_fd, "\n", 1);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            ev_io_start(ch->srv->loop, &ch->in_w);
+    *taken = ev->len;
+    if (ch->in_fd < 0) return true; /* the command closed its stdin: nothing can be delivered */
+    if (buf_len(&ch->pending) >= STDIN_BATCH) {
+        flush_stdin(ch);
+        if (ch->in_fd < 0) return true;
+        if (buf_len(&ch->pending) >= STDIN_BATCH) {
+            *taken = 0; /* resumed from on_stdin_writable */
             return false;
         }
-        ch->owe_newline = false;
-        if (n < 0) {
+    }
+    size_t done = 0;
+    if (!buf_len(&ch->pending) && ev->len >= DIRECT_WRITE_MIN) {
+        /* A big chunk goes straight to the pipe, without a copy. */
+        ssize_t n = write(ch->in_fd, ev->data, ev->len);
+        if (n > 0) {
+            done = (size_t)n;
+        } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
             close_stdin(ch);
-            *taken = ev->len;
             return true;
         }
     }
     /* websocketd: a text message is one line; binary data goes through as is. */
     bool newline = !ch->binary && ev->last && ev->opcode == WS_OP_TEXT;
-    size_t done = 0;
-    while (done < ev->len || newline) {
-        struct iovec iov[2];
-        int cnt = 0;
-        if (done < ev->len) iov[cnt++] = (struct iovec){ev->data + done, ev->len - done};
-        if (newline) iov[cnt++] = (struct iovec){(void *)"\n", 1};
-        ssize_t n = writev(ch->in_fd, iov, cnt);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
-            close_stdin(ch);
-            *taken = ev->len;
-            return true;
-        }
-        size_t k = (size_t)n < ev->len - done ? (size_t)n : ev->len - done;
-        done += k;
-        if ((size_t)n > k) newline = false;
-    }
-    *taken = done;
-    if (done < ev->len || newline) {
-        ch->owe_newline = done == ev->len && newline;
-        ev_io_start(ch->srv->loop, &ch->in_w);
-        return done == ev->len;
-    }
+    if (buf_append(&ch->pending, ev->data + done, ev->len - done) < 0 ||
+        (newline && buf_append(&ch->pending, "\n", 1) < 0))
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
     return true;
+}
+
+static void exec_input_done(struct conn *c)
+{
+    struct exec_child *ch = c->backend_data;
+    if (ch) flush_stdin(ch);
 }
 
 static void exec_client_closed(struct conn *c)
@@ -605,6 +614,7 @@ const struct backend_ops exec_backend = {
     .pause_output = exec_pause_output,
     .resume_output = exec_resume_output,
     .shutdown = exec_shutdown,
+    .input_done = exec_input_done,
 };
 
 void exec_kill_all(struct server *srv)
