@@ -91,6 +91,7 @@ struct shared_hub {
     int kill_step;
     bool stopping;
     bool utf8_warned, cut_warned;
+    bool drop_logged; /* "messages dropped while down" said for this outage */
 };
 
 static struct shared_hub *hub_of(struct server *srv)
@@ -376,7 +377,13 @@ static void on_stdin_writable(struct ev_loop *loop, ev_io *w, int revents)
 static void send_line(struct shared_hub *h, const char *prefix, const uint8_t *p, size_t n,
                       bool newline)
 {
-    if (h->in_fd < 0) return;
+    if (h->in_fd < 0) {
+        if (!h->drop_logged && !h->stopping)
+            log_warn(0, "the shared %s is not running: client messages are dropped until it is",
+                     h->sock ? "connection" : "COMMAND");
+        h->drop_logged = true;
+        return;
+    }
     size_t plen = prefix ? strlen(prefix) : 0;
     if (buf_reserve(&h->stdin_q, plen + n + 1) < 0) {
         log_error(0, "out of memory: a message for the shared COMMAND is lost");
@@ -519,8 +526,13 @@ static int start_child(struct shared_hub *h, char *err, size_t errlen)
     ev_io_start(srv->loop, &h->err_w);
     srv->nchildren++;
     log_info(0, "started shared %s as pid %d", srv->command_path, (int)h->pid);
-    /* A restarted COMMAND learns who is there. */
-    for (struct shared_client *cl = h->clients; cl; cl = cl->next) send_event(h, "open", cl);
+    /* A restarted COMMAND learns who is there, in the order they came (the
+     * list has the newest first). */
+    struct shared_client *last = h->clients;
+    while (last && last->next) last = last->next;
+    for (struct shared_client *cl = last; cl; cl = cl == h->clients ? NULL : cl->prev)
+        send_event(h, "open", cl);
+    h->drop_logged = false;
     return 0;
 }
 
@@ -674,8 +686,10 @@ static enum backend_start shared_start(struct conn *c, const struct http_request
     c->backend_data = cl;
     if (h->sock)
         snprintf(c->target, sizeof c->target, "shared %.100s", h->target.name);
-    else
+    else if (h->running)
         snprintf(c->target, sizeof c->target, "shared pid %d", (int)h->pid);
+    else
+        snprintf(c->target, sizeof c->target, "shared (restarting)");
     send_event(h, "open", cl);
     return BACKEND_READY;
 }

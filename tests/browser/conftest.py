@@ -14,9 +14,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from harness import backend, script, server  # noqa: E402,F401  (shared fixtures)
 
 
-
-@pytest.fixture
-def browser():
+def launch_chromium():
+    """Headless Chromium with a throw-away profile: (driver, profile directory)."""
     for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
         assert os.path.exists(tool), f"{tool} is missing: run scripts/deps test"
     from selenium import webdriver
@@ -31,7 +30,28 @@ def browser():
                 "--ignore-certificate-errors",
                 "--user-data-dir=" + profile):
         opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    try:
+        return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts), profile
+    except Exception:
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
+
+
+@pytest.fixture
+def browser():
+    driver, profile = launch_chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def module_browser():
+    """One Chromium for a whole test module (starting one takes a second or
+    two); tests must leave it on about:blank with one window."""
+    driver, profile = launch_chromium()
     try:
         yield driver
     finally:
