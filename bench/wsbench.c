@@ -46,8 +46,8 @@
 #define MAX_REPORTED 5 /* individual connection failures printed before only counting */
 #define SWEEP_NS     (100 * 1000000ull)
 
-enum mode { MODE_CONNRATE, MODE_ECHO, MODE_STREAM, MODE_IDLE };
-static const char *const mode_names[] = {"connrate", "echo", "stream", "idle"};
+enum mode { MODE_CONNRATE, MODE_ECHO, MODE_STREAM, MODE_IDLE, MODE_FANOUT };
+static const char *const mode_names[] = {"connrate", "echo", "stream", "idle", "fanout"};
 
 struct opts {
     enum mode mode;
@@ -580,6 +580,7 @@ static void on_open(struct conn *c)
     case MODE_ECHO:
     case MODE_STREAM: pump(c); break;
     case MODE_IDLE: R.established++; break;
+    case MODE_FANOUT: break; /* listens; connection 0 sends the trigger */
     }
 }
 
@@ -616,6 +617,12 @@ static void report_mismatch(const struct conn *c, const unsigned char *got, size
 /* Echoed payload, wherever the frame boundaries fall. */
 static void on_payload(struct conn *c, const unsigned char *p, size_t n, uint64_t now)
 {
+    if (R.o.mode == MODE_FANOUT) { /* a broadcast: counted, not compared */
+        (void)p;
+        if (R.phase == PH_TRAFFIC && now >= R.t_warm && now < R.t_end) R.win_bytes += n;
+        c->rx_bytes += n;
+        return;
+    }
     uint64_t sent = c->tx_msgs * R.o.size;
     if (c->rx_bytes + n > sent)
         conn_fatal(c, "%" PRIu64 " payload bytes echoed but only %" PRIu64 " sent", c->rx_bytes + n,
@@ -641,6 +648,11 @@ static void on_payload(struct conn *c, const unsigned char *p, size_t n, uint64_
 static void on_message_end(struct conn *c)
 {
     struct rx *rx = &c->rx;
+    if (R.o.mode == MODE_FANOUT) {
+        uint64_t now = now_ns();
+        if (R.phase == PH_TRAFFIC && now >= R.t_warm && now < R.t_end) R.win_msgs++;
+        c->rx_msgs++;
+    }
     if (R.o.exact) {
         unsigned want = R.o.text ? 1 : 2;
         if (rx->msg_opcode != want)
@@ -1188,6 +1200,43 @@ static int run_echo(void)
     return finish_status();
 }
 
+/* fanout: C clients listen to a broadcast (wsbridge --shared) that the first
+ * one starts with a message; deliveries per second over all of them. */
+static int run_fanout(void)
+{
+    R.o.n = R.target = R.o.c;
+    R.phase = PH_OPENING;
+    if (!run_loop(all_open, now_ns() + secs_ns(R.o.timeout)))
+        fail_leftovers("could not open in time");
+    uint64_t t0 = now_ns();
+    R.t_warm = t0 + secs_ns(R.o.warmup);
+    R.t_end = R.t_warm + secs_ns(R.o.duration);
+    R.phase = PH_TRAFFIC;
+    if (R.conns[0].st == ST_OPEN) {
+        queue_message(&R.conns[0]);
+        flush(&R.conns[0]);
+    }
+    run_loop(traffic_over, 0);
+    uint64_t stopped = now_ns() < R.t_end ? now_ns() : R.t_end;
+    double secs = stopped > R.t_warm ? (double)(stopped - R.t_warm) / 1e9 : 0;
+    unsigned long listening = 0;
+    for (unsigned long i = 0; i < R.nslots; i++)
+        if (R.conns[i].st == ST_OPEN) listening++;
+    R.phase = PH_CLOSE;
+    close_all();
+    if (!run_loop(all_finished, now_ns() + secs_ns(R.o.timeout) + SWEEP_NS))
+        fail_leftovers("close did not complete in time");
+    double msgs = secs > 0 ? (double)R.win_msgs / secs : 0;
+    double mbs = secs > 0 ? (double)R.win_bytes / secs / 1e6 : 0;
+    printf("# fanout: %lu clients (%lu listening to the end): %.0f deliveries/s, %.1f MB/s, "
+           "%lu failed\n",
+           R.o.c, listening, msgs, mbs, R.failed);
+    printf("result mode=fanout c=%lu listening=%lu secs=%.3f msgs=%" PRIu64
+           " deliveries_per_s=%.1f mb_per_s=%.3f failures=%lu\n",
+           R.o.c, listening, secs, R.win_msgs, msgs, mbs, R.failed);
+    return finish_status();
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -1273,6 +1322,8 @@ static void usage(FILE *f)
           "  idle      open -n N connections (-c at a time), print 'established ...', hold\n"
           "            them until SIGUSR1, SIGINT or SIGTERM (or --hold), then --ping them\n"
           "            all and close; a signal while opening stops opening\n"
+          "  fanout    -c C clients listen to a broadcast (wsbridge --shared) that the\n"
+          "            first starts with one message; deliveries/s over all of them\n"
           "options:\n"
           "  --host H (127.0.0.1)  --port P (required)  --path /P (/)\n"
           "  -n N (1000)  -c C (connrate 50, echo/stream 1, idle 64)  -w W (echo 1, stream 4)\n"
@@ -1436,6 +1487,7 @@ int main(int argc, char **argv)
     case MODE_ECHO:
     case MODE_STREAM: return run_echo();
     case MODE_IDLE: return run_idle();
+    case MODE_FANOUT: return run_fanout();
     }
     return EXIT_USAGE;
 }

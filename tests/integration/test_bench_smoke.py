@@ -134,3 +134,11 @@ def test_a_refused_upgrade_is_a_failure_not_a_hang(server, tools):
     s = server("--maxconn-per-ip=2", "cat")
     rc, res, err = wsbench(tools, s.port, "idle", "-n", "4", "--hold", "0.1", "--text")
     assert rc == 3 and res["established"] == "2" and "503" in err, err
+
+
+def test_fanout_counts_a_broadcast(server, tools, script):
+    flood = script("#!/bin/sh\nread -r go\nexec yes 0123456789\n")
+    s = server("--shared", flood)
+    result = ok(tools, s.port, "fanout", "-c", "20", "-d", "1", "--text", "-s", "2")
+    assert result["mode"] == "fanout" and result["listening"] == "20"
+    assert float(result["deliveries_per_s"]) > 0 and result["failures"] == "0"
