@@ -31,7 +31,6 @@ extern char **environ;
 
 #define LINE_MAX_BYTES   65536 /* a longer stdout line is sent as a fragmented message */
 #define READ_MAX_BYTES   65535 /* one binary message per stdout read of at most this */
-#define ERR_LINE_MAX     4096  /* stderr is logged in lines of at most this */
 #define STDIN_BATCH      65536 /* client bytes held for stdin before the client waits */
 #define DIRECT_WRITE_MIN 16384 /* a chunk this big is written without copying */
 
@@ -276,65 +275,26 @@ static void read_stdout(struct exec_child *ch)
     maybe_finish(ch);
 }
 
-static void log_stderr_line(struct exec_child *ch, const uint8_t *p, size_t n)
-{
-    if (n && p[n - 1] == '\r') n--;
-    log_error(ch->id, "stderr: %.*s", (int)n, (const char *)p);
-}
-
 static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct exec_child *ch = container_of(w, struct exec_child, err_w);
-    uint8_t tmp[ERR_LINE_MAX];
-    ssize_t n = read(ch->err_fd, tmp, sizeof tmp);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (n <= 0) {
-        if (buf_len(&ch->errline))
-            log_stderr_line(ch, buf_head(&ch->errline), buf_len(&ch->errline));
-        buf_free(&ch->errline);
+    if (!launch_log_stderr(ch->err_fd, &ch->errline, ch->id, "stderr"))
         close_fd(ch, &ch->err_fd, &ch->err_w);
-        return;
-    }
-    if (buf_append(&ch->errline, tmp, (size_t)n) < 0) {
-        buf_free(&ch->errline);
-        return;
-    }
-    const uint8_t *p = buf_head(&ch->errline);
-    size_t len = buf_len(&ch->errline), used = 0;
-    const uint8_t *nl;
-    while ((nl = memchr(p + used, '\n', len - used))) {
-        log_stderr_line(ch, p + used, (size_t)(nl - (p + used)));
-        used = (size_t)(nl - p) + 1;
-    }
-    if (len - used >= ERR_LINE_MAX) {
-        log_stderr_line(ch, p + used, len - used);
-        used = len;
-    }
-    buf_consume(&ch->errline, used);
 }
 
 /* Write what the client sent; EAGAIN arms the watcher. */
 static void flush_stdin(struct exec_child *ch)
 {
-    while (ch->in_fd >= 0 && buf_len(&ch->pending)) {
-        ssize_t n = write(ch->in_fd, buf_head(&ch->pending), buf_len(&ch->pending));
-        if (n > 0) {
-            buf_consume(&ch->pending, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            ev_io_start(ch->srv->loop, &ch->in_w);
-            return;
-        }
+    if (ch->in_fd < 0) return;
+    switch (launch_write_queue(ch->in_fd, &ch->pending)) {
+    case 0: ev_io_stop(ch->srv->loop, &ch->in_w); break;
+    case 1: ev_io_start(ch->srv->loop, &ch->in_w); break;
+    default:
         log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
         close_stdin(ch);
-        return;
     }
-    if (ch->in_fd >= 0) ev_io_stop(ch->srv->loop, &ch->in_w);
-    buf_free(&ch->pending);
 }
 
 static void on_stdin_writable(struct ev_loop *loop, ev_io *w, int revents)

@@ -6,7 +6,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "log.h"
+
+#define ERR_LINE_MAX 4096 /* stderr is logged in lines of at most this */
 
 static int make_pipe(int fds[2], int our_end)
 {
@@ -74,5 +79,53 @@ int launch_with_pipes(const char *path, char *const *argv, char **envp, struct l
     child->in_fd = pin[1];
     child->out_fd = pout[0];
     child->err_fd = perr[0];
+    return 0;
+}
+
+static void log_line(uint64_t id, const char *label, const uint8_t *p, size_t n)
+{
+    if (n && p[n - 1] == '\r') n--;
+    log_error(id, "%s: %.*s", label, (int)n, (const char *)p);
+}
+
+bool launch_log_stderr(int fd, struct buf *partial, uint64_t id, const char *label)
+{
+    uint8_t tmp[ERR_LINE_MAX];
+    ssize_t n = read(fd, tmp, sizeof tmp);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
+    if (n <= 0 || buf_append(partial, tmp, (size_t)n) < 0) {
+        if (buf_len(partial)) log_line(id, label, buf_head(partial), buf_len(partial));
+        buf_free(partial);
+        return n > 0; /* out of memory: the line is lost, the pipe is not */
+    }
+    const uint8_t *p = buf_head(partial);
+    size_t len = buf_len(partial), used = 0;
+    const uint8_t *nl;
+    while ((nl = memchr(p + used, '\n', len - used))) {
+        log_line(id, label, p + used, (size_t)(nl - (p + used)));
+        used = (size_t)(nl - p) + 1;
+    }
+    if (len - used >= ERR_LINE_MAX) {
+        log_line(id, label, p + used, len - used);
+        used = len;
+    }
+    buf_consume(partial, used);
+    return true;
+}
+
+int launch_write_queue(int fd, struct buf *q)
+{
+    while (buf_len(q)) {
+        ssize_t n = write(fd, buf_head(q), buf_len(q));
+        if (n > 0) {
+            buf_consume(q, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 1;
+        if (n == 0) errno = EPIPE;
+        return -1;
+    }
+    buf_free(q);
     return 0;
 }

@@ -1,9 +1,14 @@
-/* Starting a program with its stdin, stdout and stderr on pipes: the one
- * place that knows how (exec mode, shared mode). */
+/* Starting a program with its stdin, stdout and stderr on pipes, feeding
+ * its stdin and logging its stderr: the one place that knows how (exec
+ * mode, shared mode). */
 #ifndef WSB_LAUNCH_H
 #define WSB_LAUNCH_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "buf.h"
 
 struct launched {
     pid_t pid;                 /* also its process group id */
@@ -14,5 +19,16 @@ struct launched {
  * dispositions, an empty signal mask and no descriptor but the three pipes.
  * Returns 0, or an errno value (nothing is left open then). */
 int launch_with_pipes(const char *path, char *const *argv, char **envp, struct launched *child);
+
+/* Read what is in a child's stderr pipe and log it, one line per line
+ * (longer lines cut at 4 KiB), as "LABEL: text" under connection id (0 for
+ * the server). partial keeps an unfinished line. Returns false at EOF or on
+ * an error, after logging what was left: the caller closes the pipe. */
+bool launch_log_stderr(int fd, struct buf *partial, uint64_t id, const char *label);
+
+/* Write queued bytes to a non-blocking pipe or socket. Returns 0 when all
+ * are out (q is freed), 1 when it would block (the rest stays queued), or
+ * -1 with errno set when the other side is gone. */
+int launch_write_queue(int fd, struct buf *q);
 
 #endif

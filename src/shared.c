@@ -44,10 +44,9 @@
 #define STDIN_HIGH      262144     /* stop taking client messages above this */
 #define STDIN_LOW       65536      /* and take them again below this */
 #define QUEUE_CAP       (4u << 20) /* a client queue this long is too slow at once */
-#define ERR_LINE_MAX    4096
-#define BACKOFF_FIRST   0.1  /* seconds before restarting COMMAND; doubles... */
-#define BACKOFF_MAX     30.0 /* ...up to this */
-#define STABLE_AFTER    10.0 /* a run this long resets the back-off */
+#define BACKOFF_FIRST   0.1        /* seconds before restarting COMMAND; doubles... */
+#define BACKOFF_MAX     30.0       /* ...up to this */
+#define STABLE_AFTER    10.0       /* a run this long resets the back-off */
 
 struct shared_client {
     struct shared_client *prev, *next;
@@ -285,38 +284,12 @@ static void update_reading(struct shared_hub *h)
 
 static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
 {
-    (void)loop;
     (void)revents;
     struct shared_hub *h = container_of(w, struct shared_hub, err_w);
-    uint8_t tmp[ERR_LINE_MAX];
-    ssize_t n = read(h->err_fd, tmp, sizeof tmp);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (n <= 0 || buf_append(&h->errline, tmp, (size_t)n) < 0) {
-        if (buf_len(&h->errline))
-            log_error(0, "shared stderr: %.*s", (int)buf_len(&h->errline),
-                      (const char *)buf_head(&h->errline));
-        buf_free(&h->errline);
-        if (n <= 0) {
-            ev_io_stop(h->srv->loop, &h->err_w);
-            close(h->err_fd);
-            h->err_fd = -1;
-        }
-        return;
-    }
-    const uint8_t *p = buf_head(&h->errline);
-    size_t len = buf_len(&h->errline), used = 0;
-    const uint8_t *nl;
-    while ((nl = memchr(p + used, '\n', len - used))) {
-        size_t k = (size_t)(nl - (p + used));
-        if (k && p[used + k - 1] == '\r') k--;
-        log_error(0, "shared stderr: %.*s", (int)k, (const char *)(p + used));
-        used = (size_t)(nl - p) + 1;
-    }
-    if (len - used >= ERR_LINE_MAX) {
-        log_error(0, "shared stderr: %.*s", (int)(len - used), (const char *)(p + used));
-        used = len;
-    }
-    buf_consume(&h->errline, used);
+    if (launch_log_stderr(h->err_fd, &h->errline, 0, "shared stderr")) return;
+    ev_io_stop(loop, &h->err_w);
+    close(h->err_fd);
+    h->err_fd = -1;
 }
 
 /* ---- input: clients → COMMAND's stdin ------------------------------------------ */
@@ -347,22 +320,15 @@ static void resume_writers(struct shared_hub *h)
 
 static void write_stdin(struct shared_hub *h)
 {
-    while (h->in_fd >= 0 && buf_len(&h->stdin_q)) {
-        ssize_t n = write(h->in_fd, buf_head(&h->stdin_q), buf_len(&h->stdin_q));
-        if (n > 0) {
-            buf_consume(&h->stdin_q, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            ev_io_start(h->srv->loop, &h->in_w);
-            return;
-        }
-        log_info(0, "the shared COMMAND closed its stdin: %s", strerror(errno));
+    if (h->in_fd < 0) return;
+    switch (launch_write_queue(h->in_fd, &h->stdin_q)) {
+    case 0: ev_io_stop(h->srv->loop, &h->in_w); break;
+    case 1: ev_io_start(h->srv->loop, &h->in_w); break;
+    default:
+        log_info(0, "the shared %s closed its input: %s", h->sock ? "connection" : "COMMAND",
+                 strerror(errno));
         close_stdin(h);
     }
-    if (h->in_fd >= 0) ev_io_stop(h->srv->loop, &h->in_w);
-    if (!buf_len(&h->stdin_q)) buf_free(&h->stdin_q);
     if (buf_len(&h->stdin_q) <= STDIN_LOW) resume_writers(h);
 }
 
