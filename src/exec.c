@@ -289,7 +289,14 @@ static void flush_stdin(struct exec_child *ch)
 {
     if (ch->in_fd < 0) return;
     switch (launch_write_queue(ch->in_fd, &ch->pending)) {
-    case 0: ev_io_stop(ch->srv->loop, &ch->in_w); break;
+    case 0:
+        /* A client held back meanwhile is resumed from the watcher, not from
+         * inside the parse loop that may be calling us. */
+        if (ch->conn && ch->conn->have_held)
+            ev_io_start(ch->srv->loop, &ch->in_w);
+        else
+            ev_io_stop(ch->srv->loop, &ch->in_w);
+        break;
     case 1: ev_io_start(ch->srv->loop, &ch->in_w); break;
     default:
         log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
