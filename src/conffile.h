@@ -1,6 +1,6 @@
 /* The --config file's syntax: one long option per line, "name = value" (or
  * a bare "name" for a flag), '#' comments on lines of their own. Pure: it
- * only splits text into entries; config.c gives them meaning. */
+ * only splits text into entries; options.c gives them meaning. */
 #ifndef WSB_CONFFILE_H
 #define WSB_CONFFILE_H
 

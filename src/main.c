@@ -17,7 +17,7 @@
 #include <sys/prctl.h>
 #endif
 
-#include "config.h"
+#include "options.h"
 #include "log.h"
 #include "backend.h"
 #include "proxy.h"
@@ -165,7 +165,7 @@ struct startup {
 static int give_up(struct startup *s, int status)
 {
     if (s->cfg) {
-        config_free(s->cfg);
+        options_free(s->cfg);
         free(s->cfg);
     }
     free(s->command);
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
     su.cfg = calloc(1, sizeof *su.cfg);
     if (!su.cfg) return 1;
     struct config *cfg = su.cfg;
-    switch (config_parse(cfg, argc, argv)) {
+    switch (options_parse(cfg, argc, argv)) {
     case CONFIG_DONE: return give_up(&su, 0);
     case CONFIG_USAGE: return give_up(&su, 2);
     case CONFIG_RUN: break;

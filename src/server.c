@@ -129,18 +129,18 @@ static void reload_config(struct server *srv)
         log_error(0, "reload: out of memory; keeping the current configuration");
         return;
     }
-    if (config_parse(fresh, srv->argc, srv->argv) != CONFIG_RUN) {
+    if (options_parse(fresh, srv->argc, srv->argv) != CONFIG_RUN) {
         free(fresh);
         log_error(0, "reload: %s has errors (above); keeping the current configuration",
                   srv->cfg->config_file);
         return;
     }
     char changed[512];
-    config_keep_restart_only(fresh, srv->cfg, changed, sizeof changed);
+    options_keep_restart_only(fresh, srv->cfg, changed, sizeof changed);
     if (changed[0])
         log_warn(0, "reload: %s changed, which takes a restart; still using the running value",
                  changed);
-    config_free(srv->cfg);
+    options_free(srv->cfg);
     free(srv->cfg);
     srv->cfg = fresh;
     log_min_level = fresh->loglevel;
@@ -648,7 +648,7 @@ void server_free(struct server *srv)
     ev_signal_stop(srv->loop, &srv->sigint);
     ev_signal_stop(srv->loop, &srv->sigterm);
     ev_signal_stop(srv->loop, &srv->sighup);
-    config_free(srv->cfg);
+    options_free(srv->cfg);
     free(srv->cfg);
     srv->cfg = NULL;
 }

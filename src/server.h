@@ -11,7 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "auth.h"
-#include "config.h"
+#include "options.h"
 #include "ipcount.h"
 
 struct conn;

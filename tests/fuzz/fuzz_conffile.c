@@ -1,9 +1,9 @@
 /* libFuzzer target for the --config file: the line splitter (conffile.c)
- * and config.c applying its entries.
+ * and options.c applying its entries.
  *
  * The input is the file's text. conffile_parse must never read past the
  * input and must give entries whose names are option-name characters, with
- * line numbers in order; a file that parses is then handed to config_parse
+ * line numbers in order; a file that parses is then handed to options_parse
  * (through a memfd) with "cat" as COMMAND, which must leave a consistent
  * config or a usage error, and free everything either way. */
 #include "autoconfig.h"
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "conffile.h"
-#include "config.h"
+#include "options.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -53,13 +53,13 @@ static void apply(const uint8_t *data, size_t size)
         snprintf(opt, sizeof opt, "--config=/proc/self/fd/%d", fd);
         char *argv[] = {"wsbridge", opt, "cat", NULL};
         struct config cfg;
-        enum config_result r = config_parse(&cfg, 3, argv);
+        enum config_result r = options_parse(&cfg, 3, argv);
         if (r == CONFIG_RUN) {
             if (cfg.port < 1 || cfg.port > 65535 || cfg.config_file == NULL) abort();
             if (!cfg.command || strcmp(cfg.command[0], "cat") != 0) abort();
             if (!(cfg.shutdown_timeout >= 0 && cfg.shutdown_timeout <= 3600)) abort();
             if (cfg.unixsocket_mode > 0777) abort();
-            config_free(&cfg);
+            options_free(&cfg);
         } else if (r != CONFIG_USAGE) {
             abort(); /* --help and --version are refused in a file */
         }

@@ -1,9 +1,9 @@
-/* libFuzzer target for the command-line parser (config.c).
+/* libFuzzer target for the command-line parser (options.c).
  *
  * The input is argv after the program name, words separated by NUL bytes
  * (at most 64 words). The options accepted must leave a consistent config:
  * values in range, a command, and header lines that cannot inject a line
- * break into a response. config_free must release everything (LeakSanitizer
+ * break into a response. options_free must release everything (LeakSanitizer
  * checks), whatever the outcome. */
 #include "autoconfig.h"
 
@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "options.h"
 
-/* config_parse prints its messages; send the stdio streams to /dev/null.
+/* options_parse prints its messages; send the stdio streams to /dev/null.
  * libFuzzer keeps the stderr stream it captured at start-up, and the
  * sanitizers write to file descriptor 2 directly, so reports still show. */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     argv[argc] = NULL;
 
     struct config cfg;
-    enum config_result r = config_parse(&cfg, argc, argv);
+    enum config_result r = options_parse(&cfg, argc, argv);
     switch (r) {
     case CONFIG_RUN:
         if (cfg.port < 1 || cfg.port > 65535 || cfg.maxforks > 1000000 || cfg.closems > 3600000)
@@ -86,10 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_header_lines(cfg.headers_ws);
         check_header_lines(cfg.headers_http);
         if (cfg.loglevel > LOGL_FATAL) abort();
-        config_free(&cfg);
+        options_free(&cfg);
         break;
-    case CONFIG_DONE: config_free(&cfg); break;
-    case CONFIG_USAGE: break; /* config_parse has freed it */
+    case CONFIG_DONE: options_free(&cfg); break;
+    case CONFIG_USAGE: break; /* options_parse has freed it */
     default: abort();
     }
     free(text);

@@ -32,7 +32,7 @@ def tools(tmp_path_factory):
             found[name] = built
     if len(found) < 2:
         out = str(tmp_path_factory.mktemp("bench"))
-        subprocess.run(["make", "-s", "-j2", "-C", BENCH_SRC, f"OUT={out}"], check=True)
+        subprocess.run(["make", "-s", "-j2", "-f", "bench.mk", "-C", BENCH_SRC, f"OUT={out}"], check=True)
         for name in ("wsbench", "echod"):
             found.setdefault(name, os.path.join(out, name))
     return found["wsbench"], found["echod"]

@@ -1,4 +1,4 @@
-# Plain make for the benchmark tools: `make -C bench` (or `make -C bench OUT=/some/dir`).
+# Plain make for the benchmark tools: `make -C bench -f bench.mk` (OUT=/some/dir to build elsewhere).
 # The autotools build has the same targets as `make bench` (see bench.am).
 CC ?= cc
 CFLAGS ?= -O2 -g

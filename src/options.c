@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "config.h"
+#include "options.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -977,7 +977,7 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
     return true;
 }
 
-enum config_result config_parse(struct config *cfg, int argc, char **argv)
+enum config_result options_parse(struct config *cfg, int argc, char **argv)
 {
     struct option longopts[NOPTIONS + 1];
     for (size_t i = 0; i < NOPTIONS; i++) {
@@ -1008,7 +1008,7 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
             report_bad_option(argv[optind - 1], c);
             ok = false;
         } else if (c == OPT_HELP || c == 'h') {
-            config_print_help(stdout);
+            options_print_help(stdout);
             result = CONFIG_DONE;
             break;
         } else if (c == OPT_VERSION) {
@@ -1041,13 +1041,13 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv)
     free(h.ws);
     free(h.http);
     if (!ok) {
-        config_free(cfg);
+        options_free(cfg);
         return CONFIG_USAGE;
     }
     return result;
 }
 
-void config_free(struct config *cfg)
+void options_free(struct config *cfg)
 {
     free(cfg->connect);
     free(cfg->token_file);
@@ -1107,8 +1107,8 @@ static void note_change(char *changed, size_t len, const char *name)
         SWAP(fresh->field, live->field);                                                           \
     } while (0)
 
-void config_keep_restart_only(struct config *fresh, struct config *live, char *changed,
-                              size_t changed_len)
+void options_keep_restart_only(struct config *fresh, struct config *live, char *changed,
+                               size_t changed_len)
 {
     changed[0] = '\0';
     KEEP(port, fresh->port == live->port, "port");
@@ -1161,7 +1161,7 @@ static void print_wrapped(FILE *out, const char *text, int indent, int col)
     fputc('\n', out);
 }
 
-void config_print_help(FILE *out)
+void options_print_help(FILE *out)
 {
     fprintf(out,
             "Usage: %s [OPTIONS] [--] COMMAND [ARGS...]\n"

@@ -1,6 +1,6 @@
 /* Command-line options: one table drives parsing, --help and the docs. */
-#ifndef WSB_CONFIG_H
-#define WSB_CONFIG_H
+#ifndef WSB_OPTIONS_H
+#define WSB_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -89,15 +89,15 @@ enum config_result {
     CONFIG_USAGE, /* an error message was printed: exit 2 */
 };
 
-enum config_result config_parse(struct config *cfg, int argc, char **argv);
-void config_free(struct config *cfg);
+enum config_result options_parse(struct config *cfg, int argc, char **argv);
+void options_free(struct config *cfg);
 
 /* For a SIGHUP reload: keep in fresh the live values of the options that
  * only a restart can change (ports, mode, COMMAND, identity...), moving
  * fresh's values into live (which the caller then frees). The names of
  * those that differed are written to changed, comma-separated ("" if none). */
-void config_keep_restart_only(struct config *fresh, struct config *live, char *changed,
-                              size_t changed_len);
-void config_print_help(FILE *out);
+void options_keep_restart_only(struct config *fresh, struct config *live, char *changed,
+                               size_t changed_len);
+void options_print_help(FILE *out);
 
 #endif

@@ -6,13 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "options.h"
 #include "log.h"
 #include "tap.h"
 
-/* ---- running config_parse ------------------------------------------------- */
+/* ---- running options_parse ------------------------------------------------- */
 
-/* What config_parse printed, captured from stdout and stderr. */
+/* What options_parse printed, captured from stdout and stderr. */
 static char out_text[16384], err_text[4096];
 
 static void slurp(FILE *f, char *dst, size_t cap)
@@ -41,7 +41,7 @@ static enum config_result parse(struct config *cfg, const char *const *words)
     int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
     dup2(fileno(out), STDOUT_FILENO);
     dup2(fileno(err), STDERR_FILENO);
-    enum config_result r = config_parse(cfg, argc, argv);
+    enum config_result r = options_parse(cfg, argc, argv);
     fflush(stdout);
     fflush(stderr);
     dup2(saved_out, STDOUT_FILENO);
@@ -121,8 +121,8 @@ static void test_defaults(void)
     ok(list_is(c.command, list_len(c.command), (const char *const[]){"cat", NULL}),
        "the command is {\"cat\"}");
     ok(out_text[0] == '\0' && err_text[0] == '\0', "nothing printed for valid options");
-    config_free(&c);
-    ok(c.command == NULL && c.passenv == NULL, "config_free releases and clears");
+    options_free(&c);
+    ok(c.command == NULL && c.passenv == NULL, "options_free releases and clears");
 }
 
 static void test_port_forms(void)
@@ -142,14 +142,14 @@ static void test_port_forms(void)
         enum config_result r = parse(&c, forms[i].args);
         ok(r == CONFIG_RUN && c.port == 8080, "%s sets port 8080 (got %u)", forms[i].name,
            r == CONFIG_RUN ? c.port : 0);
-        config_free(&c);
+        options_free(&c);
     }
     struct config c;
     ok(parse(&c, ARGS("--port=65535", "cat")) == CONFIG_RUN && c.port == 65535,
        "port 65535 is the largest");
-    config_free(&c);
+    options_free(&c);
     ok(parse(&c, ARGS("--port=1", "cat")) == CONFIG_RUN && c.port == 1, "port 1 is the smallest");
-    config_free(&c);
+    options_free(&c);
 }
 
 static void test_lists(void)
@@ -160,30 +160,30 @@ static void test_lists(void)
     ok(r == CONFIG_RUN && list_is(c.addresses, c.naddresses,
                                   (const char *const[]){"127.0.0.1", "::1", "[::1]", NULL}),
        "--address is repeatable and keeps the order");
-    config_free(&c);
+    options_free(&c);
 
     r = parse(&c, ARGS("--passenv=A,B", "--passenv", "C", "cat"));
     ok(r == CONFIG_RUN &&
            list_is(c.passenv, c.npassenv, (const char *const[]){"A", "B", "C", NULL}),
        "--passenv is repeatable and replaces the default list");
-    config_free(&c);
+    options_free(&c);
 
     r = parse(&c, ARGS("--passenv= D , E ,,F", "cat"));
     ok(r == CONFIG_RUN &&
            list_is(c.passenv, c.npassenv, (const char *const[]){"D", "E", "F", NULL}),
        "--passenv trims spaces and skips empty names");
-    config_free(&c);
+    options_free(&c);
 
     r = parse(&c, ARGS("--passenv=PATH=/x", "cat"));
     ok(r == CONFIG_USAGE, "--passenv with '=' in a name is refused");
-    config_free(&c);
+    options_free(&c);
 
     r = parse(&c, ARGS("--binary", "--maxforks=10", "--closems=250", "--staticdir=/a",
                        "--staticdir", "/srv/www", "cat"));
     ok(r == CONFIG_RUN && c.binary && c.maxforks == 10 && c.closems == 250 &&
            str_is(c.staticdir, "/srv/www"),
        "--binary, --maxforks, --closems; the last --staticdir wins");
-    config_free(&c);
+    options_free(&c);
 
     static const struct {
         const char *arg;
@@ -196,7 +196,7 @@ static void test_lists(void)
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
         r = parse(&c, (const char *const[]){"wsbridge", levels[i].arg, "cat", NULL});
         if (r != CONFIG_RUN || c.loglevel != levels[i].level) good = false;
-        config_free(&c);
+        options_free(&c);
     }
     ok(good, "--loglevel accepts debug, trace, access, info, warn, error and fatal");
 }
@@ -236,7 +236,7 @@ static void test_maxmsgsize(void)
         else
             ok(r == CONFIG_USAGE && err_text[0] != '\0', "%s is refused with a message",
                cases[i].arg);
-        config_free(&c);
+        options_free(&c);
     }
 }
 
@@ -250,13 +250,13 @@ static void test_headers(void)
        "headers_ws: --header lines, then --header-ws lines (got \"%s\")", esc(c.headers_ws));
     ok(str_is(c.headers_http, "X-A: all\r\nX-B: b\r\nX-H: http\r\n"),
        "headers_http: --header lines, then --header-http lines (got \"%s\")", esc(c.headers_http));
-    config_free(&c);
+    options_free(&c);
 
     r = parse(&c, ARGS("--header-http=Cache-Control: no-store", "cat"));
     ok(r == CONFIG_RUN && c.headers_ws == NULL &&
            str_is(c.headers_http, "Cache-Control: no-store\r\n"),
        "--header-http only: nothing for the 101 answer");
-    config_free(&c);
+    options_free(&c);
 
     static const char *const bad[] = {
         "--header=NoColon",      "--header=: value",    "--header=Bad Name: v",
@@ -265,7 +265,7 @@ static void test_headers(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         r = parse(&c, (const char *const[]){"wsbridge", bad[i], "cat", NULL});
         ok(r == CONFIG_USAGE, "bad header option refused: %s", esc(bad[i]));
-        config_free(&c);
+        options_free(&c);
     }
 }
 
@@ -277,20 +277,20 @@ static void test_command(void)
            list_is(c.command, list_len(c.command),
                    (const char *const[]){"cat", "-u", "--port=2", NULL}),
        "options after COMMAND belong to it: command {cat,-u,--port=2}, port 1");
-    config_free(&c);
+    options_free(&c);
 
     r = parse(&c, ARGS("--port=1", "--", "--odd-name", "--port=3"));
     ok(r == CONFIG_RUN && c.port == 1 &&
            list_is(c.command, list_len(c.command),
                    (const char *const[]){"--odd-name", "--port=3", NULL}),
        "\"--\" ends our options: command {--odd-name,--port=3}");
-    config_free(&c);
+    options_free(&c);
 
     r = parse(&c, ARGS("./script.sh", "a b", ""));
     ok(r == CONFIG_RUN && list_is(c.command, list_len(c.command),
                                   (const char *const[]){"./script.sh", "a b", "", NULL}),
        "arguments with spaces and empty arguments are kept");
-    config_free(&c);
+    options_free(&c);
 }
 
 /* ---- errors, --help and --version -------------------------------------------- */
@@ -324,12 +324,12 @@ static void test_errors(void)
         enum config_result r = parse(&c, cases[i].args);
         ok(r == CONFIG_USAGE && strstr(err_text, "--help") != NULL && out_text[0] == '\0',
            "%s: usage error with a message on stderr", cases[i].name);
-        config_free(&c);
+        options_free(&c);
     }
     struct config c;
     ok(parse(&c, (const char *const[]){"wsbridge", NULL}) == CONFIG_USAGE,
        "no arguments at all: usage error");
-    config_free(&c);
+    options_free(&c);
 }
 
 static void test_help_version(void)
@@ -349,17 +349,17 @@ static void test_help_version(void)
         ok(r == CONFIG_DONE && strstr(out_text, "Usage:") && strstr(out_text, "--maxmsgsize") &&
                err_text[0] == '\0',
            "%s prints the help on stdout and is done", helps[i].name);
-        config_free(&c);
+        options_free(&c);
     }
     struct config c;
     ok(parse(&c, ARGS("--version")) == CONFIG_DONE &&
            strcmp(out_text, PACKAGE_NAME " " PACKAGE_VERSION "\n") == 0,
        "--version prints \"" PACKAGE_NAME " " PACKAGE_VERSION "\" and is done");
-    config_free(&c);
+    options_free(&c);
 
     /* Every option of the table appears in --help. */
     parse(&c, ARGS("--help"));
-    config_free(&c);
+    options_free(&c);
     static const char *const names[] = {
         "--port=",        "--address=",    "--binary",     "--passenv=", "--maxforks=",
         "--closems=",     "--maxmsgsize=", "--staticdir=", "--header=",  "--header-ws=",
@@ -375,27 +375,27 @@ static void test_reparse(void)
     /* Two parses in a row give the same result: no state is left behind. */
     struct config c;
     parse(&c, ARGS("--port=7", "cat"));
-    config_free(&c);
+    options_free(&c);
     ok(parse(&c, ARGS("--port=9", "cat")) == CONFIG_RUN && c.port == 9,
        "a second parse starts afresh");
-    config_free(&c);
+    options_free(&c);
     parse(&c, ARGS("--nope", "cat"));
-    config_free(&c);
+    options_free(&c);
     ok(parse(&c, ARGS("cat")) == CONFIG_RUN && c.port == 80,
        "a parse after a usage error starts afresh");
-    config_free(&c);
+    options_free(&c);
 
     /* getopt keeps its position inside a bundle of short options unless reset
      * with optind = 0: a parse after "-hx" stopped at 'h' must start afresh. */
     parse(&c, ARGS("-hx"));
-    config_free(&c);
+    options_free(&c);
     enum config_result r = parse(&c, ARGS("--port=1", "cat"));
     ok(r == CONFIG_RUN && c.port == 1,
        "a parse after one that stopped inside \"-hx\" starts afresh (got %s)",
        r == CONFIG_RUN    ? "run"
        : r == CONFIG_DONE ? "done"
                           : "usage error");
-    config_free(&c);
+    options_free(&c);
 }
 
 /* ---- --config files ------------------------------------------------------- */
@@ -454,7 +454,7 @@ static void test_config_file(void)
                (const char *const[]){"/bin/echo", "hello", "world", NULL}),
        "command = splits at blanks");
     ok(str_is(c.headers_ws, "X-A: 1\r\n"), "headers from the file");
-    config_free(&c);
+    options_free(&c);
 
     r = parse_with_file(&c, path,
                         (const char *const[]){"--port=9000", "--address=10.0.0.1", "cat", NULL});
@@ -465,7 +465,7 @@ static void test_config_file(void)
     ok(list_is(c.command, list_len(c.command), (const char *const[]){"cat", NULL}),
        "COMMAND on the command line wins over 'command ='");
     ok(c.maxforks == 7, "options only in the file still apply");
-    config_free(&c);
+    options_free(&c);
     unlink(path);
 
     path = conf_file("sslcert = /file.pem\nsslkey = /file.key\nssl\n");
@@ -473,13 +473,13 @@ static void test_config_file(void)
     ok(r == CONFIG_RUN && str_is(c.sslcert, "/cli.pem") && str_is(c.sslkey, "/file.key") &&
            c.ssl == SSL_ON,
        "an alias on the command line (--cert) wins over the file's sslcert");
-    config_free(&c);
+    options_free(&c);
     unlink(path);
 
     path = conf_file("ssl = auto\nsslcert = /a\nsslkey = /b\n");
     r = parse_with_file(&c, path, (const char *const[]){"cat", NULL});
     ok(r == CONFIG_RUN && c.ssl == SSL_AUTO, "ssl = auto");
-    config_free(&c);
+    options_free(&c);
     unlink(path);
 
     path = conf_file("trusted-proxy = unix\nproxy-protocol\nunixsocket = /run/x.sock\n"
@@ -488,7 +488,7 @@ static void test_config_file(void)
     ok(r == CONFIG_RUN && c.trust_unix && c.proxy_protocol && str_is(c.unixsocket, "/run/x.sock") &&
            c.unixsocket_mode == 0600,
        "unix socket options; --trusted-proxy=unix satisfies --proxy-protocol (%s)", esc(err_text));
-    config_free(&c);
+    options_free(&c);
     unlink(path);
 }
 
@@ -543,16 +543,16 @@ static void test_restart_only(void)
     char changed[256];
     parse(&live, ARGS("--port=8080", "--origin=a.example", "--maxforks=1", "cat"));
     parse(&fresh, ARGS("--port=8080", "--origin=b.example", "--maxforks=2", "cat"));
-    config_keep_restart_only(&fresh, &live, changed, sizeof changed);
+    options_keep_restart_only(&fresh, &live, changed, sizeof changed);
     ok(changed[0] == '\0', "nothing restart-only changed (got \"%s\")", changed);
     ok(fresh.maxforks == 2 && fresh.norigins == 1 && strstr(fresh.origins[0].host, "b.example"),
        "reloadable values are the fresh ones");
-    config_free(&live);
-    config_free(&fresh);
+    options_free(&live);
+    options_free(&fresh);
 
     parse(&live, ARGS("--port=8080", "--address=127.0.0.1", "cat", "-u"));
     parse(&fresh, ARGS("--port=9090", "--address=::1", "--binary", "sh"));
-    config_keep_restart_only(&fresh, &live, changed, sizeof changed);
+    options_keep_restart_only(&fresh, &live, changed, sizeof changed);
     ok(strcmp(changed, "--port, --address, --command, --binary") == 0,
        "the changed restart-only options are named (got \"%s\")", changed);
     ok(fresh.port == 8080 && !fresh.binary &&
@@ -561,8 +561,8 @@ static void test_restart_only(void)
                    (const char *const[]){"cat", "-u", NULL}),
        "and keep their running values");
     ok(live.port == 9090 && live.binary, "the caller's old config holds the discarded values");
-    config_free(&live);
-    config_free(&fresh);
+    options_free(&live);
+    options_free(&fresh);
 }
 
 int main(void)
