@@ -417,8 +417,10 @@ static void conn_fatal(const struct conn *c, const char *fmt, ...)
 
 /* ---- frames, client to server ----------------------------------------------------------- */
 
-/* XOR with the mask key while copying; `phase` is how far into the payload dst starts. Eight
- * bytes at a time, which compilers turn into vector code. */
+/* XOR with the mask key while copying; `phase` is how far into the payload dst starts. 64
+ * bytes at a time as a vector type (gcc -O2 does not vectorize a plain loop), then 8. */
+typedef uint64_t mask_vec __attribute__((vector_size(64)));
+
 static void mask_copy(unsigned char *dst, const unsigned char *src, size_t n,
                       const unsigned char key[4], size_t phase)
 {
@@ -426,7 +428,14 @@ static void mask_copy(unsigned char *dst, const unsigned char *src, size_t n,
     for (size_t i = 0; i < 8; i++) k8[i] = key[(phase + i) & 3];
     uint64_t k;
     memcpy(&k, k8, 8);
+    mask_vec kv = {k, k, k, k, k, k, k, k};
     size_t i = 0;
+    for (; i + sizeof kv <= n; i += sizeof kv) {
+        mask_vec v;
+        memcpy(&v, src + i, sizeof v);
+        v ^= kv;
+        memcpy(dst + i, &v, sizeof v);
+    }
     for (; i + 8 <= n; i += 8) {
         uint64_t v;
         memcpy(&v, src + i, 8);

@@ -32,6 +32,8 @@
 #define DRAIN_TIMEOUT      5.0   /* seconds a backend gets to close after the client went */
 #define TOKEN_CHECK_EVERY  1.0   /* seconds between looks at the token file */
 #define TLS_READS_PER_WAKE 16    /* decrypted data does not wake the fd: read on, within reason */
+#define WRITE_BATCH        65536 /* client bytes gathered for the backend before the client waits */
+#define DIRECT_WRITE_MIN   16384 /* a chunk this big is written without copying */
 
 struct proxy_state {
     struct target connect; /* --connect, resolved */
@@ -69,7 +71,7 @@ struct peer {
     bool write_wants_read; /* TLS: a blocked write waits for readability */
     bool read_wants_write; /* TLS: a read waits for writability */
     struct base64_decoder b64;
-    struct buf pending;               /* decoded base64 bytes not yet written */
+    struct buf pending;               /* client bytes (decoded) not yet written */
     struct backend_refusal *starting; /* set while inside proxy_start() */
     int busy;                         /* callbacks on the stack: freeing waits for them */
     bool free_pending;
@@ -308,7 +310,7 @@ static enum write_result write_all(struct peer *p, const uint8_t *buf, size_t le
     return WRITE_OK;
 }
 
-/* Decoded base64 waiting for the backend; true once all of it is written. */
+/* Client bytes waiting for the backend; true once all of them are written. */
 static bool flush_pending(struct peer *p, bool *gone)
 {
     size_t done = 0;
@@ -326,6 +328,10 @@ static void backend_gone_while_writing(struct peer *p)
     end_session(p, WS_CLOSE_INTERNAL, why);
 }
 
+/* Client messages are gathered while one read from the client is parsed and
+ * written to the backend together (proxy_input_done): many small messages
+ * cost one send, not one each. A big chunk goes straight to the socket
+ * without a copy. Past WRITE_BATCH pending bytes the client is not read. */
 static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
     struct peer *p = c->backend_data;
@@ -339,43 +345,56 @@ static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t 
         end_session(p, WS_CLOSE_UNSUPPORTED, "text messages are not accepted");
         return true;
     }
+    size_t incoming = p->base64 ? 3 * (ev->len + 3) / 4 : ev->len;
     bool gone = false;
-    if (buf_len(&p->pending) && !flush_pending(p, &gone)) {
-        *taken = 0;
+    if (buf_len(&p->pending) && buf_len(&p->pending) + incoming > WRITE_BATCH &&
+        !flush_pending(p, &gone)) {
         if (gone) {
-            *taken = ev->len;
             backend_gone_while_writing(p);
             return true;
         }
-        p->input_blocked = true;
+        *taken = 0;
+        p->input_blocked = true; /* resumed from on_writable */
         return false;
     }
     if (p->base64) {
         if (ev->first) base64_decoder_init(&p->b64);
         long n = -1;
-        if (buf_reserve(&p->pending, 3 * (ev->len + 3) / 4) == 0)
+        if (buf_reserve(&p->pending, incoming) == 0)
             n = base64_decode(&p->b64, (const char *)ev->data, ev->len, buf_tail(&p->pending));
         if (n < 0 || (ev->last && !base64_decode_finish(&p->b64))) {
             end_session(p, WS_CLOSE_INVALID_DATA, "invalid base64");
             return true;
         }
         buf_commit(&p->pending, (size_t)n);
-        flush_pending(p, &gone);
-        if (gone) backend_gone_while_writing(p);
-        return true; /* what is left waits in pending; the next chunk will wait for it */
-    }
-    size_t done = 0;
-    enum write_result r = write_all(p, ev->data, ev->len, &done);
-    if (r == WRITE_GONE) {
-        backend_gone_while_writing(p);
         return true;
     }
-    *taken = done;
-    if (done < ev->len) {
-        p->input_blocked = true;
-        return false;
+    if (!buf_len(&p->pending) && ev->len >= DIRECT_WRITE_MIN) {
+        size_t done = 0;
+        enum write_result r = write_all(p, ev->data, ev->len, &done);
+        if (r == WRITE_GONE) {
+            backend_gone_while_writing(p);
+            return true;
+        }
+        *taken = done;
+        if (done < ev->len) {
+            p->input_blocked = true;
+            return false;
+        }
+        return true;
     }
+    if (buf_append(&p->pending, ev->data, ev->len) < 0)
+        end_session(p, WS_CLOSE_INTERNAL, "out of memory");
     return true;
+}
+
+static void proxy_input_done(struct conn *c)
+{
+    struct peer *p = c->backend_data;
+    if (!p || p->state != PEER_OPEN || !buf_len(&p->pending)) return;
+    bool gone = false;
+    flush_pending(p, &gone); /* what is left goes from on_writable */
+    if (gone) backend_gone_while_writing(p);
 }
 
 /* Backend bytes become one message per read. Returns false if p was released. */
@@ -444,10 +463,20 @@ static bool read_backend(struct peer *p)
     return true;
 }
 
-/* The client has gone: read and discard until the backend closes. */
+/* The client has gone: read and discard until the backend closes. While
+ * client bytes are still being written over TLS, records are read through
+ * the session, which may need them. */
 static void drain(struct peer *p)
 {
     for (;;) {
+        if (p->ssl && buf_len(&p->pending)) {
+            size_t n;
+            enum tls_status st = tls_read(p->ssl, scratch, sizeof scratch, &n);
+            if (st == TLS_DONE) continue;
+            if (st == TLS_WANT_READ || st == TLS_WANT_WRITE) return;
+            release(p);
+            return;
+        }
         ssize_t r = recv(p->fd, scratch, sizeof scratch, 0);
         if (r > 0) continue;
         if (r < 0 && errno == EINTR) continue;
@@ -455,6 +484,18 @@ static void drain(struct peer *p)
         release(p); /* EOF or error: done */
         return;
     }
+}
+
+/* The client has gone: write the client bytes still pending, then shut our
+ * side. Called again from on_writable (or on_readable for TLS) until done;
+ * DRAIN_TIMEOUT bounds the whole. */
+static void finish_writing(struct peer *p)
+{
+    bool gone = false;
+    if (buf_len(&p->pending) && !flush_pending(p, &gone) && !gone) return;
+    buf_free(&p->pending);
+    if (p->ssl) SSL_shutdown(p->ssl);
+    if (gone || shutdown(p->fd, SHUT_WR) < 0) release(p);
 }
 
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -465,7 +506,13 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     enter(p);
     switch (p->state) {
     case PEER_TLS_HANDSHAKE: continue_handshake(p); break;
-    case PEER_DRAINING: drain(p); break;
+    case PEER_DRAINING:
+        if (p->write_wants_read) {
+            p->write_wants_read = false;
+            finish_writing(p);
+        }
+        if (!p->free_pending) drain(p);
+        break;
     case PEER_OPEN:
         if (p->write_wants_read) {
             p->write_wants_read = false;
@@ -502,6 +549,8 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
         }
     } else if (p->state == PEER_TLS_HANDSHAKE) {
         continue_handshake(p);
+    } else if (p->state == PEER_DRAINING) {
+        finish_writing(p);
     } else if (p->state == PEER_OPEN) {
         if (p->read_wants_write) {
             p->read_wants_write = false;
@@ -645,19 +694,14 @@ static void proxy_client_closed(struct conn *c)
         release(p);
     } else {
         /* Tell the backend we are done and give it a moment to finish. */
-        bool gone = false;
-        if (buf_len(&p->pending)) flush_pending(p, &gone);
-        if (p->ssl) SSL_shutdown(p->ssl);
-        if (gone || shutdown(p->fd, SHUT_WR) < 0) {
-            release(p);
-        } else {
-            p->state = PEER_DRAINING;
-            ev_io_stop(p->srv->loop, &p->wio);
-            ev_io_start(p->srv->loop, &p->rio);
-            ev_timer_stop(p->srv->loop, &p->timer);
-            ev_timer_set(&p->timer, DRAIN_TIMEOUT, 0.);
-            ev_timer_start(p->srv->loop, &p->timer);
-        }
+        p->state = PEER_DRAINING;
+        p->input_blocked = false;
+        ev_io_stop(p->srv->loop, &p->wio);
+        ev_io_start(p->srv->loop, &p->rio);
+        ev_timer_stop(p->srv->loop, &p->timer);
+        ev_timer_set(&p->timer, DRAIN_TIMEOUT, 0.);
+        ev_timer_start(p->srv->loop, &p->timer);
+        finish_writing(p);
     }
     leave(p);
 }
@@ -685,6 +729,7 @@ const struct backend_ops proxy_backend = {
     .client_closed = proxy_client_closed,
     .pause_output = proxy_pause_output,
     .resume_output = proxy_resume_output,
+    .input_done = proxy_input_done,
 };
 
 /* ---- set-up, reload, teardown -------------------------------------------------- */

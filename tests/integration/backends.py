@@ -2,6 +2,7 @@
 """TCP/unix/TLS services for the proxy tests, one per process:
 
   backends.py MODE (--port N | --unix PATH) [--tls CERT KEY] [--record FILE] [--bytes N]
+                                   [--delay S]
 
 MODE: echo (bytes back), line (a line service: "echo: LINE"), source (send
 --bytes of a pattern, then close), greet-close (say hello, close at once),
@@ -68,6 +69,7 @@ async def reset(reader, writer, args):
 
 
 async def record(reader, writer, args):
+    await asyncio.sleep(args.delay)      # a slow start: the proxy's writes back up
     with open(args.record, "ab") as f:
         while data := await reader.read(65536):
             f.write(data)
@@ -85,6 +87,7 @@ async def main():
     ap.add_argument("--tls", nargs=2)
     ap.add_argument("--record")
     ap.add_argument("--bytes", type=int, default=0)
+    ap.add_argument("--delay", type=float, default=0, help="record: seconds before reading")
     args = ap.parse_args()
     handler = {"echo": echo, "line": line, "source": source, "greet-close": greet_close,
                "reset": reset, "record": record}[args.mode]

@@ -4,6 +4,7 @@ import asyncio
 import base64
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -285,6 +286,65 @@ def test_client_closes_first_backend_gets_eof(server, backend, tmp_path):
     assert rec.read_bytes() == b"last words"
     assert os.path.exists(str(rec) + ".eof"), "the backend never saw the half-close"
     s.wait_log(r"DISCONNECT .* code 1000 by client, in 1 messages 10 bytes")
+
+
+def many_small_messages_then_close(url, count, size):
+    """Sent without waiting, the close frame right behind: they share reads."""
+    sent = bytearray()
+
+    async def go():
+        async with websockets.connect(url, **OPEN, write_limit=1 << 24) as ws:
+            for i in range(count):
+                m = bytes([i % 251]) * size
+                sent.extend(m)
+                await ws.send(m)
+        return ws.close_code
+    return run(go(), timeout=60), bytes(sent)
+
+
+def wait_recorded(rec, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(str(rec) + ".eof") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(str(rec) + ".eof"), "the backend never saw the half-close"
+    return rec.read_bytes()
+
+
+def test_small_messages_are_batched_into_few_backend_writes(server, backend, tmp_path):
+    rec = tmp_path / "received"
+    b = backend("record", "--record", str(rec))
+    s = server(f"--connect={b.target}")
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace is not installed")
+    tracer = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=sendto,write", "-o",
+                               str(tmp_path / "trace"), "-p", str(s.proc.pid)])
+    try:
+        time.sleep(0.5)                    # strace attached
+        code, sent = many_small_messages_then_close(s.url, 2000, 32)
+        assert code == 1000
+        assert wait_recorded(rec) == sent
+    finally:
+        tracer.terminate()
+        tracer.wait(10)
+    writes = [ln for ln in (tmp_path / "trace").read_text().splitlines()
+              if re.search(r"(sendto|write)\(\d+, \"", ln)]
+    assert writes, "strace saw no writes"
+    # 2000 messages reach the backend in far fewer sends (one per client read)
+    backend_sends = [ln for ln in writes if "sendto(" in ln]
+    assert len(backend_sends) < 400, len(backend_sends)
+
+
+@pytest.mark.parametrize("size", [32, 1000, 20000])
+def test_client_bytes_still_pending_at_close_all_reach_a_slow_backend(server, backend, tmp_path,
+                                                                        size):
+    rec = tmp_path / "received"
+    b = backend("record", "--record", str(rec), "--delay", "1.5")
+    s = server(f"--connect={b.target}")
+    code, sent = many_small_messages_then_close(s.url, (8 << 20) // size, size)
+    assert code == 1000
+    got = wait_recorded(rec)
+    assert len(got) == len(sent) and got == sent
 
 
 def test_backend_reset_is_1011(server, backend):

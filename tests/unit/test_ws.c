@@ -866,12 +866,12 @@ static void test_close_payload(void)
 static void test_mask_bytes(void)
 {
     static const uint8_t key[4] = {0x01, 0x80, 0xFE, 0x3C};
-    uint8_t orig[80], buf[96], want[80];
+    uint8_t orig[200], buf[216], want[200];
     for (size_t i = 0; i < sizeof orig; i++) orig[i] = (uint8_t)(i * 37 + 11);
     int bad = 0, checks = 0;
     for (size_t pos = 0; pos < 4; pos++)
         for (size_t off = 0; off < 8; off++)
-            for (size_t n = 0; n <= 70; n++) {
+            for (size_t n = 0; n <= sizeof orig; n++) {
                 memset(buf, 0xAA, sizeof buf);
                 memcpy(buf + off, orig, n);
                 for (size_t i = 0; i < n; i++) want[i] = orig[i] ^ key[(pos + i) % 4];
@@ -886,7 +886,7 @@ static void test_mask_bytes(void)
             }
     ok(bad == 0,
        "ws_mask_bytes equals the bytewise definition for every start position, "
-       "length 0..70 and alignment (%d of %d bad)",
+       "length 0..200 (past three 64-byte steps) and alignment (%d of %d bad)",
        bad, checks);
 
     /* Masking in two pieces with the position carried equals one pass. */
