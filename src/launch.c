@@ -4,9 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -60,14 +63,134 @@ static int spawn(const char *path, char *const *argv, char **envp, const int in[
     return rc;
 }
 
+/* ---- the fast path ----------------------------------------------------------
+ *
+ * posix_spawn copies the daemon's descriptor table and the child then closes
+ * every entry, so starting a command costs time in proportion to the open
+ * sessions: with 3,000 exec sessions (12,000 descriptors) about 8 ms, while
+ * the event loop waits, and new connections drop from 1,150/s to 130/s.
+ *
+ * Here the child shares the table instead (CLONE_FILES) and takes a private
+ * copy of only the descriptors below `top` (close_range with
+ * CLOSE_RANGE_UNSHARE, Linux 5.9). Its three pipe ends are first placed in
+ * three slots reserved at start-up, so they are among those few. Like
+ * posix_spawn it runs on a separate stack sharing our memory (CLONE_VM) while
+ * we wait (CLONE_VFORK), and it makes raw system calls only. If the kernel
+ * lacks close_range, posix_spawn is used from then on. */
+
+#if defined(__linux__) && defined(SYS_close_range) && defined(SYS_rt_sigaction) &&                 \
+    defined(SYS_dup3) && defined(SYS_execve)
+#define FAST_SPAWN               1
+#define CLOSE_RANGE_UNSHARE_FLAG (1U << 1) /* linux/close_range.h */
+
+static int slots[3] = {-1, -1, -1}; /* the child's stdin, stdout, stderr on their way */
+static int filler = -1;             /* /dev/null, put back into the slots afterwards */
+static bool fast_unavailable;
+static _Alignas(16) unsigned char child_stack[32768];
+
+struct child_args {
+    const char *path;
+    char *const *argv;
+    char **envp;
+    int top;      /* the table the child keeps: descriptors below this */
+    int err;      /* set by the child when it fails */
+    bool unshare; /* ... and whether it failed already at close_range */
+};
+
+void launch_reserve_slots(void)
+{
+    filler = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < 3 && filler >= 0; i++) slots[i] = fcntl(filler, F_DUPFD_CLOEXEC, 0);
+    if (filler < 0 || slots[2] < 0) fast_unavailable = true;
+}
+
+/* Runs in the child, on child_stack, with our memory: system calls only. */
+__attribute__((no_sanitize("address", "undefined"))) static int child_main(void *p)
+{
+    struct child_args *a = p;
+    if (syscall(SYS_close_range, a->top, ~0U, CLOSE_RANGE_UNSHARE_FLAG) < 0) {
+        a->err = errno;
+        a->unshare = true;
+        syscall(SYS_exit_group, 127);
+    }
+    for (int i = 0; i < 3; i++) {
+        long rc =
+            slots[i] == i ? syscall(SYS_fcntl, i, F_SETFD, 0) : syscall(SYS_dup3, slots[i], i, 0);
+        if (rc < 0) goto failed;
+    }
+    if (syscall(SYS_close_range, 3, ~0U, 0) < 0) goto failed;
+    /* Default dispositions, then an empty mask. An all-zero kernel
+     * sigaction is SIG_DFL with no flags on every architecture. */
+    unsigned long dfl[8] = {0};
+    for (int sig = 1; sig < 65; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
+    if (syscall(SYS_setpgid, 0, 0) < 0) goto failed;
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+    syscall(SYS_execve, a->path, a->argv, a->envp);
+failed:
+    a->err = errno;
+    syscall(SYS_exit_group, 127);
+    return 127;
+}
+
+/* Returns 0, an errno value, or -1 when the fast path cannot be used. */
+static int fast_spawn(const char *path, char *const *argv, char **envp, const int theirs[3],
+                      pid_t *pid)
+{
+    if (fast_unavailable) return -1;
+    for (int i = 0; i < 3; i++)
+        if (dup3(theirs[i], slots[i], O_CLOEXEC) < 0) return errno;
+    struct child_args a = {path, argv, envp, slots[2] + 1, 0, false};
+    sigset_t all, old;
+    sigfillset(&all);
+    /* No handler of ours may run in the child while it shares our memory. */
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t p = clone(child_main, child_stack + sizeof child_stack,
+                    CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &a);
+    int clone_errno = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    for (int i = 0; i < 3; i++) dup3(filler, slots[i], O_CLOEXEC); /* drop the child's ends */
+    if (p < 0) return clone_errno;
+    if (!a.err) {
+        *pid = p;
+        return 0;
+    }
+    waitpid(p, NULL, 0); /* it has exited: reap it here */
+    if (a.unshare) {
+        log_warn(0, "starting commands the slow way (close_range: %s)", strerror(a.err));
+        fast_unavailable = true;
+        return -1;
+    }
+    return a.err;
+}
+#else
+void launch_reserve_slots(void)
+{
+}
+
+static int fast_spawn(const char *path, char *const *argv, char **envp, const int theirs[3],
+                      pid_t *pid)
+{
+    (void)path;
+    (void)argv;
+    (void)envp;
+    (void)theirs;
+    (void)pid;
+    return -1;
+}
+#endif
+
 int launch_with_pipes(const char *path, char *const *argv, char **envp, struct launched *child)
 {
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     int rc = 0;
     if (make_pipe(pin, 1) < 0 || make_pipe(pout, 0) < 0 || make_pipe(perr, 0) < 0) rc = errno;
-    if (!rc) rc = spawn(path, argv, envp, pin, pout, perr, &child->pid);
-    /* The child's ends belong to the child now (or to nobody). */
+    /* The child's ends. */
     int theirs[] = {pin[0], pout[1], perr[1]};
+    if (!rc) rc = fast_spawn(path, argv, envp, theirs, &child->pid);
+    if (rc == -1) rc = spawn(path, argv, envp, pin, pout, perr, &child->pid);
+    /* They belong to the child now (or to nobody). */
     for (int i = 0; i < 3; i++)
         if (theirs[i] >= 0) close(theirs[i]);
     if (rc) {

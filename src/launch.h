@@ -15,7 +15,11 @@ struct launched {
     int in_fd, out_fd, err_fd; /* our ends: non-blocking, close-on-exec */
 };
 
-/* posix_spawn path in its own process group, with default signal
+/* Reserve the descriptors the fast way of starting commands needs; call it
+ * at start-up, while few descriptors are open (see launch.c). */
+void launch_reserve_slots(void);
+
+/* Start path in its own process group, with default signal
  * dispositions, an empty signal mask and no descriptor but the three pipes.
  * Returns 0, or an errno value (nothing is left open then). */
 int launch_with_pipes(const char *path, char *const *argv, char **envp, struct launched *child);

@@ -20,6 +20,7 @@
 #include "options.h"
 #include "log.h"
 #include "backend.h"
+#include "launch.h"
 #include "proxy.h"
 #include "server.h"
 #include "shared.h"
@@ -212,6 +213,7 @@ int main(int argc, char **argv)
     if ((cfg->dir && !(su.script_root = directory(cfg->dir, "--dir"))) ||
         (cfg->staticdir && !(su.static_root = directory(cfg->staticdir, "--staticdir"))))
         return give_up(&su, 2);
+    if (!cfg->proxy) launch_reserve_slots(); /* now, while few descriptors are open */
 #if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_CHILD_SUBREAPER)
     /* Orphaned grandchildren become ours, so they are reaped even when PID 1 does not. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -449,6 +449,36 @@ def test_child_inherits_only_stdin_stdout_stderr(server, script, tmp_path):
     assert msgs == ["0 1 2 3"] and code == 1000
 
 
+def test_child_inherits_only_three_descriptors_while_hundreds_are_open(server, script, tmp_path):
+    # Children share the daemon's descriptor table until they keep only the
+    # lowest few (launch.c): the sessions' sockets and pipes must not leak
+    # into later children, nor may a child's pipes into the daemon's table.
+    # The daemon starts with fd 3 open and inheritable: below the reserved
+    # slots, so only the child's own closing keeps it out.
+    leak = ["sh", "-c", 'exec 3>>"$0"; exec "$@"', str(tmp_path / "inherited")]
+    body = ("#!/usr/bin/python3\nimport os, sys\n"
+            "print(' '.join(sorted(os.listdir('/proc/self/fd'), key=int)), flush=True)\n"
+            "sys.stdin.read()\n")
+    s = server(script(body, name="fds.py"), prefix=leak)
+
+    async def go():
+        conns, seen = [], []
+        try:
+            for _ in range(120):
+                ws = await websockets.connect(s.url, **OPEN)
+                conns.append(ws)
+                seen.append(await asyncio.wait_for(ws.recv(), 20))
+            daemon_fds = len(os.listdir(f"/proc/{s.proc.pid}/fd"))
+        finally:
+            for ws in conns:
+                await ws.close()
+        return seen, daemon_fds
+    seen, daemon_fds = run(go(), timeout=120)
+    assert set(seen) == {"0 1 2 3"}, set(seen)
+    assert daemon_fds >= 4 * 120, daemon_fds   # a socket and three pipes per session
+    assert s.wait_no_children(10)
+
+
 def test_unique_ids_differ(server, script):
     s = server(script("#!/bin/sh\necho $UNIQUE_ID\n"))
     ids = [run(collect(s.url))[0][0] for _ in range(5)]
