@@ -2,15 +2,20 @@
 # The autotools build has the same targets as `make bench` (see bench.am).
 CC ?= cc
 CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
 WARN = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
        -Wformat=2 -Wvla
+# wsbench --tls: OpenSSL (libssl, libcrypto)
+OPENSSL_CFLAGS = $(shell $(PKG_CONFIG) --cflags openssl)
+OPENSSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
 OUT ?= .
 
 all: $(OUT)/wsbench $(OUT)/echod
 
 $(OUT)/wsbench: wsbench.c
 	@mkdir -p $(OUT)
-	$(CC) -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ wsbench.c
+	$(CC) -std=c11 $(WARN) $(CPPFLAGS) $(OPENSSL_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ wsbench.c \
+	    $(OPENSSL_LIBS) $(LDLIBS)
 
 $(OUT)/echod: echod.c
 	@mkdir -p $(OUT)

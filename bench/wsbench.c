@@ -12,13 +12,18 @@
  * changed, lost, duplicated or reordered byte shows up as a mismatch at a known offset. Message k
  * counts as echoed when (k + 1) * size bytes have come back; that is its round-trip time.
  *
+ * --tls speaks wss://: an OpenSSL session per connection, non-blocking, driven by the same
+ * edge-triggered events (the certificate is not verified: this measures, it does not protect).
+ *
  * Exit status: 0 all good; 1 protocol error or corrupted echo (reported at once); 2 usage;
  * 3 some connections failed (refused, timed out, closed by the server).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,6 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #define EXIT_PROTOCOL 1
 #define EXIT_USAGE    2
 #define EXIT_FAILURES 3
@@ -45,6 +53,7 @@
 #define HEAD_MAX     8192u
 #define MAX_REPORTED 5 /* individual connection failures printed before only counting */
 #define SWEEP_NS     (100 * 1000000ull)
+#define TLS_RECORD   16384u /* most plaintext one TLS record carries */
 
 enum mode { MODE_CONNRATE, MODE_ECHO, MODE_STREAM, MODE_IDLE, MODE_FANOUT };
 static const char *const mode_names[] = {"connrate", "echo", "stream", "idle", "fanout"};
@@ -60,12 +69,13 @@ struct opts {
     unsigned long w;      /* messages in flight per connection */
     size_t size;          /* message size */
     double duration, warmup, hold, timeout;
-    bool text, raw, exact, ping;
+    bool text, raw, exact, ping, tls;
 };
 
 enum cstate {
     ST_FREE,
     ST_CONNECTING, /* TCP connect in progress */
+    ST_TLS,        /* --tls: TLS handshake in progress */
     ST_HANDSHAKE,  /* upgrade request sent, reading the answer */
     ST_OPEN,
     ST_CLOSING, /* our close frame (or raw shutdown) sent, waiting for the server's close */
@@ -94,11 +104,15 @@ struct obuf {
 struct conn {
     enum cstate st;
     int fd;
+    SSL *ssl;         /* --tls */
     unsigned long id; /* which connection of the run: names it in messages, salts its pattern */
     size_t salt;
-    bool blocked;       /* the last write hit EAGAIN: wait for EPOLLOUT */
-    bool server_closed; /* the server sent close first */
-    bool alive;         /* idle: our ping was answered */
+    bool blocked;        /* the last write hit EAGAIN: wait for EPOLLOUT */
+    bool write_wants_in; /* TLS: SSL_write needs input first: retry it when input arrives */
+    bool read_wants_out; /* TLS: SSL_read needs to write first: retry it on EPOLLOUT */
+    size_t tls_retry;    /* TLS: bytes offered to an SSL_write that said WANT_*, or 0 */
+    bool server_closed;  /* the server sent close first */
+    bool alive;          /* idle: our ping was answered */
     struct obuf out;
     uint64_t raw_queued, raw_sent; /* raw mode: stream offsets queued / written */
     char *head;
@@ -123,6 +137,7 @@ static struct {
     struct opts o;
     int ep;
     struct addrinfo *addr;
+    SSL_CTX *tls;
     unsigned char *pat;
     unsigned char *scratch;
     struct conn *conns;
@@ -189,6 +204,7 @@ static const char *state_name(enum cstate st)
     switch (st) {
     case ST_FREE: return "free";
     case ST_CONNECTING: return "connecting";
+    case ST_TLS: return "tls handshake";
     case ST_HANDSHAKE: return "handshake";
     case ST_OPEN: return "open";
     case ST_CLOSING: return "closing";
@@ -360,15 +376,28 @@ static void obuf_free(struct obuf *b)
 
 /* ---- connection bookkeeping ------------------------------------------------------------- */
 
+/* Not yet OPEN (and counted in R.opening). */
+static bool is_opening(enum cstate st)
+{
+    return st == ST_CONNECTING || st == ST_TLS || st == ST_HANDSHAKE;
+}
+
+static const char *transport(void)
+{
+    return R.o.raw ? "raw" : R.o.tls ? "wss" : "ws";
+}
+
 static void conn_release(struct conn *c)
 {
+    SSL_free(c->ssl); /* no close_notify: the WebSocket close handshake has ended the session */
     if (c->fd >= 0) close(c->fd); /* also drops it from the epoll set */
     obuf_free(&c->out);
     free(c->head);
     free(c->sent_ns);
-    if (c->st == ST_CONNECTING || c->st == ST_HANDSHAKE) R.opening--;
+    if (is_opening(c->st)) R.opening--;
     c->st = ST_FREE;
     c->fd = -1;
+    c->ssl = NULL;
     c->head = NULL;
     c->sent_ns = NULL;
     R.active--;
@@ -393,6 +422,25 @@ static void conn_failed(struct conn *c, const char *fmt, ...)
     }
     R.failed++;
     conn_release(c);
+}
+
+/* An SSL_* call failed for good (`ret` its return value): reports OpenSSL's reason. */
+static void tls_failed(struct conn *c, const char *what, int ret)
+{
+    int err = errno;
+    int kind = SSL_get_error(c->ssl, ret);
+    unsigned long code = ERR_get_error();
+    char why[256];
+    if (code)
+        ERR_error_string_n(code, why, sizeof why);
+    else if (kind == SSL_ERROR_SYSCALL && err)
+        snprintf(why, sizeof why, "%s", strerror(err));
+    else if (kind == SSL_ERROR_SYSCALL)
+        snprintf(why, sizeof why, "unexpected EOF");
+    else
+        snprintf(why, sizeof why, "SSL error %d", kind);
+    ERR_clear_error(); /* SSL_get_error needs an empty queue before the next call */
+    conn_failed(c, "%s: %s", what, why);
 }
 
 static void conn_succeeded(struct conn *c)
@@ -518,11 +566,45 @@ static void flush_raw(struct conn *c)
     }
 }
 
+/* One record per SSL_write, the pending bytes cut into records of equal size: 64 KiB + 14 in
+ * five records of 13 KiB rather than four full ones and a runt of 14 bytes, which would cost
+ * both ends a read and the server a write of its own.
+ * With partial writes, only WANT_* says the socket is full. A retry after WANT_* offers the same
+ * bytes again (at least as many), maybe at another address (the buffer may have moved), which
+ * the modes set in tls_init allow. */
+static void flush_tls(struct conn *c)
+{
+    while (c->out.len) {
+        size_t records = (c->out.len + TLS_RECORD - 1) / TLS_RECORD;
+        size_t n = (c->out.len + records - 1) / records;
+        if (n < c->tls_retry) n = c->tls_retry;
+        int w = SSL_write(c->ssl, c->out.data + c->out.off, (int)n);
+        if (w > 0) {
+            c->tls_retry = 0;
+            c->out.off += (size_t)w;
+            c->out.len -= (size_t)w;
+            continue;
+        }
+        c->tls_retry = n;
+        switch (SSL_get_error(c->ssl, w)) {
+        case SSL_ERROR_WANT_WRITE: c->blocked = true; return;
+        case SSL_ERROR_WANT_READ: c->write_wants_in = true; return;
+        default: tls_failed(c, "SSL_write", w); return;
+        }
+    }
+    c->out.off = 0;
+}
+
 static void flush(struct conn *c)
 {
-    if (c->st == ST_FREE || c->st == ST_CONNECTING || c->blocked) return;
+    if (c->st == ST_FREE || c->st == ST_CONNECTING || c->st == ST_TLS) return;
+    if (c->blocked || c->write_wants_in) return;
     if (R.o.raw) {
         flush_raw(c);
+        return;
+    }
+    if (c->ssl) {
+        flush_tls(c);
         return;
     }
     while (c->out.len) {
@@ -946,9 +1028,42 @@ static void on_eof(struct conn *c)
     }
 }
 
+/* SSL_read hands out at most one record per call, and may hold more that it has read ahead:
+ * with edge-triggered events it must be called until it asks for more input (WANT_READ). */
+static void read_input_tls(struct conn *c)
+{
+    c->read_wants_out = false;
+    c->write_wants_in = false; /* what a blocked SSL_write waited for is read here: flush retries */
+    for (;;) {
+        int n = SSL_read(c->ssl, R.scratch, (int)SCRATCH_LEN);
+        if (n > 0) {
+            consume(c, R.scratch, (size_t)n, now_ns());
+            if (c->st == ST_FREE) return;
+            continue;
+        }
+        int kind = SSL_get_error(c->ssl, n);
+        if (kind == SSL_ERROR_WANT_READ) break;
+        if (kind == SSL_ERROR_WANT_WRITE) {
+            c->read_wants_out = true;
+            break;
+        }
+        if (kind == SSL_ERROR_ZERO_RETURN) { /* close_notify, or TCP ended (see tls_init) */
+            on_eof(c);
+            return;
+        }
+        tls_failed(c, "SSL_read", n);
+        return;
+    }
+    after_input(c);
+}
+
 /* `drain`: the peer has half-closed, so read to EOF: the FIN raised its edge already. */
 static void read_input(struct conn *c, bool drain)
 {
+    if (c->ssl) {
+        read_input_tls(c);
+        return;
+    }
     for (;;) {
         ssize_t n = read(c->fd, R.scratch, SCRATCH_LEN);
         if (n > 0) {
@@ -972,6 +1087,62 @@ static void read_input(struct conn *c, bool drain)
     after_input(c);
 }
 
+/* TCP (and TLS) is up: send the upgrade request. */
+static void start_upgrade(struct conn *c)
+{
+    c->st = ST_HANDSHAKE;
+    c->head = xmalloc(HEAD_MAX + 1);
+    c->head_len = 0;
+    queue_request(c);
+}
+
+/* ---- TLS ------------------------------------------------------------------------------------ */
+
+static void tls_init(void)
+{
+    R.tls = SSL_CTX_new(TLS_client_method());
+    if (!R.tls) die(EXIT_PROTOCOL, "SSL_CTX_new failed");
+    SSL_CTX_set_verify(R.tls, SSL_VERIFY_NONE, NULL); /* a load generator: no verification */
+    SSL_CTX_set_min_proto_version(R.tls, TLS1_2_VERSION);
+    long mode = SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+    if (R.o.mode == MODE_IDLE) mode |= SSL_MODE_RELEASE_BUFFERS; /* thousands of quiet sessions */
+    SSL_CTX_set_mode(R.tls, mode);
+    SSL_CTX_set_read_ahead(R.tls, 1); /* a record in one read(), not header and body */
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* TCP ending without close_notify is an EOF like any other: the WebSocket close handshake
+     * says whether the session ended cleanly. */
+    SSL_CTX_set_options(R.tls, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+}
+
+static void tls_start(struct conn *c)
+{
+    c->ssl = SSL_new(R.tls);
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) die(EXIT_PROTOCOL, "SSL_new failed");
+    /* SNI is the --host name; RFC 6066 leaves it out for an address literal. */
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, R.o.host, addr) != 1 && inet_pton(AF_INET6, R.o.host, addr) != 1)
+        SSL_set_tlsext_host_name(c->ssl, R.o.host);
+    SSL_set_connect_state(c->ssl);
+    c->st = ST_TLS;
+}
+
+/* Called on every event until done: with edge-triggered events, whatever SSL_connect waits for
+ * (input, or room to write) raises an edge when it comes. */
+static void tls_handshake(struct conn *c)
+{
+    int r = SSL_connect(c->ssl);
+    if (r == 1) {
+        start_upgrade(c);
+        return;
+    }
+    int kind = SSL_get_error(c->ssl, r);
+    if (kind == SSL_ERROR_WANT_READ || kind == SSL_ERROR_WANT_WRITE) return;
+    tls_failed(c, "TLS handshake", r);
+}
+
+/* ---- connection events -------------------------------------------------------------------- */
+
 static void on_connected(struct conn *c)
 {
     int err = 0;
@@ -981,27 +1152,33 @@ static void on_connected(struct conn *c)
         conn_failed(c, "connect: %s", strerror(err));
         return;
     }
-    if (R.o.raw) {
+    if (R.o.raw)
         on_open(c);
-        return;
-    }
-    c->st = ST_HANDSHAKE;
-    c->head = xmalloc(HEAD_MAX + 1);
-    c->head_len = 0;
-    queue_request(c);
+    else if (R.o.tls)
+        tls_start(c);
+    else
+        start_upgrade(c);
 }
 
 static void on_event(struct conn *c, uint32_t ev)
 {
     if (c->st == ST_FREE) return;
+    const uint32_t in_ev = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
     if (ev & EPOLLOUT) c->blocked = false;
     if (c->st == ST_CONNECTING) {
         if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
         on_connected(c);
         if (c->st == ST_FREE) return;
     }
-    if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
-        read_input(c, ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP));
+    if (c->st == ST_TLS) {
+        tls_handshake(c);
+        if (c->st != ST_HANDSHAKE) return; /* still under way, or failed */
+    }
+    bool input = ev & in_ev;
+    /* TLS: input SSL already holds raises no edge; a read that had to write waits for room. */
+    if (c->ssl && ((c->read_wants_out && (ev & EPOLLOUT)) || SSL_has_pending(c->ssl))) input = true;
+    if (input) read_input(c, ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP));
+    if (c->st == ST_FREE) return;
     flush(c);
 }
 
@@ -1113,7 +1290,7 @@ static void close_all(void)
         if (c->st == ST_OPEN) {
             begin_close(c);
             flush(c);
-        } else if (c->st == ST_CONNECTING || c->st == ST_HANDSHAKE) {
+        } else if (is_opening(c->st)) {
             conn_failed(c, "not open at the end of the run");
         }
     }
@@ -1144,12 +1321,13 @@ static int run_connrate(void)
     run_loop(all_finished, 0);
     double secs = elapsed_s(t0);
     double rate = secs > 0 ? (double)R.ok / secs : 0;
+    const char *over = R.o.raw ? " (raw TCP)" : R.o.tls ? " (TLS)" : "";
     printf("# connrate%s: %lu connections, %lu at a time: %.0f conn/s, %lu failed, %lu unclean "
            "closes, %.2f s\n",
-           R.o.raw ? " (raw TCP)" : "", R.o.n, R.o.c, rate, R.failed, R.unclean, secs);
+           over, R.o.n, R.o.c, rate, R.failed, R.unclean, secs);
     printf("result mode=connrate transport=%s n=%lu c=%lu size=%zu ok=%lu failures=%lu "
            "unclean=%lu secs=%.3f conns_per_s=%.1f\n",
-           R.o.raw ? "raw" : "ws", R.o.n, R.o.c, R.o.size, R.ok, R.failed, R.unclean, secs, rate);
+           transport(), R.o.n, R.o.c, R.o.size, R.ok, R.failed, R.unclean, secs, rate);
     return finish_status();
 }
 
@@ -1197,13 +1375,14 @@ static int run_echo(void)
     if (R.o.mode == MODE_ECHO)
         snprintf(rtt, sizeof rtt, ", rtt p50 %.1f p99 %.1f p99.9 %.1f us", hist_pct_us(&R.lat, 50),
                  hist_pct_us(&R.lat, 99), hist_pct_us(&R.lat, 99.9));
-    printf("# %s: %lu conns x %lu in flight, %zu B %s: %.0f msg/s, %.1f MB/s%s, %lu failed\n",
-           mode_names[R.o.mode], R.o.c, R.o.w, R.o.size, type, msgs, mbs, rtt, R.failed);
+    printf("# %s: %lu conns x %lu in flight, %zu B %s%s: %.0f msg/s, %.1f MB/s%s, %lu failed\n",
+           mode_names[R.o.mode], R.o.c, R.o.w, R.o.size, type, R.o.tls ? " over TLS" : "", msgs,
+           mbs, rtt, R.failed);
     printf("result mode=%s transport=%s type=%s c=%lu w=%lu size=%zu secs=%.3f msgs=%" PRIu64
            " bytes=%" PRIu64 " msgs_per_s=%.1f mb_per_s=%.3f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
            "p999_us=%.1f max_us=%.1f drained=%" PRIu64 " failures=%lu unclean=%lu\n",
-           mode_names[R.o.mode], R.o.raw ? "raw" : "ws", type, R.o.c, R.o.w, R.o.size, secs,
-           R.win_msgs, R.win_bytes, msgs, mbs, hist_pct_us(&R.lat, 50), hist_pct_us(&R.lat, 90),
+           mode_names[R.o.mode], transport(), type, R.o.c, R.o.w, R.o.size, secs, R.win_msgs,
+           R.win_bytes, msgs, mbs, hist_pct_us(&R.lat, 50), hist_pct_us(&R.lat, 90),
            hist_pct_us(&R.lat, 99), hist_pct_us(&R.lat, 99.9), (double)R.lat.max / 1000.0,
            in_flight, R.failed, R.unclean);
     return finish_status();
@@ -1240,9 +1419,9 @@ static int run_fanout(void)
     printf("# fanout: %lu clients (%lu listening to the end): %.0f deliveries/s, %.1f MB/s, "
            "%lu failed\n",
            R.o.c, listening, msgs, mbs, R.failed);
-    printf("result mode=fanout c=%lu listening=%lu secs=%.3f msgs=%" PRIu64
+    printf("result mode=fanout transport=%s c=%lu listening=%lu secs=%.3f msgs=%" PRIu64
            " deliveries_per_s=%.1f mb_per_s=%.3f failures=%lu\n",
-           R.o.c, listening, secs, R.win_msgs, msgs, mbs, R.failed);
+           transport(), R.o.c, listening, secs, R.win_msgs, msgs, mbs, R.failed);
     return finish_status();
 }
 
@@ -1271,8 +1450,7 @@ static void stop_opening(void)
     R.signalled = 0;
     for (unsigned long i = 0; i < R.nslots; i++) {
         struct conn *c = &R.conns[i];
-        if (c->st == ST_CONNECTING || c->st == ST_HANDSHAKE)
-            conn_failed(c, "still opening when told to stop");
+        if (is_opening(c->st)) conn_failed(c, "still opening when told to stop");
     }
     R.failed += R.o.n - R.started;
     R.target = R.started;
@@ -1309,10 +1487,10 @@ static int run_idle(void)
            "%lu failed\n",
            R.established, R.o.n, open_secs, held, R.o.ping ? "" : "(no ping) ", R.dropped,
            R.failed);
-    printf("result mode=idle n=%lu established=%lu held=%lu alive=%lu dropped=%lu failures=%lu "
-           "unclean=%lu open_secs=%.3f\n",
-           R.o.n, R.established, held, R.o.ping ? R.alive : held, R.dropped, R.failed, R.unclean,
-           open_secs);
+    printf("result mode=idle transport=%s n=%lu established=%lu held=%lu alive=%lu dropped=%lu "
+           "failures=%lu unclean=%lu open_secs=%.3f\n",
+           transport(), R.o.n, R.established, held, R.o.ping ? R.alive : held, R.dropped, R.failed,
+           R.unclean, open_secs);
     return R.failed || not_alive ? EXIT_FAILURES : 0;
 }
 
@@ -1338,6 +1516,8 @@ static void usage(FILE *f)
           "  -n N (1000)  -c C (connrate 50, echo/stream 1, idle 64)  -w W (echo 1, stream 4)\n"
           "  -s S bytes, K/M suffixes (echo 32, stream 64K)  -d SECONDS (5)  --warmup SECONDS (0)\n"
           "  --text | --binary (default) message type   --raw  plain TCP, no WebSocket\n"
+          "  --tls  wss://: TLS to the server (SNI: --host unless it is an address); the\n"
+          "         certificate is NOT verified: a benchmark tool, not a client to trust\n"
           "  --protocol P  offer subprotocol P   --exact  each echo must be one message, same\n"
           "                type and size as sent\n"
           "  --hold SECONDS (idle; 0 = until a signal)  --ping (idle)  --timeout SECONDS (10)\n"
@@ -1377,6 +1557,8 @@ static bool parse_flag(const char *a, struct opts *o)
         o->text = false;
     else if (!strcmp(a, "--raw"))
         o->raw = true;
+    else if (!strcmp(a, "--tls"))
+        o->tls = true;
     else if (!strcmp(a, "--exact"))
         o->exact = true;
     else if (!strcmp(a, "--ping"))
@@ -1454,6 +1636,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
     if (!o->c || !o->w || !o->size || !o->n) die(EXIT_USAGE, "-n, -c, -w and -s must be positive");
     if (o->raw && (o->mode == MODE_IDLE || o->exact || o->protocol))
         die(EXIT_USAGE, "--raw works with connrate, echo and stream, without --exact/--protocol");
+    if (o->raw && o->tls) die(EXIT_USAGE, "--tls and --raw exclude each other");
     if (o->timeout <= 0) die(EXIT_USAGE, "--timeout must be positive");
 }
 
@@ -1472,6 +1655,7 @@ int main(int argc, char **argv)
     R.rng |= 1;
     pattern_init(R.o.text);
     R.scratch = xmalloc(SCRATCH_LEN);
+    if (R.o.tls) tls_init();
 
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};

@@ -1,15 +1,19 @@
 """The benchmark tools (bench/) work: every wsbench mode against wsbridge exec `cat`, wsbridge
-proxy -> echod, and echod over plain TCP, with tiny loads. Correctness only (every message
+proxy -> echod (also over TLS), and echod over plain TCP, with tiny loads, and bench/run's
+comparisons of wsbridge with itself (wss, two workers). Correctness only (every message
 echoed and verified, no failed connection), never timing; and wsbench must notice a server
 that alters what it echoes, or these tests could not fail."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 
 import pytest
 
 from harness import BINARY
+from pki import PKI
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BENCH_SRC = os.path.join(ROOT, "bench")
@@ -86,6 +90,7 @@ def check_mode(tools, port, mode, kind):
     else:
         res = ok(tools, port, "idle", "-n", "20", "-c", "8", "--hold", "0.1", "--ping", *kind)
         assert res["established"] == "20" and res["alive"] == "20"
+    return res
 
 
 MODES = ["connrate", "echo", "stream", "idle"]
@@ -134,6 +139,93 @@ def test_a_refused_upgrade_is_a_failure_not_a_hang(server, tools):
     s = server("--maxconn-per-ip=2", "cat")
     rc, res, err = wsbench(tools, s.port, "idle", "-n", "4", "--hold", "0.1", "--text")
     assert rc == 3 and res["established"] == "2" and "503" in err, err
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    """(cert, key): self-signed, as bench/run makes one; wsbench does not verify it."""
+    return PKI(tmp_path_factory.mktemp("pki")).stranger("bench", "localhost")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_wss_proxy_to_echod(server, tools, echod, self_signed, mode):
+    """--tls through wsbridge --ssl: a plain client could not even get through its handshake."""
+    cert, key = self_signed
+    s = server(f"--connect=127.0.0.1:{echod}", "--ssl", f"--sslcert={cert}", f"--sslkey={key}")
+    res = check_mode(tools, s.port, mode, ["--tls", "--binary", "--protocol", "binary"])
+    assert res["transport"] == "wss", res
+
+
+def test_wss_stream_moves_bytes(server, tools, echod, self_signed):
+    cert, key = self_signed
+    s = server(f"--connect=127.0.0.1:{echod}", "--ssl", f"--sslcert={cert}", f"--sslkey={key}")
+    res = ok(tools, s.port, "stream", "--tls", "-c", "3", "-d", "0.3", "--binary", "--protocol",
+             "binary")
+    assert res["transport"] == "wss" and int(res["bytes"]) > 0, res
+    assert float(res["mb_per_s"]) > 0, res
+
+
+def test_tls_to_a_plain_server_fails(server, tools, echod):
+    s = server(f"--connect=127.0.0.1:{echod}")
+    rc, res, err = wsbench(tools, s.port, "stream", "--tls", "-d", "0.2", "--timeout", "1")
+    assert rc == 3 and res["failures"] == "1" and "(tls handshake)" in err, err
+
+
+def test_tls_with_raw_is_a_usage_error(tools):
+    rc, res, err = wsbench(tools, 9, "stream", "--tls", "--raw")
+    assert rc == 2 and not res and "--tls" in err and "--raw" in err, err
+
+
+def run_bench(tools, tmp_path, *args):
+    """bench/run with these tools and wsbridge; returns (table text, the --json runs)."""
+    logs, runs = tmp_path / "logs", tmp_path / "runs.json"
+    p = subprocess.run(["/usr/bin/python3", os.path.join(BENCH_SRC, "run"), "--wsbridge", BINARY,
+                        "--wsbench", tools[0], "--echod", tools[1], "--logdir", str(logs),
+                        "--json", str(runs), "--reps", "1", "--warmup", "0", *args],
+                       capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stderr[-3000:]
+    with open(runs) as f:
+        return p.stdout, {(r["row"], r["family"], r["contender"]): r["runs"] for r in json.load(f)}
+
+
+def table_line(text, row, pair):
+    for line in text.splitlines():
+        if line.startswith(row + " ") and f" {pair} " in line:
+            return line.split()
+    raise AssertionError(f"no {row} / {pair} line in:\n{text}")
+
+
+def test_run_compares_wss_and_two_workers_with_the_plain_proxy(tools, tmp_path):
+    text, runs = run_bench(tools, tmp_path, "--only", "stream-64k-c50", "--contenders",
+                           "wsbridge,raw-tcp", "--duration", "0.5")
+    row = "stream-64k-c50"
+    for fam, transport in (("proxy", "ws"), ("wss", "wss"), ("proxy-w2", "ws")):
+        (res,) = runs[(row, fam, "wsbridge")]
+        assert res["status"] == "ok" and res["mb_per_s"] > 0, (fam, res)
+        assert res["transport"] == transport, (fam, res)
+    ws = runs[(row, "proxy", "wsbridge")][0]["mb_per_s"]
+    for fam, pair in (("wss", "wss vs ws (wsbridge)"), ("proxy-w2", "2 workers vs 1")):
+        cells = table_line(text, row, pair)
+        mine = runs[(row, fam, "wsbridge")][0]["mb_per_s"]
+        # ... MB/s (+) <this> <plain proxy> <ratio> <raw> <this/raw>
+        assert float(cells[-3]) == pytest.approx(mine / ws, abs=0.006), cells
+    # Both workers were listening before wsbench connected: each served some of the 50.
+    with open(tmp_path / "logs" / f"{row}.proxy-w2.wsbridge.0.log") as f:
+        workers = set(re.findall(r" (w\d) #\d+ CONNECT ", f.read()))
+    assert workers == {"w1", "w2"}, workers
+
+
+def test_run_gives_the_proxy_an_explicit_maxconn_in_idle_rows(tools, tmp_path):
+    """The default comes from the open-file limit with some to spare; the proxy gets N + 64
+    in idle rows, exec keeps the default (a clean 503 past it)."""
+    _, runs = run_bench(tools, tmp_path, "--quick", "--only", "idle-100", "--contenders",
+                        "wsbridge")
+    for fam in ("exec-text", "proxy"):
+        (res,) = runs[("idle-100", fam, "wsbridge")]
+        assert res["status"] == "ok" and res["alive"] == 100, (fam, res)
+        with open(tmp_path / "logs" / f"idle-100.{fam}.wsbridge.0.log") as f:
+            explicit = "at most 164 connections" in f.read()
+        assert explicit == (fam == "proxy"), fam
 
 
 def test_fanout_counts_a_broadcast(server, tools, script):
