@@ -66,8 +66,8 @@ static void update_reading(struct conn *c)
     bool want = wants_input(c) || c->tls_write_wants_read;
     if (want && !ev_is_active(&c->rio)) {
         ev_io_start(c->srv->loop, &c->rio);
-        /* Bytes OpenSSL has decrypted already do not make the socket readable. */
-        if (c->ssl && SSL_pending(c->ssl) > 0) ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+        /* Bytes OpenSSL holds (decrypted or read ahead) do not make the socket readable. */
+        if (c->ssl && tls_has_more(c->ssl)) ev_feed_event(c->srv->loop, &c->rio, EV_READ);
     } else if (!want && ev_is_active(&c->rio)) {
         ev_io_stop(c->srv->loop, &c->rio);
     }
@@ -289,7 +289,7 @@ static ssize_t io_recv(struct conn *c, void *buf, size_t len)
     size_t n = 0;
     switch (tls_read(c->ssl, buf, len, &n)) {
     case TLS_DONE:
-        if (SSL_pending(c->ssl) > 0) ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+        if (tls_has_more(c->ssl)) ev_feed_event(c->srv->loop, &c->rio, EV_READ);
         return (ssize_t)n;
     case TLS_WANT_READ: errno = EAGAIN; return -1;
     case TLS_WANT_WRITE:

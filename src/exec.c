@@ -29,10 +29,10 @@
 
 extern char **environ;
 
-#define LINE_MAX_BYTES   65536 /* a longer stdout line is sent as a fragmented message */
-#define READ_MAX_BYTES   65535 /* one binary message per stdout read of at most this */
-#define STDIN_BATCH      65536 /* client bytes held for stdin before the client waits */
-#define DIRECT_WRITE_MIN 16384 /* a chunk this big is written without copying */
+#define LINE_MAX_BYTES   65536          /* a longer stdout line is sent as a fragmented message */
+#define READ_MAX_BYTES   WS_PAYLOAD_64K /* one binary message per stdout read of at most this */
+#define STDIN_BATCH      65536          /* client bytes held for stdin before the client waits */
+#define DIRECT_WRITE_MIN 16384          /* a chunk this big is written without copying */
 
 /* websocketd's spacing of the termination signals, in ms (plus --closems). */
 static const int kill_delays_ms[] = {100, 250, 500};

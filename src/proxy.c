@@ -27,13 +27,15 @@
 #include "util.h"
 #include "ws.h"
 
-#define READ_MAX           65535 /* one binary message per backend read of at most this */
-#define BASE64_READ_MAX    49149 /* encodes to at most 65532 characters */
-#define DRAIN_TIMEOUT      5.0   /* seconds a backend gets to close after the client went */
-#define TOKEN_CHECK_EVERY  1.0   /* seconds between looks at the token file */
-#define TLS_READS_PER_WAKE 16    /* decrypted data does not wake the fd: read on, within reason */
-#define WRITE_BATCH        65536 /* client bytes gathered for the backend before the client waits */
-#define DIRECT_WRITE_MIN   16384 /* a chunk this big is written without copying */
+#define READ_MAX          WS_PAYLOAD_64K /* one binary message per backend read of at most this */
+#define BASE64_READ_MAX   49149          /* encodes to at most 65532 characters */
+#define DRAIN_TIMEOUT     5.0            /* seconds a backend gets to close after the client went */
+#define TOKEN_CHECK_EVERY 1.0            /* seconds between looks at the token file */
+#define TLS_READS_PER_WAKE                                                                         \
+    16                         /* data inside OpenSSL does not wake the fd: read on, within reason \
+                                */
+#define WRITE_BATCH      65536 /* client bytes gathered for the backend before the client waits */
+#define DIRECT_WRITE_MIN 16384 /* a chunk this big is written without copying */
 
 struct proxy_state {
     struct target connect; /* --connect, resolved */
@@ -162,6 +164,8 @@ static void open_session(struct peer *p)
     p->target = NULL;
     p->state = PEER_OPEN;
     ev_io_start(p->srv->loop, &p->rio);
+    /* A greeting may have been read ahead with the end of the handshake. */
+    if (p->ssl && tls_has_more(p->ssl)) ev_feed_event(p->srv->loop, &p->rio, EV_READ);
     if (p->conn && !p->starting) conn_backend_ready(p->conn);
 }
 
@@ -435,7 +439,7 @@ static bool read_backend(struct peer *p)
                 conn_frame_commit(c, WS_FIN | WS_OP_BINARY, n);
             }
             conn_flush(c);
-            if (!p->ssl || SSL_pending(p->ssl) == 0) return true;
+            if (!p->ssl || !tls_has_more(p->ssl)) return true;
             continue;
         case TLS_WANT_READ: conn_frame_abandon(c); return true;
         case TLS_WANT_WRITE:
@@ -458,7 +462,7 @@ static bool read_backend(struct peer *p)
         }
         }
     }
-    /* More decrypted data is waiting: come back next loop iteration. */
+    /* More TLS data is waiting in OpenSSL: come back next loop iteration. */
     ev_feed_event(p->srv->loop, &p->rio, EV_READ);
     return true;
 }
@@ -719,7 +723,7 @@ static void proxy_resume_output(struct conn *c)
     p->output_paused = false;
     if (p->state != PEER_OPEN) return;
     ev_io_start(p->srv->loop, &p->rio);
-    if (p->ssl && SSL_pending(p->ssl) > 0) ev_feed_event(p->srv->loop, &p->rio, EV_READ);
+    if (p->ssl && tls_has_more(p->ssl)) ev_feed_event(p->srv->loop, &p->rio, EV_READ);
 }
 
 const struct backend_ops proxy_backend = {

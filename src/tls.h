@@ -42,7 +42,13 @@ void tls_peer_cn(SSL *ssl, char *out, size_t len);
 void tls_describe(SSL *ssl, char *out, size_t len);
 
 enum tls_status tls_handshake(SSL *ssl);
+/* Reads what the socket and OpenSSL have, up to len (several records). */
 enum tls_status tls_read(SSL *ssl, void *buf, size_t len, size_t *n);
+
+/* True when the next tls_read must not wait for the socket to be readable:
+ * OpenSSL holds bytes (decrypted, or read ahead), or the last read met the
+ * peer's close_notify after some data. */
+bool tls_has_more(SSL *ssl);
 /* Partial writes are allowed; after WANT_*, retry with the same bytes (they may have moved). */
 enum tls_status tls_write(SSL *ssl, const void *buf, size_t len, size_t *n);
 

@@ -35,7 +35,11 @@ enum ws_close_code {
     WS_CLOSE_INTERNAL = 1011,
 };
 
-#define WS_MAX_HEADER       14  /* 2 + 8 (length) + 4 (mask) */
+#define WS_MAX_HEADER 14 /* 2 + 8 (length) + 4 (mask) */
+/* The largest payload with a 4-byte header whose frame is exactly 64 KiB:
+ * four full TLS records, no small one left over. Reads that become one
+ * binary message each take at most this. */
+#define WS_PAYLOAD_64K      (65536 - 4)
 #define WS_MAX_CONTROL      125 /* control frame payload limit */
 #define WS_MAX_CLOSE_REASON 123
 

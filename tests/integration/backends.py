@@ -5,7 +5,8 @@
                                    [--delay S]
 
 MODE: echo (bytes back), line (a line service: "echo: LINE"), source (send
---bytes of a pattern, then close), greet-close (say hello, close at once),
+--bytes of a pattern, then close), greet-close (say hello, close at once), greet (say
+hello, then echo),
 reset (read a little, then reset the connection), record (write what arrives
 to --record, and FILE.eof when the client half-closes; keep the socket open
 until the peer closes). Prints "ready" once listening.
@@ -61,6 +62,12 @@ async def greet_close(reader, writer, args):
     writer.close()
 
 
+async def greet(reader, writer, args):
+    writer.write(b"hello from the backend")
+    await writer.drain()
+    await echo(reader, writer, args)
+
+
 async def reset(reader, writer, args):
     await reader.read(1)
     sock = writer.get_extra_info("socket")
@@ -90,6 +97,7 @@ async def main():
     ap.add_argument("--delay", type=float, default=0, help="record: seconds before reading")
     args = ap.parse_args()
     handler = {"echo": echo, "line": line, "source": source, "greet-close": greet_close,
+               "greet": greet,
                "reset": reset, "record": record}[args.mode]
     ctx = None
     if args.tls:

@@ -177,6 +177,21 @@ def test_tls_target_verified(server, backend, cert):
     s.wait_log(r"CONNECT .* -> 127\.0\.0\.1:\d+ \(TLS\)")
 
 
+def test_tls_target_greeting_arrives_before_the_client_says_anything(server, backend, cert):
+    # Servers like VNC speak first; OpenSSL may have read the greeting ahead
+    # with the end of the handshake, where it does not make the socket readable.
+    crt, key, _ = cert
+    b = backend("greet", "--tls", crt, key)
+    s = server(f"--connect={b.target}", "--ssl-target", env={"SSL_CERT_FILE": crt})
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            first = await asyncio.wait_for(ws.recv(), 5)
+            await ws.send(b"and back")
+            return first, await asyncio.wait_for(ws.recv(), 5)
+    assert run(go()) == (b"hello from the backend", b"and back")
+
+
 def test_tls_target_by_name_uses_sni_and_checks_the_name(server, backend, cert):
     crt, key, _ = cert
     b = backend("echo", "--tls", crt, key)

@@ -16,7 +16,7 @@ import websockets
 
 from harness import BINARY, free_port, root_children
 from pki import PKI
-from rawws import ACCEPT, Conn, request
+from rawws import ACCEPT, Conn, frame, request
 from wsclient import OPEN, recv_all, run
 
 CAT = "#!/bin/sh\nexec cat\n"
@@ -68,6 +68,55 @@ def test_wss_echo(server, script, pki):
     assert wss_echo(s.port, client_ctx(pki)) == "over tls"
     big = "y" * (3 << 20)                           # many records, partial writes
     assert wss_echo(s.port, client_ctx(pki), big) == big
+
+
+def test_message_and_close_notify_in_one_write_end_the_session(server, script, pki, tmp_path):
+    # OpenSSL reads both records at once (read-ahead): the message must reach
+    # COMMAND, and the close_notify behind it must still end the session,
+    # though the socket has nothing more to say.
+    rec = tmp_path / "stdin"
+    s = server(*tls_args(pki), script(f"#!/bin/sh\nexec tee {rec}\n"))  # stdout stays open
+    raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_ctx(pki).wrap_bio(incoming, outgoing, server_hostname="localhost")
+
+    def call(op):
+        while True:
+            try:
+                result = op()
+                raw.sendall(outgoing.read())
+                return result
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                assert data, "the server closed during the handshake"
+                incoming.write(data)
+    try:
+        call(tls.do_handshake)
+        call(lambda: tls.write(request()))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += call(lambda: tls.read(65536))
+        assert head.startswith(b"HTTP/1.1 101"), head
+        tls.write(frame(1, b"last words"))
+        try:
+            tls.unwrap()                     # queues close_notify; the server's is not awaited
+        except ssl.SSLWantReadError:
+            pass
+        raw.sendall(outgoing.read())         # both records in one write; our socket stays open
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                if not raw.recv(65536):
+                    break                    # the server closed: the session is over
+            except ConnectionResetError:
+                break
+        else:
+            pytest.fail("the session did not end after the client's close_notify")
+    finally:
+        raw.close()
+    assert s.wait_no_children(5)
+    assert rec.read_text() == "last words\n"
 
 
 def test_child_sees_https_on(server, script, pki):
