@@ -12,11 +12,13 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "cidr.h"
 #include "log.h"
+#include "pipepool.h"
 #include "proxyproto.h"
 #include "request.h"
 #include "server.h"
@@ -107,6 +109,7 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redi
     c->fd = fd;
     c->id = ++srv->next_conn_id;
     c->file_fd = -1;
+    c->pipe[0] = c->pipe[1] = -1;
     c->redirect = redirect;
     c->started = ev_now(srv->loop);
     if (counted) {
@@ -236,6 +239,8 @@ void conn_abort(struct conn *c, const char *why)
     c->ip_counted = false;
     if (c->file_fd >= 0) close(c->file_fd);
     c->file_fd = -1;
+    pipepool_drop(c->pipe);
+    c->piped = 0;
     /* Move to the graveyard: callers up the stack may still hold c. */
     list_unlink(srv->conns, c);
     list_push(srv->graveyard, c);
@@ -244,6 +249,7 @@ void conn_abort(struct conn *c, const char *why)
 
 void conn_free(struct conn *c)
 {
+    pipepool_drop(c->pipe);
     buf_free(&c->in);
     buf_free(&c->out);
     sq_clear(&c->shared_out);
@@ -302,12 +308,13 @@ static ssize_t io_recv(struct conn *c, void *buf, size_t len)
     }
 }
 
-/* Write to the client: bytes, or -1 with errno (EAGAIN: later). */
-static ssize_t io_send(struct conn *c, const void *buf, size_t len)
+/* Write to the client: bytes, or -1 with errno (EAGAIN: later). more: the
+ * bytes that follow come soon (MSG_MORE; plain sockets only). */
+static ssize_t io_send(struct conn *c, const void *buf, size_t len, bool more)
 {
     if (!c->ssl) {
         for (;;) {
-            ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+            ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
             if (n >= 0 || errno != EINTR) return n;
         }
     }
@@ -362,7 +369,7 @@ static int feed_file(struct conn *c, size_t *budget)
 
 size_t conn_queued(const struct conn *c)
 {
-    return buf_len(&c->out) + c->shared_out.bytes;
+    return buf_len(&c->out) + c->shared_out.bytes + c->piped;
 }
 
 /* Tell the backend when the queue passes the high-water mark, and when it
@@ -427,27 +434,56 @@ oom:
     return -1;
 }
 
+/* The spliced payload, once the bytes before it are out. Returns what
+ * splice() did: bytes, or -1 with errno. */
+static ssize_t send_piped(struct conn *c)
+{
+    for (;;) {
+        ssize_t n =
+            splice(c->pipe[0], NULL, c->fd, NULL, c->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0) {
+            c->piped -= (size_t)n;
+            if (!c->piped) pipepool_give(c->pipe);
+        }
+        return n;
+    }
+}
+
 void conn_flush(struct conn *c)
 {
     if (c->state == CONN_DEAD) return;
     bool progress = false;
     size_t budget = SENDFILE_PER_WAKE; /* fairness: other connections get a turn */
     for (;;) {
-        while (buf_len(&c->out) || !sq_empty(&c->shared_out)) {
-            /* Whole frames only: a started shared block first, then our own
-             * bytes (which may end in a started frame), then shared blocks. */
-            bool shared = sq_started(&c->shared_out) || !buf_len(&c->out);
-            size_t len;
-            const uint8_t *p = shared ? sq_peek(&c->shared_out, &len) : buf_head(&c->out);
-            if (!shared) len = buf_len(&c->out);
-            ssize_t n = io_send(c, p, len);
-            if (n > 0) {
-                if (shared)
-                    sq_consume(&c->shared_out, (size_t)n);
-                else
-                    buf_consume(&c->out, (size_t)n);
-                progress = true;
-                continue;
+        while (buf_len(&c->out) || !sq_empty(&c->shared_out) || c->piped) {
+            ssize_t n;
+            if (c->piped && !c->out_before_pipe) {
+                n = send_piped(c);
+                if (n > 0) {
+                    progress = true;
+                    continue;
+                }
+            } else {
+                /* Whole frames only: a started shared block first, then our own
+                 * bytes (which may end in a started frame), then shared blocks. */
+                bool shared = sq_started(&c->shared_out) || !buf_len(&c->out);
+                size_t len;
+                const uint8_t *p = shared ? sq_peek(&c->shared_out, &len) : buf_head(&c->out);
+                if (!shared) len = buf_len(&c->out);
+                bool before_pipe = !shared && c->piped && len >= c->out_before_pipe;
+                if (before_pipe) len = c->out_before_pipe; /* the header of the piped payload */
+                n = io_send(c, p, len, before_pipe);
+                if (n > 0) {
+                    if (shared) {
+                        sq_consume(&c->shared_out, (size_t)n);
+                    } else {
+                        buf_consume(&c->out, (size_t)n);
+                        if (c->piped) c->out_before_pipe -= (size_t)n;
+                    }
+                    progress = true;
+                    continue;
+                }
             }
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) goto blocked;
             peer_gone(c, n < 0 ? strerror(errno) : "send returned 0");
@@ -496,6 +532,41 @@ uint8_t *conn_send_begin(struct conn *c, uint8_t b0, size_t len)
 void conn_send_commit(struct conn *c, size_t len)
 {
     buf_commit(&c->out, len);
+}
+
+bool conn_can_splice(const struct conn *c)
+{
+    return !c->ssl && !c->piped && c->state == CONN_OPEN;
+}
+
+ssize_t conn_splice_message(struct conn *c, int fd, size_t max)
+{
+    if (max > WS_PAYLOAD_64K) max = WS_PAYLOAD_64K;
+    if (c->pipe[0] < 0 && pipepool_take(c->pipe) < 0) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    ssize_t n;
+    do n = splice(fd, NULL, c->pipe[1], NULL, max, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        int saved = errno;
+        pipepool_give(c->pipe); /* empty: nothing was moved */
+        errno = saved;
+        return n;
+    }
+    uint8_t hdr[WS_MAX_HEADER];
+    size_t h = ws_frame_header(hdr, WS_FIN | WS_OP_BINARY, (uint64_t)n, NULL);
+    if (buf_append(&c->out, hdr, h) < 0) {
+        conn_abort(c, "out of memory queueing a message");
+        return -1;
+    }
+    c->piped = (size_t)n;
+    c->out_before_pipe = buf_len(&c->out);
+    c->bytes_out += (size_t)n;
+    c->msgs_out++;
+    c->last_activity = ev_now(c->srv->loop);
+    return n;
 }
 
 /* Payloads up to 65535 bytes take a 2- or 4-byte header; room for 4 is kept. */

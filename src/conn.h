@@ -85,6 +85,11 @@ struct conn {
     int file_fd; /* static file being sent, or -1 */
     off_t file_pos, file_end;
 
+    /* A payload spliced from a backend socket (conn_splice_message): it goes
+     * out after the first out_before_pipe bytes of `out`. */
+    int pipe[2];
+    size_t piped, out_before_pipe;
+
     /* for the access log */
     char *request; /* "GET /path" */
     int status;
@@ -132,6 +137,17 @@ void conn_free(struct conn *c);
 void conn_ws_close(struct conn *c, uint16_t code, const char *reason);
 
 /* --- calls for backends --- */
+
+/* Whether conn_splice_message() can be used now: a plain socket with no
+ * spliced payload still waiting. */
+bool conn_can_splice(const struct conn *c);
+
+/* Move up to max bytes (at most WS_PAYLOAD_64K) from the socket fd to the
+ * client as one binary message, through a pipe, so they are never copied
+ * into user space. Returns the payload length queued, 0 at EOF of fd, or -1
+ * with errno (EAGAIN: nothing to read now; others: fd failed, or no pipe
+ * could be had: ENOTSUP then, and the copying path must be used). */
+ssize_t conn_splice_message(struct conn *c, int fd, size_t max);
 
 /* Queue one frame (b0 = WS_FIN | opcode). Returns 0, or -1 if the
  * connection failed (out of memory); it is then already closing. */

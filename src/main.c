@@ -18,6 +18,7 @@
 #endif
 
 #include "options.h"
+#include "pipepool.h"
 #include "log.h"
 #include "backend.h"
 #include "launch.h"
@@ -138,7 +139,8 @@ static unsigned default_maxconn(bool proxy)
         setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    rlim_t usable = rl.rlim_cur > 64 ? rl.rlim_cur - 32 : 32;
+    rlim_t spare = 32 + (proxy ? 2 * PIPEPOOL_MAX_PIPES : 0); /* listeners, logs, splice pipes */
+    rlim_t usable = rl.rlim_cur > 2 * spare ? rl.rlim_cur - spare : spare;
     rlim_t n = usable / (proxy ? 2 : 4);
     return n > 1000000 ? 1000000 : (unsigned)n;
 }
@@ -273,6 +275,7 @@ int main(int argc, char **argv)
         log_info(0, "stopped");
     }
     server_free(&srv);
+    pipepool_clear();
     ev_loop_destroy(loop);
     systemd_notify_close();
     return give_up(&su, status);

@@ -401,12 +401,46 @@ static void proxy_input_done(struct conn *c)
     if (gone) backend_gone_while_writing(p);
 }
 
+/* Reading the backend failed (errno in last_errno): end the session.
+ * Returns false: p was released. */
+static bool read_failed(struct peer *p)
+{
+    char why[300], detail[256];
+    if (p->ssl)
+        tls_error_string(p->ssl, detail, sizeof detail);
+    else
+        snprintf(detail, sizeof detail, "%s", strerror(p->last_errno));
+    snprintf(why, sizeof why, "backend %s: %s",
+             p->last_errno == ECONNRESET ? "reset the connection" : "read failed", detail);
+    end_session(p, WS_CLOSE_INTERNAL, p->last_errno == ECONNRESET ? "backend reset" : why);
+    if (p->last_errno != ECONNRESET) log_info(p->id, "%s", why);
+    return false;
+}
+
 /* Backend bytes become one message per read. Returns false if p was released. */
 static bool read_backend(struct peer *p)
 {
     for (int round = 0; round < TLS_READS_PER_WAKE; round++) {
         struct conn *c = p->conn;
         if (!c || p->output_paused) return true;
+        if (!p->ssl && !p->base64 && conn_can_splice(c)) {
+            /* Straight from socket to socket: the bytes are not copied to us. */
+            ssize_t r = conn_splice_message(c, p->fd, READ_MAX);
+            if (r > 0) {
+                conn_flush(c);
+                return true;
+            }
+            if (r == 0) {
+                end_session(p, WS_CLOSE_NORMAL, "backend closed");
+                return false;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+            if (c->state == CONN_DEAD) return true; /* it released us */
+            if (errno != ENOTSUP) {
+                p->last_errno = errno;
+                return read_failed(p);
+            }
+        }
         size_t max = p->base64 ? BASE64_READ_MAX : READ_MAX;
         uint8_t *space = p->base64 ? scratch : conn_frame_space(c, max);
         if (!space) return true; /* the connection failed; it released us */
@@ -448,18 +482,7 @@ static bool read_backend(struct peer *p)
             ev_io_start(p->srv->loop, &p->wio);
             return true;
         case TLS_CLOSED: end_session(p, WS_CLOSE_NORMAL, "backend closed"); return false;
-        default: {
-            char why[300], detail[256];
-            if (p->ssl)
-                tls_error_string(p->ssl, detail, sizeof detail);
-            else
-                snprintf(detail, sizeof detail, "%s", strerror(p->last_errno));
-            snprintf(why, sizeof why, "backend %s: %s",
-                     p->last_errno == ECONNRESET ? "reset the connection" : "read failed", detail);
-            end_session(p, WS_CLOSE_INTERNAL, p->last_errno == ECONNRESET ? "backend reset" : why);
-            if (p->last_errno != ECONNRESET) log_info(p->id, "%s", why);
-            return false;
-        }
+        default: return read_failed(p);
         }
     }
     /* More TLS data is waiting in OpenSSL: come back next loop iteration. */

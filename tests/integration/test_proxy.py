@@ -270,6 +270,35 @@ def test_backend_closes_first_queued_data_then_1000(server, backend):
     assert (code, reason) == (1000, "backend closed")
 
 
+def test_pongs_to_a_slow_reader_never_land_inside_a_backend_message(server, backend):
+    # Backend bytes may wait in a pipe (splice) behind their frame header
+    # while the client pings: each pong must go out between whole frames,
+    # or the stream (checked byte by byte) and the close frame would break.
+    total = 8 << 20
+    b = backend("source", "--bytes", str(total))
+    s = server(f"--connect={b.target}")
+    base = bytes(range(251)) * 300
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN, max_queue=1) as ws:
+            got, waiters = 0, []
+            while got < total:
+                m = await asyncio.wait_for(ws.recv(), 30)
+                off = got % 251
+                assert m == base[off:off + len(m)], f"mismatch at {got}"
+                got += len(m)
+                if len(waiters) < 50 and len(m) > 1000:  # a slow reader that pings
+                    waiters.append(await ws.ping())
+                    await asyncio.sleep(0.005)
+            rest, code, _ = await recv_all(ws)
+        # Pings that reach the server after its close frame stay unanswered.
+        answered = sum(1 for w in waiters if w.done() and not w.exception())
+        return got, rest, answered, code
+    got, rest, answered, code = run(go(), timeout=120)
+    assert got == total and rest == [] and code == 1000
+    assert answered >= 1
+
+
 def test_client_closes_first_backend_gets_eof(server, backend, tmp_path):
     rec = tmp_path / "received"
     b = backend("record", "--record", str(rec))
