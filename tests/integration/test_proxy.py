@@ -299,6 +299,41 @@ def test_pongs_to_a_slow_reader_never_land_inside_a_backend_message(server, back
     assert answered >= 1
 
 
+def test_many_slow_readers_get_every_byte_and_pipes_are_given_back(server, backend):
+    # 80 clients with small windows that do not read at first: the target's
+    # bytes wait in the kernel, in splice pipes or in the queue. Afterwards
+    # only a few empty pipes stay open (pooled), however many were lent.
+    each, n = 512 << 10, 80
+    b = backend("source", "--bytes", str(each))
+    s = server(f"--connect={b.target}")
+    base = bytes(range(251)) * 300
+
+    def fds():
+        return len(os.listdir(f"/proc/{s.proc.pid}/fd"))
+    before = fds()
+
+    async def client(ws):
+        msgs, code, _ = await recv_all(ws, timeout=30)
+        got = b"".join(msgs)
+        assert got == (base * (len(got) // len(base) + 1))[:len(got)], "mismatch"
+        return len(got), code
+
+    async def go():
+        conns = []
+        for _ in range(n):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+            sock.connect(("127.0.0.1", s.port))
+            conns.append(await websockets.connect(s.url, **OPEN, max_queue=1, sock=sock))
+        await asyncio.sleep(1.0)                  # nobody reads: the server's queues fill
+        return await asyncio.gather(*[client(ws) for ws in conns])
+    assert run(go(), timeout=120) == [(each, 1000)] * n
+    deadline = time.monotonic() + 5
+    while fds() > before + 2 * 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fds() <= before + 2 * 8, (before, fds())
+
+
 def test_client_closes_first_backend_gets_eof(server, backend, tmp_path):
     rec = tmp_path / "received"
     b = backend("record", "--record", str(rec))
