@@ -466,7 +466,9 @@ static void conn_fatal(const struct conn *c, const char *fmt, ...)
 /* ---- frames, client to server ----------------------------------------------------------- */
 
 /* XOR with the mask key while copying; `phase` is how far into the payload dst starts. 64
- * bytes at a time as a vector type (gcc -O2 does not vectorize a plain loop), then 8. */
+ * bytes at a time as a vector type (gcc -O2 does not vectorize a plain loop), then 8. Like its
+ * SHA-1 and base64, wsbench keeps its own framing code rather than linking wsbridge's ws.c: a
+ * checker that shares the code under test would share its bugs. */
 typedef uint64_t mask_vec __attribute__((vector_size(64)));
 
 static void mask_copy(unsigned char *dst, const unsigned char *src, size_t n,
@@ -1572,7 +1574,7 @@ static enum mode parse_mode(const char *name)
 {
     for (unsigned m = 0; m < sizeof mode_names / sizeof mode_names[0]; m++)
         if (!strcmp(name, mode_names[m])) return (enum mode)m;
-    die(EXIT_USAGE, "unknown mode %s (connrate, echo, stream, idle)", name);
+    die(EXIT_USAGE, "unknown mode %s (connrate, echo, stream, idle, fanout)", name);
 }
 
 static void parse_args(int argc, char **argv, struct opts *o)

@@ -176,6 +176,13 @@ def test_tls_with_raw_is_a_usage_error(tools):
     assert rc == 2 and not res and "--tls" in err and "--raw" in err, err
 
 
+def test_an_unknown_mode_is_a_usage_error_that_lists_every_mode(tools):
+    rc, res, err = wsbench(tools, 9, "flood")
+    assert rc == 2 and not res and "unknown mode flood" in err, err
+    for mode in ("connrate", "echo", "stream", "idle", "fanout"):
+        assert mode in err, (mode, err)
+
+
 def run_bench(tools, tmp_path, *args):
     """bench/run with these tools and wsbridge; returns (table text, the --json runs)."""
     logs, runs = tmp_path / "logs", tmp_path / "runs.json"
