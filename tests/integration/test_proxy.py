@@ -385,18 +385,25 @@ def test_small_messages_are_batched_into_few_backend_writes(server, backend, tmp
                                str(tmp_path / "trace"), "-p", str(s.proc.pid)])
     try:
         time.sleep(0.5)                    # strace attached
-        code, sent = many_small_messages_then_close(s.url, 2000, 32)
-        assert code == 1000
-        assert wait_recorded(rec) == sent
+        # All 2000 frames and the close leave in one write, so an unbatched proxy
+        # makes 2000 sends however the scheduler interleaves (websockets' one write
+        # per message raced the daemon's reads on a loaded machine).
+        msgs = [bytes([i % 251]) * 32 for i in range(2000)]
+        c = Conn(s.port, timeout=20)
+        c.handshake()
+        c.send(b"".join(frame(2, m) for m in msgs) + frame(8, close_payload(1000)))
+        assert c.expect_close(timeout=20)[0] == 1000
+        c.close()
+        assert wait_recorded(rec) == b"".join(msgs)
     finally:
         tracer.terminate()
         tracer.wait(10)
     writes = [ln for ln in (tmp_path / "trace").read_text().splitlines()
               if re.search(r"(sendto|write)\(\d+, \"", ln)]
     assert writes, "strace saw no writes"
-    # 2000 messages reach the backend in far fewer sends (one per client read)
+    # 2000 messages reach the backend in a few sends (one per client read)
     backend_sends = [ln for ln in writes if "sendto(" in ln]
-    assert len(backend_sends) < 400, len(backend_sends)
+    assert len(backend_sends) < 100, len(backend_sends)
 
 
 @pytest.mark.parametrize("size", [32, 1000, 20000])
