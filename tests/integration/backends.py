@@ -6,7 +6,8 @@
 
 MODE: echo (bytes back), line (a line service: "echo: LINE"), source (send
 --bytes of a pattern, then close), greet-close (say hello, close at once), greet (say
-hello, then echo),
+hello, then echo), greet-one-write (greet, --tls required, its greeting sent in one
+write with the end of a TLS 1.2 handshake),
 reset (read a little, then reset the connection), record (write what arrives
 to --record, and FILE.eof when the client half-closes; keep the socket open
 until the peer closes). Prints "ready" once listening.
@@ -68,6 +69,47 @@ async def greet(reader, writer, args):
     await echo(reader, writer, args)
 
 
+async def greet_one_write(reader, writer, args):
+    """greet over TLS 1.2 driven by hand, so that the end of the handshake
+    (the server's Finished) and the greeting leave in one write: a client
+    reading ahead gets both in the handshake's last read."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*args.tls)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # in 1.3 the client's Finished comes last
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+
+    async def feed():
+        if outgoing.pending:
+            writer.write(outgoing.read())
+            await writer.drain()
+        data = await reader.read(65536)
+        if not data:
+            return False
+        incoming.write(data)
+        return True
+
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            if not await feed():
+                return
+    tls.write(b"hello from the backend")
+    writer.write(outgoing.read())          # the handshake's end and the greeting together
+    await writer.drain()
+    while await feed():
+        try:
+            while True:
+                tls.write(tls.read(65536))
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            break
+    writer.close()
+
+
 async def reset(reader, writer, args):
     await reader.read(1)
     sock = writer.get_extra_info("socket")
@@ -97,10 +139,10 @@ async def main():
     ap.add_argument("--delay", type=float, default=0, help="record: seconds before reading")
     args = ap.parse_args()
     handler = {"echo": echo, "line": line, "source": source, "greet-close": greet_close,
-               "greet": greet,
+               "greet": greet, "greet-one-write": greet_one_write,
                "reset": reset, "record": record}[args.mode]
     ctx = None
-    if args.tls:
+    if args.tls and handler is not greet_one_write:   # that one speaks TLS itself
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(*args.tls)
 

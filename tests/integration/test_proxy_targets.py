@@ -177,11 +177,14 @@ def test_tls_target_verified(server, backend, cert):
     s.wait_log(r"CONNECT .* -> 127\.0\.0\.1:\d+ \(TLS\)")
 
 
-def test_tls_target_greeting_arrives_before_the_client_says_anything(server, backend, cert):
+@pytest.mark.parametrize("mode", ["greet", "greet-one-write"])
+def test_tls_target_greeting_arrives_before_the_client_says_anything(server, backend, cert,
+                                                                     mode):
     # Servers like VNC speak first; OpenSSL may have read the greeting ahead
     # with the end of the handshake, where it does not make the socket readable.
+    # greet-one-write makes sure it has: both arrive in one segment.
     crt, key, _ = cert
-    b = backend("greet", "--tls", crt, key)
+    b = backend(mode, "--tls", crt, key)
     s = server(f"--connect={b.target}", "--ssl-target", env={"SSL_CERT_FILE": crt})
 
     async def go():
