@@ -70,53 +70,85 @@ def test_wss_echo(server, script, pki):
     assert wss_echo(s.port, client_ctx(pki), big) == big
 
 
+class HandDrivenTLS:
+    """A TLS client over memory BIOs: the test decides which records share a write."""
+
+    def __init__(self, port, ctx):
+        self.raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+
+    def flush(self):
+        self.raw.sendall(self.outgoing.read())
+
+    def call(self, op, send=True):
+        """op() until it needs no more input; send=False keeps what it wrote queued."""
+        while True:
+            try:
+                result = op()
+                if send:
+                    self.flush()
+                return result
+            except ssl.SSLWantReadError:
+                self.flush()
+                data = self.raw.recv(65536)
+                assert data, "the server closed the connection"
+                self.incoming.write(data)
+
+    def read_until(self, done):
+        got = b""
+        while not done(got):
+            got += self.call(lambda: self.tls.read(65536))
+        return got
+
+
 def test_message_and_close_notify_in_one_write_end_the_session(server, script, pki, tmp_path):
     # OpenSSL reads both records at once (read-ahead): the message must reach
     # COMMAND, and the close_notify behind it must still end the session,
     # though the socket has nothing more to say.
     rec = tmp_path / "stdin"
     s = server(*tls_args(pki), script(f"#!/bin/sh\nexec tee {rec}\n"))  # stdout stays open
-    raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = client_ctx(pki).wrap_bio(incoming, outgoing, server_hostname="localhost")
-
-    def call(op):
-        while True:
-            try:
-                result = op()
-                raw.sendall(outgoing.read())
-                return result
-            except ssl.SSLWantReadError:
-                raw.sendall(outgoing.read())
-                data = raw.recv(65536)
-                assert data, "the server closed during the handshake"
-                incoming.write(data)
+    t = HandDrivenTLS(s.port, client_ctx(pki))
     try:
-        call(tls.do_handshake)
-        call(lambda: tls.write(request()))
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += call(lambda: tls.read(65536))
+        t.call(t.tls.do_handshake)
+        t.call(lambda: t.tls.write(request()))
+        head = t.read_until(lambda got: b"\r\n\r\n" in got)
         assert head.startswith(b"HTTP/1.1 101"), head
-        tls.write(frame(1, b"last words"))
+        t.tls.write(frame(1, b"last words"))
         try:
-            tls.unwrap()                     # queues close_notify; the server's is not awaited
+            t.tls.unwrap()                   # queues close_notify; the server's is not awaited
         except ssl.SSLWantReadError:
             pass
-        raw.sendall(outgoing.read())         # both records in one write; our socket stays open
+        t.flush()                            # both records in one write; our socket stays open
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
-                if not raw.recv(65536):
+                if not t.raw.recv(65536):
                     break                    # the server closed: the session is over
             except ConnectionResetError:
                 break
         else:
             pytest.fail("the session did not end after the client's close_notify")
     finally:
-        raw.close()
+        t.raw.close()
     assert s.wait_no_children(5)
     assert rec.read_text() == "last words\n"
+
+
+def test_request_and_message_in_one_write_with_the_clients_finished(server, script, pki):
+    # The handshake's last read holds the upgrade request and a message too
+    # (read ahead, so the socket is not readable afterwards): both are served.
+    s = server(*tls_args(pki), script(CAT))
+    t = HandDrivenTLS(s.port, client_ctx(pki))
+    try:
+        t.call(t.tls.do_handshake, send=False)   # our Finished stays queued
+        t.tls.write(request() + frame(1, b"early words"))
+        t.flush()                                # Finished, request and message together
+        echo = bytes([0x81, 11]) + b"early words"
+        got = t.read_until(lambda got: echo in got)
+        assert got.startswith(b"HTTP/1.1 101") and got.endswith(b"\r\n\r\n" + echo), got
+    finally:
+        t.raw.close()
 
 
 def test_child_sees_https_on(server, script, pki):
