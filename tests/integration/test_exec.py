@@ -450,31 +450,43 @@ def test_child_inherits_only_stdin_stdout_stderr(server, script, tmp_path):
     assert msgs == ["0 1 2 3"] and code == 1000
 
 
+FDS_THEN_UPPER = ("#!/usr/bin/python3\nimport os, sys\n"
+                  "print(' '.join(sorted(os.listdir('/proc/self/fd'), key=int)), flush=True)\n"
+                  "for line in sys.stdin:\n    print(line.strip().upper(), flush=True)\n")
+
+
+def start_with_inherited_fd3(server, script, tmp_path, wrapper=()):
+    """Children say which descriptors they have, then upper-case lines. The
+    daemon starts with fd 3 open and inheritable: below the reserved slots,
+    so only the child's own closing keeps it out."""
+    leak = ["sh", "-c", 'exec 3>>"$0"; exec "$@"', str(tmp_path / "inherited")]
+    return server(script(FDS_THEN_UPPER, name="fds.py"), prefix=[*wrapper, *leak])
+
+
+async def hold_sessions(url, n, then):
+    """Opens n sessions at once, each hearing its child's descriptors first;
+    returns (what they heard, await then(sessions)), and closes them all."""
+    conns, seen = [], []
+    try:
+        for _ in range(n):
+            ws = await websockets.connect(url, **OPEN)
+            conns.append(ws)
+            seen.append(await asyncio.wait_for(ws.recv(), 20))
+        return seen, await then(conns)
+    finally:
+        for ws in conns:
+            await ws.close()
+
+
 def test_child_inherits_only_three_descriptors_while_hundreds_are_open(server, script, tmp_path):
     # Children share the daemon's descriptor table until they keep only the
     # lowest few (launch.c): the sessions' sockets and pipes must not leak
     # into later children, nor may a child's pipes into the daemon's table.
-    # The daemon starts with fd 3 open and inheritable: below the reserved
-    # slots, so only the child's own closing keeps it out.
-    leak = ["sh", "-c", 'exec 3>>"$0"; exec "$@"', str(tmp_path / "inherited")]
-    body = ("#!/usr/bin/python3\nimport os, sys\n"
-            "print(' '.join(sorted(os.listdir('/proc/self/fd'), key=int)), flush=True)\n"
-            "sys.stdin.read()\n")
-    s = server(script(body, name="fds.py"), prefix=leak)
+    s = start_with_inherited_fd3(server, script, tmp_path)
 
-    async def go():
-        conns, seen = [], []
-        try:
-            for _ in range(120):
-                ws = await websockets.connect(s.url, **OPEN)
-                conns.append(ws)
-                seen.append(await asyncio.wait_for(ws.recv(), 20))
-            daemon_fds = len(os.listdir(f"/proc/{s.proc.pid}/fd"))
-        finally:
-            for ws in conns:
-                await ws.close()
-        return seen, daemon_fds
-    seen, daemon_fds = run(go(), timeout=120)
+    async def count_daemon_fds(conns):
+        return len(os.listdir(f"/proc/{s.proc.pid}/fd"))
+    seen, daemon_fds = run(hold_sessions(s.url, 120, count_daemon_fds), timeout=120)
     assert set(seen) == {"0 1 2 3"}, set(seen)
     assert daemon_fds >= 4 * 120, daemon_fds   # a socket and three pipes per session
     assert s.wait_no_children(10)
@@ -485,29 +497,14 @@ def test_commands_start_the_slow_way_on_a_kernel_without_close_range(server, scr
     # Before Linux 5.9 the fast launcher cannot unshare its table (launch.c):
     # the daemon says so once and starts every command with posix_spawn,
     # whose children must get the same three descriptors, with sessions open.
-    # The daemon starts with fd 3 open and inheritable, as above.
     wrapper = ["/usr/bin/python3", no_close_range.__file__]
-    leak = ["sh", "-c", 'exec 3>>"$0"; exec "$@"', str(tmp_path / "inherited")]
-    body = ("#!/usr/bin/python3\nimport os, sys\n"
-            "print(' '.join(sorted(os.listdir('/proc/self/fd'), key=int)), flush=True)\n"
-            "for line in sys.stdin:\n    print(line.strip().upper(), flush=True)\n")
-    s = server(script(body, name="fds.py"), prefix=[*wrapper, *leak])
+    s = start_with_inherited_fd3(server, script, tmp_path, wrapper)
 
-    async def go():
-        conns, seen = [], []
-        try:
-            for i in range(30):
-                ws = await websockets.connect(s.url, **OPEN)
-                conns.append(ws)
-                seen.append(await asyncio.wait_for(ws.recv(), 20))
-            for i, ws in enumerate(conns):
-                await ws.send(f"hello {i}")
-            echoes = [await asyncio.wait_for(ws.recv(), 20) for ws in conns]
-        finally:
-            for ws in conns:
-                await ws.close()
-        return seen, echoes
-    seen, echoes = run(go(), timeout=120)
+    async def echo_each(conns):
+        for i, ws in enumerate(conns):
+            await ws.send(f"hello {i}")
+        return [await asyncio.wait_for(ws.recv(), 20) for ws in conns]
+    seen, echoes = run(hold_sessions(s.url, 30, echo_each), timeout=120)
     assert set(seen) == {"0 1 2 3"}, set(seen)
     assert echoes == [f"HELLO {i}" for i in range(30)]
     warnings = re.findall(r"starting commands the slow way \(close_range: ([^)]*)\)", s.log())
