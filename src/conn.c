@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <openssl/ssl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <fcntl.h>
@@ -1048,10 +1049,25 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     conn_flush(c);
 }
 
+/* Bytes from the client that we have not read: it has spoken, whether the
+ * read is held back (the backend is full) or only comes later in this loop
+ * pass (a busy loop runs timers first). */
+static bool input_waiting(const struct conn *c)
+{
+    int n = 0;
+    if (c->ssl && tls_has_more(c->ssl)) return true;
+    return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 /* In OPEN the timer paces pings: a client that has sent nothing since the
- * last ping (not even its pong) is gone. */
+ * last ping (not even its pong) is gone. One whose bytes wait unread is
+ * not: its pong may be among them, so it gets another period. */
 static void ping_or_give_up(struct conn *c)
 {
+    if (c->awaiting_pong && input_waiting(c)) {
+        arm_timer(c, c->srv->cfg->pingms / 1000.0);
+        return;
+    }
     if (c->awaiting_pong) {
         log_info(c->id, "%s port %u: no pong within %u ms", c->peer_addr, c->peer_port,
                  c->srv->cfg->pingms);
@@ -1089,12 +1105,15 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-/* --idle-timeout: no message either way for that long. */
+/* --idle-timeout: no message either way for that long. Bytes waiting to
+ * be read count as a message: held back, or about to be read (see
+ * input_waiting). */
 static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct conn *c = container_of(w, struct conn, idle);
     if (c->state != CONN_OPEN) return;
+    if (input_waiting(c)) c->last_activity = ev_now(loop);
     ev_tstamp left = c->last_activity + c->srv->cfg->idle_timeout - ev_now(loop);
     if (left > 0.001) {
         ev_timer_set(&c->idle, left, 0.);

@@ -222,11 +222,12 @@ static const struct option_spec option_table[] = {
      "Time allowed for TLS and the whole request head; slower clients are dropped.",
      OPT_HANDSHAKE_TIMEOUT, MODE_ANY},
     {"idle-timeout", "SECONDS", "0",
-     "Close a WebSocket with 1001 after this long without a message either way; 0 turns it off.",
+     "Close a WebSocket with 1001 after this long without a message either way (client bytes "
+     "held back by a full target count as one); 0 turns it off.",
      OPT_IDLE_TIMEOUT, MODE_ANY},
     {"pingms", "MS", "30000",
-     "Ping every client this often; one that has not answered by the next ping is closed (1011). "
-     "0 turns pings off.",
+     "Ping every client this often; one that has sent nothing by the next ping, not even its "
+     "pong, is closed (1011). Bytes held back unread by a full target count. 0 turns pings off.",
      OPT_PINGMS, MODE_ANY},
     {"user", "NAME", NULL,
      "After opening the ports and reading keys, run as this user (and its group, unless --group).",

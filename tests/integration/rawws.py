@@ -42,7 +42,10 @@ def frame(opcode, payload=b"", fin=True, rsv=0, mask=True, key=None, length=None
     if not mask:
         return head + payload
     key = key if key is not None else os.urandom(4)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    size = len(payload)
+    mask = (key * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, "little") ^ int.from_bytes(mask, "little")).to_bytes(
+        size, "little")                  # one big XOR: megabytes stay cheap
     return head + key + masked
 
 

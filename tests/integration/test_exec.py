@@ -316,10 +316,12 @@ def test_child_closing_stdin_early_does_not_break_the_session(server, script):
 
 def seconds_until_sigint(server, script, tmp_path, *args):
     """Run a child that records when SIGINT reaches it; close the client and
-    return how long after the close the signal came."""
+    return how long after we started closing the signal came (the daemon
+    cannot act before then, however late we are told the close is done)."""
     marker = tmp_path / "got-int"
+    # $EPOCHREALTIME, not $(date): a trap that forks may be too slow for the SIGTERM behind
     body = f"""#!/bin/bash
-trap 'echo "$(date +%s.%N)" > {marker}; exit 0' INT
+trap 'echo "$EPOCHREALTIME" > {marker}; exit 0' INT
 echo ready
 while :; do sleep 0.05; done
 """
@@ -328,7 +330,9 @@ while :; do sleep 0.05; done
     async def go():
         async with websockets.connect(s.url, **OPEN) as ws:
             assert await asyncio.wait_for(ws.recv(), 5) == "ready"
-        return time.time()
+            closing_at = time.time()
+            await ws.close()
+        return closing_at
     closed_at = run(go())
     assert s.wait_no_children(5)
     assert marker.exists(), s.log()
@@ -337,11 +341,11 @@ while :; do sleep 0.05; done
 
 def test_client_close_sends_sigint_to_a_trapping_child(server, script, tmp_path):
     # stdin is closed first; SIGINT follows 100 ms later
-    assert 0.05 <= seconds_until_sigint(server, script, tmp_path) <= 1.0
+    assert 0.09 <= seconds_until_sigint(server, script, tmp_path) <= 1.0
 
 
 def test_closems_delays_each_signal(server, script, tmp_path):
-    assert 0.75 <= seconds_until_sigint(server, script, tmp_path, "--closems=700") <= 2.0
+    assert 0.78 <= seconds_until_sigint(server, script, tmp_path, "--closems=700") <= 2.0
 
 
 def test_stubborn_child_is_killed_and_reaped(server, script, tmp_path):
@@ -351,10 +355,10 @@ def test_stubborn_child_is_killed_and_reaped(server, script, tmp_path):
     async def go():
         async with websockets.connect(s.url, **OPEN) as ws:
             assert await asyncio.wait_for(ws.recv(), 5) == "ready"
-    start = time.monotonic()
-    run(go())
+            return time.monotonic()          # closing starts here
+    start = run(go())
     assert s.wait_no_children(5), s.descendants()
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 3.0    # SIGKILL comes after 0.85 s
     s.wait_log(r"did not end after SIGINT and SIGTERM: sent SIGKILL")
 
 
@@ -380,7 +384,7 @@ def test_grandchild_holding_stdout_after_the_child_exits(server, script, tmp_pat
     start = time.monotonic()
     msgs, code, _ = run(collect(s.url))
     assert msgs == ["one"] and code == 1000
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 5.0    # not held until the grandchild's sleep ends
     assert s.wait_no_children(5), s.descendants()
 
 

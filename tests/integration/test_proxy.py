@@ -352,18 +352,16 @@ def test_client_closes_first_backend_gets_eof(server, backend, tmp_path):
     s.wait_log(r"DISCONNECT .* code 1000 by client, in 1 messages 10 bytes")
 
 
-def many_small_messages_then_close(url, count, size):
-    """Sent without waiting, the close frame right behind: they share reads."""
-    sent = bytearray()
-
-    async def go():
-        async with websockets.connect(url, **OPEN, write_limit=1 << 24) as ws:
-            for i in range(count):
-                m = bytes([i % 251]) * size
-                sent.extend(m)
-                await ws.send(m)
-        return ws.close_code
-    return run(go(), timeout=60), bytes(sent)
+def messages_then_close_in_one_write(port, msgs):
+    """All frames and the close behind them in one write, so they share the
+    daemon's reads however the scheduler runs us; returns the close code."""
+    c = Conn(port, timeout=30)
+    try:
+        c.handshake()
+        c.send(b"".join(frame(2, m) for m in msgs) + frame(8, close_payload(1000)))
+        return c.expect_close(timeout=30)[0]
+    finally:
+        c.close()
 
 
 def wait_recorded(rec, timeout=20):
@@ -384,16 +382,15 @@ def test_small_messages_are_batched_into_few_backend_writes(server, backend, tmp
     tracer = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=sendto,write", "-o",
                                str(tmp_path / "trace"), "-p", str(s.proc.pid)])
     try:
-        time.sleep(0.5)                    # strace attached
-        # All 2000 frames and the close leave in one write, so an unbatched proxy
-        # makes 2000 sends however the scheduler interleaves (websockets' one write
-        # per message raced the daemon's reads on a loaded machine).
+        deadline = time.monotonic() + 10   # strace attached (then a moment to set up)
+        while "TracerPid:\t0\n" in open(f"/proc/{s.proc.pid}/status").read():
+            assert time.monotonic() < deadline, "strace did not attach"
+            time.sleep(0.05)
+        time.sleep(0.2)
+        # An unbatched proxy makes 2000 sends however the scheduler interleaves
+        # (websockets' one write per message raced the daemon's reads under load).
         msgs = [bytes([i % 251]) * 32 for i in range(2000)]
-        c = Conn(s.port, timeout=20)
-        c.handshake()
-        c.send(b"".join(frame(2, m) for m in msgs) + frame(8, close_payload(1000)))
-        assert c.expect_close(timeout=20)[0] == 1000
-        c.close()
+        assert messages_then_close_in_one_write(s.port, msgs) == 1000
         assert wait_recorded(rec) == b"".join(msgs)
     finally:
         tracer.terminate()
@@ -412,9 +409,9 @@ def test_client_bytes_still_pending_at_close_all_reach_a_slow_backend(server, ba
     rec = tmp_path / "received"
     b = backend("record", "--record", str(rec), "--delay", "1.5")
     s = server(f"--connect={b.target}")
-    code, sent = many_small_messages_then_close(s.url, (8 << 20) // size, size)
-    assert code == 1000
-    got = wait_recorded(rec)
+    msgs = [bytes([i % 251]) * size for i in range((8 << 20) // size)]
+    assert messages_then_close_in_one_write(s.port, msgs) == 1000
+    got, sent = wait_recorded(rec), b"".join(msgs)
     assert len(got) == len(sent) and got == sent
 
 
@@ -441,6 +438,21 @@ def test_access_log_line(server, backend):
 
 
 # --- flow control ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("timer", [["--pingms=300"], ["--idle-timeout=0.5", "--pingms=0"]])
+def test_a_client_held_back_by_a_slow_backend_is_neither_dead_nor_idle(server, backend, tmp_path,
+                                                                        timer):
+    # The target reads nothing for 2 s, so the daemon stops reading the client:
+    # its messages (and pongs) wait unread. Unread bytes show it is alive and
+    # busy: neither 1011 (ping timeout) nor 1001 (idle timeout).
+    rec = tmp_path / "received"
+    b = backend("record", "--record", str(rec), "--delay", "2")
+    s = server(f"--connect={b.target}", *timer)
+    msgs = [os.urandom(65536) for _ in range(256)]
+    assert messages_then_close_in_one_write(s.port, msgs) == 1000
+    assert wait_recorded(rec) == b"".join(msgs)
+    assert "no pong" not in s.log() and "idle timeout" not in s.log()
+
 
 def test_1_gib_to_a_slow_reader_keeps_memory_flat(server, backend):
     """Documented bound: the daemon's RSS grows by less than 16 MiB."""
