@@ -1,13 +1,13 @@
 #include "autoconfig.h"
 
-#include "cgienv.h"
+#include "backend/cgienv.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 /* Entries are collected as "NAME=value\0" strings in one arena. */
 struct env_builder {

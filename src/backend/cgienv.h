@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
+#include "proto/http.h"
 
 struct cgienv_input {
     const struct http_request *req;

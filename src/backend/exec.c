@@ -14,18 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "buf.h"
-#include "cgienv.h"
-#include "conn.h"
-#include "exec.h"
-#include "log.h"
-#include "server.h"
-#include "launch.h"
-#include "static.h"
-#include "utf8.h"
-#include "util.h"
-#include "ws.h"
+#include "backend/backend.h"
+#include "base/buf.h"
+#include "backend/cgienv.h"
+#include "net/conn.h"
+#include "backend/exec.h"
+#include "base/log.h"
+#include "core/server.h"
+#include "backend/launch.h"
+#include "http/static.h"
+#include "proto/utf8.h"
+#include "base/util.h"
+#include "proto/ws.h"
 
 extern char **environ;
 

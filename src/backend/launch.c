@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "launch.h"
+#include "backend/launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #define ERR_LINE_MAX 4096 /* stderr is logged in lines of at most this */
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 struct launched {
     pid_t pid;                 /* also its process group id */

@@ -3,7 +3,7 @@
  * ways as binary messages (or base64 in text messages for old noVNC). */
 #include "autoconfig.h"
 
-#include "proxy.h"
+#include "backend/proxy.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,18 +14,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "base64.h"
-#include "buf.h"
-#include "conn.h"
-#include "http.h"
-#include "log.h"
-#include "server.h"
-#include "target.h"
-#include "tls.h"
-#include "tokens.h"
-#include "util.h"
-#include "ws.h"
+#include "backend/backend.h"
+#include "proto/base64.h"
+#include "base/buf.h"
+#include "net/conn.h"
+#include "proto/http.h"
+#include "base/log.h"
+#include "core/server.h"
+#include "backend/target.h"
+#include "net/tls.h"
+#include "backend/tokens.h"
+#include "base/util.h"
+#include "proto/ws.h"
 
 #define READ_MAX          WS_PAYLOAD_64K /* one binary message per backend read of at most this */
 #define BASE64_READ_MAX   49149          /* encodes to at most 65532 characters */

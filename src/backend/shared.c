@@ -16,7 +16,7 @@
  * target: bytes both ways, binary messages, reconnected with back-off. */
 #include "autoconfig.h"
 
-#include "shared.h"
+#include "backend/shared.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -27,17 +27,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "buf.h"
-#include "conn.h"
-#include "launch.h"
-#include "log.h"
-#include "server.h"
-#include "sharedq.h"
-#include "target.h"
-#include "utf8.h"
-#include "util.h"
-#include "ws.h"
+#include "backend/backend.h"
+#include "base/buf.h"
+#include "net/conn.h"
+#include "backend/launch.h"
+#include "base/log.h"
+#include "core/server.h"
+#include "net/sharedq.h"
+#include "backend/target.h"
+#include "proto/utf8.h"
+#include "base/util.h"
+#include "proto/ws.h"
 
 #define READ_MAX        65536      /* bytes read from stdout at a time */
 #define SHARED_LINE_MAX 65536      /* a longer line is cut into several messages */

@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "target.h"
+#include "backend/target.h"
 
 #include <netdb.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 #include "autoconfig.h"
 
-#include "tokens.h"
+#include "backend/tokens.h"
 
-#include "readfile.h"
+#include "base/readfile.h"
 
 #include <dirent.h>
 #include <errno.h>

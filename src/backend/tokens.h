@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "target.h"
+#include "backend/target.h"
 
 struct token_entry {
     char *token;

@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "buf.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "readfile.h"
+#include "base/readfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

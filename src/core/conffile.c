@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "conffile.h"
+#include "core/conffile.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -17,16 +17,16 @@
 #include <sys/prctl.h>
 #endif
 
-#include "options.h"
-#include "pipepool.h"
-#include "log.h"
-#include "backend.h"
-#include "launch.h"
-#include "proxy.h"
-#include "server.h"
-#include "shared.h"
-#include "supervisor.h"
-#include "systemd.h"
+#include "core/options.h"
+#include "net/pipepool.h"
+#include "base/log.h"
+#include "backend/backend.h"
+#include "backend/launch.h"
+#include "backend/proxy.h"
+#include "core/server.h"
+#include "backend/shared.h"
+#include "core/supervisor.h"
+#include "core/systemd.h"
 
 /* Descriptors 0-2 must exist, or a pipe could land on them and then be
  * clobbered when a child's stdio is set up. */

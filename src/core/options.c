@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "options.h"
+#include "core/options.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "cidr.h"
-#include "conffile.h"
-#include "http.h"
-#include "origin.h"
-#include "readfile.h"
+#include "proto/cidr.h"
+#include "core/conffile.h"
+#include "proto/http.h"
+#include "http/origin.h"
+#include "base/readfile.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
 #define UNIX_PATH_MAX   sizeof(((struct sockaddr_un *)0)->sun_path)

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cidr.h"
-#include "log.h"
-#include "origin.h"
+#include "proto/cidr.h"
+#include "base/log.h"
+#include "http/origin.h"
 
 struct config {
     unsigned port;

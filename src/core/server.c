@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "server.h"
+#include "core/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,15 +16,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cidr.h"
-#include "conn.h"
-#include "tls.h"
-#include "exec.h"
-#include "proxy.h"
-#include "shared.h"
-#include "log.h"
-#include "systemd.h"
-#include "util.h"
+#include "proto/cidr.h"
+#include "net/conn.h"
+#include "net/tls.h"
+#include "backend/exec.h"
+#include "backend/proxy.h"
+#include "backend/shared.h"
+#include "base/log.h"
+#include "core/systemd.h"
+#include "base/util.h"
 
 #define ACCEPTS_PER_WAKE 64  /* fairness between accepting and serving */
 #define ACCEPT_BACKOFF   0.5 /* seconds without accepting after EMFILE/ENFILE */

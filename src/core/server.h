@@ -10,9 +10,9 @@
 
 #include <openssl/ssl.h>
 
-#include "auth.h"
-#include "options.h"
-#include "ipcount.h"
+#include "http/auth.h"
+#include "core/options.h"
+#include "net/ipcount.h"
 
 struct conn;
 struct exec_child;

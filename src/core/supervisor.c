@@ -14,9 +14,9 @@
 #include <sys/prctl.h>
 #endif
 
-#include "log.h"
-#include "supervisor.h"
-#include "systemd.h"
+#include "base/log.h"
+#include "core/supervisor.h"
+#include "core/systemd.h"
 
 #define MAX_WORKERS   64
 #define EARLY_DEATH   1.0  /* seconds: a worker dying this soon cannot start at all */

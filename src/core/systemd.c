@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "systemd.h"
+#include "core/systemd.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "auth.h"
+#include "http/auth.h"
 
 #include <crypt.h>
 #include <openssl/crypto.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "base64.h"
-#include "readfile.h"
+#include "proto/base64.h"
+#include "base/readfile.h"
 
 #define HTPASSWD_MAX (4u << 20)
 

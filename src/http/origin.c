@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "origin.h"
+#include "http/origin.h"
 
 #include <stdio.h>
 #include <stdlib.h>

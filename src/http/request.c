@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "request.h"
+#include "http/request.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -9,16 +9,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "backend.h"
-#include "cidr.h"
-#include "conn.h"
-#include "handshake.h"
-#include "http.h"
-#include "log.h"
-#include "origin.h"
-#include "server.h"
-#include "static.h"
+#include "http/auth.h"
+#include "backend/backend.h"
+#include "proto/cidr.h"
+#include "net/conn.h"
+#include "proto/handshake.h"
+#include "proto/http.h"
+#include "base/log.h"
+#include "http/origin.h"
+#include "core/server.h"
+#include "http/static.h"
 
 /* Methods are case-sensitive (RFC 9110 9.1). */
 static bool method_is(const struct http_request *req, const char *m)

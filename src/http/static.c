@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "static.h"
+#include "http/static.h"
 
 #include <errno.h>
 #include <fcntl.h>

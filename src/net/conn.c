@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "conn.h"
+#include "net/conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,15 +16,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "cidr.h"
-#include "log.h"
-#include "pipepool.h"
-#include "proxyproto.h"
-#include "request.h"
-#include "server.h"
-#include "tls.h"
-#include "util.h"
+#include "backend/backend.h"
+#include "proto/cidr.h"
+#include "base/log.h"
+#include "net/pipepool.h"
+#include "proto/proxyproto.h"
+#include "http/request.h"
+#include "core/server.h"
+#include "net/tls.h"
+#include "base/util.h"
 
 #define READ_CHUNK        65536
 #define SENDFILE_CHUNK    (1 << 20)

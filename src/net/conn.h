@@ -10,11 +10,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
-#include "sharedq.h"
-#include "cidr.h"
-#include "http.h"
-#include "ws.h"
+#include "base/buf.h"
+#include "net/sharedq.h"
+#include "proto/cidr.h"
+#include "proto/http.h"
+#include "proto/ws.h"
 
 struct server;
 struct backend_ops;

@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "ipcount.h"
+#include "net/ipcount.h"
 
 #include <stdlib.h>
 #include <string.h>

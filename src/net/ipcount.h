@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cidr.h"
+#include "proto/cidr.h"
 
 struct ipcount_node;
 

@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "pipepool.h"
+#include "net/pipepool.h"
 
 #include <errno.h>
 #include <fcntl.h>

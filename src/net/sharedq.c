@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "sharedq.h"
+#include "net/sharedq.h"
 
 #include <stdlib.h>
 

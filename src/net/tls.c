@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "tls.h"
+#include "net/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

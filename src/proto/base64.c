@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "base64.h"
+#include "proto/base64.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

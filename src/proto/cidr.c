@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "cidr.h"
+#include "proto/cidr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

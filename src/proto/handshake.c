@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "handshake.h"
+#include "proto/handshake.h"
 
 #include <openssl/evp.h>
 #include <string.h>

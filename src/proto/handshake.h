@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
-#include "http.h"
+#include "base/buf.h"
+#include "proto/http.h"
 
 #define HANDSHAKE_ACCEPT_LEN 28 /* base64 of a 20-byte SHA-1 */
 

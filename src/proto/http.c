@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "http.h"
+#include "proto/http.h"
 
 #include <stdio.h>
 #include <string.h>

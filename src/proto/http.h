@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 #define HTTP_MAX_REQUEST_LINE  8192
 #define HTTP_MAX_HEADER_BYTES  16384

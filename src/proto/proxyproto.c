@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "proxyproto.h"
+#include "proto/proxyproto.h"
 
 #include <string.h>
 

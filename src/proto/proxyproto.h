@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cidr.h"
+#include "proto/cidr.h"
 
 #define PROXYPROTO_MAX 4096 /* a longer v2 header (TLVs) is refused */
 

@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "utf8.h"
+#include "proto/utf8.h"
 
 #include <string.h>
 

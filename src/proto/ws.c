@@ -1,8 +1,8 @@
 #include "autoconfig.h"
 
-#include "ws.h"
+#include "proto/ws.h"
 
-#include "utf8.h"
+#include "proto/utf8.h"
 
 #include <string.h>
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
+#include "proto/base64.h"
 
 enum ref_class { REF_COMPLETE, REF_PARTIAL, REF_BAD };
 

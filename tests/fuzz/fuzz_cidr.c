@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cidr.h"
+#include "proto/cidr.h"
 
 static bool is_mapped(const struct ip_addr *a)
 {

@@ -16,8 +16,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "conffile.h"
-#include "options.h"
+#include "core/conffile.h"
+#include "core/options.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

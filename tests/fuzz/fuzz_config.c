@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "options.h"
+#include "core/options.h"
 
 /* options_parse prints its messages; send the stdio streams to /dev/null.
  * libFuzzer keeps the stderr stream it captured at start-up, and the

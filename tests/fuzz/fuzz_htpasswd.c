@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h"
+#include "http/auth.h"
 
 /* The reference: 0 and the number of users, or -1 and the bad line. */
 /* What crypt(3) checks: current methods, and legacy ones in '$' form

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "cgienv.h"
-#include "handshake.h"
-#include "http.h"
+#include "base/buf.h"
+#include "backend/cgienv.h"
+#include "proto/handshake.h"
+#include "proto/http.h"
 
 static uint64_t xorshift(uint64_t *s)
 {

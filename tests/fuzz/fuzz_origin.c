@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "origin.h"
+#include "http/origin.h"
 
 static bool scheme_char(char c)
 {

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cidr.h"
-#include "proxyproto.h"
+#include "proto/cidr.h"
+#include "proto/proxyproto.h"
 
 static bool same_info(const struct proxyproto_info *a, const struct proxyproto_info *b)
 {

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "target.h"
-#include "tokens.h"
+#include "backend/target.h"
+#include "backend/tokens.h"
 
 static bool blank(uint8_t c)
 {

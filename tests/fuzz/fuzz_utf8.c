@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "utf8.h"
+#include "proto/utf8.h"
 
 enum ref_class { REF_COMPLETE, REF_PARTIAL, REF_BAD };
 

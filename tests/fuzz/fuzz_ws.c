@@ -27,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "utf8.h"
-#include "ws.h"
+#include "proto/utf8.h"
+#include "proto/ws.h"
 
 /* A growable byte string. */
 struct bytes {

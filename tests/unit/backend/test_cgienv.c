@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cgienv.h"
-#include "http.h"
-#include "tap.h"
+#include "backend/cgienv.h"
+#include "proto/http.h"
+#include "../tap.h"
 
 /* SERVER_SOFTWARE, the 18 CGI variables from REMOTE_ADDR to REMOTE_USER, and
  * UNIQUE_ID; REQUEST_URI is one of the 18. HTTPS and HTTP_* come on top. */

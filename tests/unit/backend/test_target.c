@@ -9,8 +9,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "tap.h"
-#include "target.h"
+#include "../tap.h"
+#include "backend/target.h"
 
 /* ---- parsing ----------------------------------------------------------------------- */
 

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tap.h"
-#include "tokens.h"
+#include "../tap.h"
+#include "backend/tokens.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

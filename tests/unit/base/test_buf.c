@@ -2,8 +2,8 @@
 
 #include <string.h>
 
-#include "buf.h"
-#include "tap.h"
+#include "base/buf.h"
+#include "../tap.h"
 
 int main(void)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conffile.h"
-#include "tap.h"
+#include "core/conffile.h"
+#include "../tap.h"
 
 /* Parse from an exactly-sized copy (ASan sees a read past len). */
 static int parse(struct conffile *f, const char *text, size_t len, char *err, size_t errlen)

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "options.h"
-#include "log.h"
-#include "tap.h"
+#include "core/options.h"
+#include "base/log.h"
+#include "../tap.h"
 
 /* ---- running options_parse ------------------------------------------------- */
 

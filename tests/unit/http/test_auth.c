@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "base64.h"
-#include "tap.h"
+#include "http/auth.h"
+#include "proto/base64.h"
+#include "../tap.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "origin.h"
-#include "tap.h"
+#include "http/origin.h"
+#include "../tap.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

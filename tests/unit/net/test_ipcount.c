@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cidr.h"
-#include "ipcount.h"
-#include "tap.h"
+#include "proto/cidr.h"
+#include "net/ipcount.h"
+#include "../tap.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <unistd.h>
 
-#include "pipepool.h"
-#include "tap.h"
+#include "net/pipepool.h"
+#include "../tap.h"
 
 static int open_fds(void)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sharedq.h"
-#include "tap.h"
+#include "net/sharedq.h"
+#include "../tap.h"
 
 static struct sq_block *block_of(const char *s)
 {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "tap.h"
+#include "proto/base64.h"
+#include "../tap.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

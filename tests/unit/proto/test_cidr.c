@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "cidr.h"
-#include "tap.h"
+#include "proto/cidr.h"
+#include "../tap.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

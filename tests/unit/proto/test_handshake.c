@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "handshake.h"
-#include "http.h"
-#include "tap.h"
+#include "base/buf.h"
+#include "proto/handshake.h"
+#include "proto/http.h"
+#include "../tap.h"
 
 /* A parsed request; the text must outlive it. */
 struct parsed {

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "http.h"
-#include "tap.h"
+#include "base/buf.h"
+#include "proto/http.h"
+#include "../tap.h"
 
 /* ---- running the parser ----------------------------------------------------- */
 

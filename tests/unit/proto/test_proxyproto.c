@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cidr.h"
-#include "proxyproto.h"
-#include "tap.h"
+#include "proto/cidr.h"
+#include "proto/proxyproto.h"
+#include "../tap.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 

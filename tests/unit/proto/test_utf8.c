@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tap.h"
-#include "utf8.h"
+#include "../tap.h"
+#include "proto/utf8.h"
 
 /* How a byte string ends: after whole characters, inside one, or broken. */
 enum verdict { COMPLETE, INCOMPLETE, INVALID };

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "tap.h"
-#include "utf8.h"
-#include "ws.h"
+#include "base/buf.h"
+#include "../tap.h"
+#include "proto/utf8.h"
+#include "proto/ws.h"
 
 /* ---- byte strings ------------------------------------------------------ */
 
