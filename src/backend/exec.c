@@ -20,9 +20,9 @@
 #include "net/conn.h"
 #include "backend/exec.h"
 #include "base/log.h"
+#include "base/rootpath.h"
 #include "core/server.h"
 #include "backend/launch.h"
-#include "http/static.h"
 #include "proto/utf8.h"
 #include "base/util.h"
 #include "proto/ws.h"
@@ -400,7 +400,7 @@ static int find_script(const char *root, const struct http_request *req, struct 
     char *decoded = malloc(path_len + 1);
     if (!decoded) return 503;
     long n = http_percent_decode(path, path_len, decoded);
-    int status = n < 0 ? 404 : static_find_script(root, decoded, (size_t)n, m);
+    int status = n < 0 ? 404 : rootpath_find_script(root, decoded, (size_t)n, m);
     free(decoded);
     return status;
 }

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/rootpath.h"
+
 static const struct {
     const char *ext;
     const char *type;
@@ -60,46 +62,10 @@ const char *static_content_type(const char *name)
     return "application/octet-stream";
 }
 
-/* "." and ".." segments are refused outright; browsers never send them. */
-static bool has_dot_segment(const char *path, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && path[i] == '/') i++;
-        size_t start = i;
-        while (i < len && path[i] != '/') i++;
-        size_t n = i - start;
-        if ((n == 1 && path[start] == '.') ||
-            (n == 2 && path[start] == '.' && path[start + 1] == '.'))
-            return true;
-    }
-    return false;
-}
-
-static bool inside(const char *root, const char *resolved)
-{
-    size_t n = strlen(root);
-    if (strcmp(root, "/") == 0) return true;
-    return strncmp(resolved, root, n) == 0 && (resolved[n] == '\0' || resolved[n] == '/');
-}
-
-static int errno_status(int err)
-{
-    return err == EACCES || err == EPERM ? 403 : 404;
-}
-
-/* Canonicalize and check containment; symlinks are followed, but only to
- * places inside root. */
-static int resolve_inside(const char *root, const char *candidate, char *resolved)
-{
-    if (!realpath(candidate, resolved)) return errno_status(errno);
-    return inside(root, resolved) ? 0 : 403;
-}
-
 static int open_regular(const char *resolved, struct static_file *f)
 {
     int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) return errno_status(errno);
+    if (fd < 0) return rootpath_errno_status(errno);
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -112,38 +78,10 @@ static int open_regular(const char *resolved, struct static_file *f)
     return 200;
 }
 
-int static_find_script(const char *root, const char *path, size_t len, struct script_match *m)
-{
-    if (len == 0 || path[0] != '/' || has_dot_segment(path, len)) return 403;
-    size_t rlen = strlen(root);
-    char candidate[PATH_MAX];
-    if (rlen + len >= sizeof candidate) return 404;
-    memcpy(candidate, root, rlen);
-    size_t at = 1; /* past the leading '/' */
-    for (;;) {
-        size_t end = at;
-        while (end < len && path[end] != '/') end++;
-        if (end == at) return 404; /* an empty segment, or the path ends on a directory */
-        memcpy(candidate + rlen, path, end);
-        candidate[rlen + end] = '\0';
-        int rc = resolve_inside(root, candidate, m->file);
-        if (rc) return rc;
-        struct stat st;
-        if (stat(m->file, &st) < 0) return errno_status(errno);
-        if (!S_ISDIR(st.st_mode)) {
-            if (!S_ISREG(st.st_mode) || access(m->file, X_OK) < 0) return 403;
-            m->script_name_len = end;
-            return 200;
-        }
-        if (end == len) return 404;
-        at = end + 1;
-    }
-}
-
 int static_resolve(const char *root, const char *path, size_t len, struct static_file *f)
 {
     f->fd = -1;
-    if (len == 0 || path[0] != '/' || has_dot_segment(path, len)) return 403;
+    if (!rootpath_is_clean(path, len)) return 403;
     size_t rlen = strlen(root);
     if (rlen + len + sizeof "/index.html" > PATH_MAX) return 404;
 
@@ -151,18 +89,18 @@ int static_resolve(const char *root, const char *path, size_t len, struct static
     memcpy(candidate, root, rlen);
     memcpy(candidate + rlen, path, len);
     candidate[rlen + len] = '\0';
-    int rc = resolve_inside(root, candidate, resolved);
+    int rc = rootpath_resolve(root, candidate, resolved);
     if (rc) return rc;
 
     struct stat st;
-    if (stat(resolved, &st) < 0) return errno_status(errno);
+    if (stat(resolved, &st) < 0) return rootpath_errno_status(errno);
     if (S_ISDIR(st.st_mode)) {
         if (path[len - 1] != '/') return 301;
         size_t n = strlen(resolved);
         if (n + sizeof "/index.html" > PATH_MAX) return 404;
         memcpy(resolved + n, "/index.html", sizeof "/index.html");
         memcpy(candidate, resolved, n + sizeof "/index.html");
-        rc = resolve_inside(root, candidate, resolved);
+        rc = rootpath_resolve(root, candidate, resolved);
         if (rc == 404) return 403; /* a directory without an index: no listings */
         if (rc) return rc;
     }
