@@ -132,7 +132,7 @@ static void begin_termination(struct exec_child *ch)
     if (ch->terminating) return;
     ch->terminating = true;
     close_stdin(ch);
-    schedule_kill_step(ch, kill_delays_ms[0] + (int)ch->srv->cfg->closems);
+    schedule_kill_step(ch, kill_delays_ms[0] + (int)ch->srv->cfg->backend.closems);
 }
 
 static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -151,7 +151,7 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
         kill(-ch->pid, sig);
         ch->kill_step++;
         int delay = ch->kill_step < KILL_STEPS
-                        ? kill_delays_ms[ch->kill_step] + (int)ch->srv->cfg->closems
+                        ? kill_delays_ms[ch->kill_step] + (int)ch->srv->cfg->backend.closems
                         : AFTER_KILL_MS;
         schedule_kill_step(ch, delay);
     } else {
@@ -415,7 +415,7 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
     const struct config *cfg = srv->cfg;
     /* --dir: the URL path names the script; else the one COMMAND. */
     const char *path = srv->command_path;
-    char *const *argv = cfg->command;
+    char *const *argv = cfg->backend.command;
     struct script_match script;
     char *script_argv[2] = {script.file, NULL};
     size_t script_name_len = 0;
@@ -436,8 +436,8 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
         .remote_addr = c->peer_addr,
         .remote_port = c->peer_port,
         .https = c->ssl != NULL,
-        .passenv = (const char *const *)cfg->passenv,
-        .npassenv = cfg->npassenv,
+        .passenv = (const char *const *)cfg->backend.passenv,
+        .npassenv = cfg->backend.npassenv,
         .environ = environ,
         .unique_id = unique_id(),
         .remote_user = c->remote_user,
@@ -470,7 +470,7 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
     ch->conn = c;
     ch->id = c->id;
     ch->pid = pid;
-    ch->binary = cfg->binary;
+    ch->binary = cfg->backend.binary;
     ch->in_fd = sp.in_fd;
     ch->out_fd = sp.out_fd;
     ch->err_fd = sp.err_fd;

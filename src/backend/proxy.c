@@ -261,7 +261,8 @@ static void on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     } else {
         char why[400];
         snprintf(why, sizeof why, "no connection to %s within %g s%s", p->target->name,
-                 p->srv->cfg->connect_timeout, p->state == PEER_TLS_HANDSHAKE ? " (TLS)" : "");
+                 p->srv->cfg->backend.connect_timeout,
+                 p->state == PEER_TLS_HANDSHAKE ? " (TLS)" : "");
         refuse(p, 502, why);
     }
     leave(p);
@@ -345,7 +346,7 @@ static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t 
             end_session(p, WS_CLOSE_UNSUPPORTED, "the base64 subprotocol carries text messages");
             return true;
         }
-    } else if (ev->opcode == WS_OP_TEXT && c->srv->cfg->binary_only) {
+    } else if (ev->opcode == WS_OP_TEXT && c->srv->cfg->backend.binary_only) {
         end_session(p, WS_CLOSE_UNSUPPORTED, "text messages are not accepted");
         return true;
     }
@@ -607,14 +608,15 @@ static const struct target *target_by_token(struct server *srv, const struct htt
     ev_tstamp now = ev_now(srv->loop);
     if (now - st->tokens_checked >= TOKEN_CHECK_EVERY) {
         st->tokens_checked = now;
-        if (tokens_fingerprint(srv->cfg->token_file) != st->tokens_fingerprint) proxy_reload(srv);
+        if (tokens_fingerprint(srv->cfg->backend.token_file) != st->tokens_fingerprint)
+            proxy_reload(srv);
     }
     const char *path, *query;
     size_t path_len, query_len;
     char token[HTTP_MAX_REQUEST_LINE + 1];
     long n = -1;
     if (http_split_target(req, &path, &path_len, &query, &query_len)) {
-        if (srv->cfg->token_from_path) {
+        if (srv->cfg->backend.token_from_path) {
             const char *slash = path + path_len;
             while (slash > path && slash[-1] != '/') slash--;
             n = http_percent_decode(slash, (size_t)(path + path_len - slash), token);
@@ -625,7 +627,7 @@ static const struct target *target_by_token(struct server *srv, const struct htt
     if (n <= 0) {
         r->http_status = 404;
         snprintf(r->why, sizeof r->why, "missing token (connect with %s)",
-                 srv->cfg->token_from_path ? "a path ending in /TOKEN" : "?token=TOKEN");
+                 srv->cfg->backend.token_from_path ? "a path ending in /TOKEN" : "?token=TOKEN");
         return NULL;
     }
     const struct token_entry *e = tokens_find(&st->tokens, token, (size_t)n);
@@ -692,7 +694,7 @@ static enum backend_start proxy_start(struct conn *c, const struct http_request 
     ev_init(&p->rio, on_readable);
     ev_init(&p->wio, on_writable);
     ev_init(&p->timer, on_connect_timeout);
-    ev_timer_set(&p->timer, srv->cfg->connect_timeout, 0.);
+    ev_timer_set(&p->timer, srv->cfg->backend.connect_timeout, 0.);
     ev_timer_start(srv->loop, &p->timer);
     list_push(st->peers, p);
     srv->nbackend_objs++;
@@ -769,12 +771,12 @@ static void warn_token(const char *msg)
 static int load_tokens(struct server *srv, struct proxy_state *st, char *err, size_t errlen)
 {
     struct token_table fresh = {0};
-    uint64_t fp = tokens_fingerprint(srv->cfg->token_file);
-    if (tokens_load(srv->cfg->token_file, &fresh, err, errlen, warn_token) < 0) return -1;
+    uint64_t fp = tokens_fingerprint(srv->cfg->backend.token_file);
+    if (tokens_load(srv->cfg->backend.token_file, &fresh, err, errlen, warn_token) < 0) return -1;
     tokens_free(&st->tokens);
     st->tokens = fresh;
     st->tokens_fingerprint = fp;
-    log_info(0, "%zu tokens loaded from %s", fresh.n, srv->cfg->token_file);
+    log_info(0, "%zu tokens loaded from %s", fresh.n, srv->cfg->backend.token_file);
     return 0;
 }
 
@@ -787,11 +789,11 @@ int proxy_setup(struct server *srv, char *err, size_t errlen)
         return -1;
     }
     srv->proxy = st;
-    if (cfg->connect) {
+    if (cfg->backend.connect) {
         char why[300];
-        if (target_parse(cfg->connect, &st->connect, why, sizeof why) < 0 ||
+        if (target_parse(cfg->backend.connect, &st->connect, why, sizeof why) < 0 ||
             target_resolve(&st->connect, why, sizeof why) < 0) {
-            snprintf(err, errlen, "--connect=%s: %s", cfg->connect, why);
+            snprintf(err, errlen, "--connect=%s: %s", cfg->backend.connect, why);
             return -1;
         }
         st->have_connect = true;
@@ -799,8 +801,8 @@ int proxy_setup(struct server *srv, char *err, size_t errlen)
         return -1;
     }
     st->tokens_checked = ev_now(srv->loop);
-    if (cfg->ssl_target) {
-        st->tls = tls_client_context(!cfg->ssl_target_insecure, err, errlen);
+    if (cfg->backend.ssl_target) {
+        st->tls = tls_client_context(!cfg->backend.ssl_target_insecure, err, errlen);
         if (!st->tls) return -1;
     }
     return 0;
@@ -820,7 +822,7 @@ void proxy_reload(struct server *srv)
         log_info(0, "reload: %s resolved again", fresh.name);
     } else if (load_tokens(srv, st, err, sizeof err) < 0) {
         st->tokens_fingerprint =
-            tokens_fingerprint(srv->cfg->token_file); /* do not retry at once */
+            tokens_fingerprint(srv->cfg->backend.token_file); /* do not retry at once */
         log_error(0, "reload: %s; keeping the previous tokens", err);
     }
 }

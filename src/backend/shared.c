@@ -121,7 +121,7 @@ static void deliver(struct shared_hub *h, struct batch *b, struct shared_client 
             long queued = conn_queue_shared(cl->conn, b->block, b->msgs, b->payload);
             if (queued > (long)QUEUE_CAP && !cl->dropping) {
                 /* Past any burst the mark allows: too slow right now. */
-                cl->above_since = ev_now(h->srv->loop) - h->srv->cfg->slow_client_timeout;
+                cl->above_since = ev_now(h->srv->loop) - h->srv->cfg->backend.slow_client_timeout;
                 ev_feed_event(h->srv->loop, &h->slow, EV_TIMER);
             }
         }
@@ -181,7 +181,7 @@ static int emit_line(struct shared_hub *h, struct batch *all, const uint8_t *p, 
 {
     uint64_t id;
     size_t skip;
-    if (h->srv->cfg->shared_prefix && addressed(p, n, &id, &skip)) {
+    if (h->srv->cfg->backend.shared_prefix && addressed(p, n, &id, &skip)) {
         struct shared_client *cl = find_client(h, id);
         if (!cl) {
             log_debug(0, "shared COMMAND addressed client #%llu, which is not connected",
@@ -364,7 +364,7 @@ static void send_line(struct shared_hub *h, const char *prefix, const uint8_t *p
 /* --shared-events: "!open<TAB>ID<TAB>ADDRESS" and "!close<TAB>ID". */
 static void send_event(struct shared_hub *h, const char *what, struct shared_client *cl)
 {
-    if (!h->srv->cfg->shared_events) return;
+    if (!h->srv->cfg->backend.shared_events) return;
     char line[160];
     int n = strcmp(what, "open") == 0
                 ? snprintf(line, sizeof line, "!open\t%llu\t%s", (unsigned long long)cl->id,
@@ -395,13 +395,13 @@ static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t
     size_t n = buf_len(&cl->partial) ? buf_len(&cl->partial) : ev->len;
     bool text = !h->binary && (ev->opcode == WS_OP_TEXT || ev->opcode == WS_OP_CONT);
     char prefix[32] = "";
-    if (cfg->shared_prefix) {
+    if (cfg->backend.shared_prefix) {
         /* One message, one line: a client cannot forge another's prefix. */
         for (size_t i = 0; i < n; i++)
             if (p[i] == '\n' || p[i] == '\r') p[i] = ' ';
         snprintf(prefix, sizeof prefix, "%llu\t", (unsigned long long)cl->id);
     }
-    send_line(h, cfg->shared_prefix ? prefix : NULL, p, n, text);
+    send_line(h, cfg->backend.shared_prefix ? prefix : NULL, p, n, text);
     buf_free(&cl->partial);
     return true;
 }
@@ -413,14 +413,14 @@ static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t
 static char **shared_environment(const struct config *cfg)
 {
     size_t n = 0;
-    char **env = calloc(cfg->npassenv + 2, sizeof *env);
+    char **env = calloc(cfg->backend.npassenv + 2, sizeof *env);
     if (!env) return NULL;
-    for (size_t i = 0; i < cfg->npassenv; i++) {
-        const char *v = getenv(cfg->passenv[i]);
+    for (size_t i = 0; i < cfg->backend.npassenv; i++) {
+        const char *v = getenv(cfg->backend.passenv[i]);
         if (!v) continue;
-        size_t len = strlen(cfg->passenv[i]) + strlen(v) + 2;
+        size_t len = strlen(cfg->backend.passenv[i]) + strlen(v) + 2;
         if (!(env[n] = malloc(len))) break;
-        snprintf(env[n++], len, "%s=%s", cfg->passenv[i], v);
+        snprintf(env[n++], len, "%s=%s", cfg->backend.passenv[i], v);
     }
     env[n] = strdup("SERVER_SOFTWARE=" PACKAGE_NAME "/" PACKAGE_VERSION);
     return env;
@@ -474,7 +474,8 @@ static int start_child(struct shared_hub *h, char *err, size_t errlen)
     if (h->sock) return open_socket(h, err, errlen);
     char **env = shared_environment(srv->cfg);
     struct launched child;
-    int rc = env ? launch_with_pipes(srv->command_path, srv->cfg->command, env, &child) : ENOMEM;
+    int rc =
+        env ? launch_with_pipes(srv->command_path, srv->cfg->backend.command, env, &child) : ENOMEM;
     free_environment(env);
     if (rc) {
         snprintf(err, errlen, "%.200s: %s", srv->command_path, strerror(rc));
@@ -514,7 +515,8 @@ static void on_restart(struct ev_loop *loop, ev_timer *w, int revents)
 static void schedule_restart(struct shared_hub *h)
 {
     if (h->stopping || ev_is_active(&h->restart)) return;
-    if (!h->clients && h->srv->cfg->shared != SHARED_EAGER) return; /* next client starts it */
+    if (!h->clients && h->srv->cfg->backend.shared != SHARED_EAGER)
+        return; /* next client starts it */
     log_info(0, "restarting the shared %s in %.1f s", h->sock ? "connection" : "COMMAND",
              h->backoff);
     ev_timer_set(&h->restart, h->backoff, 0.);
@@ -695,7 +697,7 @@ static void arm_slow_timer(struct shared_hub *h)
             first = cl->above_since;
     ev_timer_stop(h->srv->loop, &h->slow);
     if (!first) return;
-    double in = first + h->srv->cfg->slow_client_timeout - ev_now(h->srv->loop);
+    double in = first + h->srv->cfg->backend.slow_client_timeout - ev_now(h->srv->loop);
     ev_timer_set(&h->slow, in > 0.001 ? in : 0.001, 0.);
     ev_timer_start(h->srv->loop, &h->slow);
 }
@@ -735,16 +737,17 @@ static void on_slow(struct ev_loop *loop, ev_timer *w, int revents)
     struct shared_client *next;
     for (struct shared_client *cl = h->clients; cl; cl = next) {
         next = cl->next;
-        if (!cl->above || cl->dropping || now - cl->above_since < cfg->slow_client_timeout - 1e-3)
+        if (!cl->above || cl->dropping ||
+            now - cl->above_since < cfg->backend.slow_client_timeout - 1e-3)
             continue;
-        if (cfg->slow_client_drop) {
+        if (cfg->backend.slow_client_drop) {
             h->nblocking--;
             cl->dropping = true;
             log_warn(cl->id, "client too slow for %.1f s: skipping messages until it catches up",
-                     cfg->slow_client_timeout);
+                     cfg->backend.slow_client_timeout);
         } else {
             log_warn(cl->id, "client too slow for %.1f s (%zu bytes queued): closing with 1008",
-                     cfg->slow_client_timeout, conn_queued(cl->conn));
+                     cfg->backend.slow_client_timeout, conn_queued(cl->conn));
             conn_drop_shared(cl->conn);
             conn_ws_close(cl->conn, WS_CLOSE_POLICY, "too slow");
         }
@@ -783,9 +786,9 @@ int shared_setup(struct server *srv, char *err, size_t errlen)
     h->srv = srv;
     h->in_fd = h->out_fd = h->err_fd = -1;
     h->backoff = BACKOFF_FIRST;
-    h->sock = srv->cfg->connect != NULL;
-    h->binary = srv->cfg->binary || h->sock;
-    if (h->sock && (target_parse(srv->cfg->connect, &h->target, err, errlen) < 0 ||
+    h->sock = srv->cfg->backend.connect != NULL;
+    h->binary = srv->cfg->backend.binary || h->sock;
+    if (h->sock && (target_parse(srv->cfg->backend.connect, &h->target, err, errlen) < 0 ||
                     target_resolve(&h->target, err, errlen) < 0)) {
         free(h);
         return -1;
@@ -794,7 +797,7 @@ int shared_setup(struct server *srv, char *err, size_t errlen)
     ev_init(&h->slow, on_slow);
     ev_init(&h->kill_timer, on_kill_timer);
     srv->shared = h;
-    if (srv->cfg->shared == SHARED_EAGER && start_child(h, err, errlen) < 0) return -1;
+    if (srv->cfg->backend.shared == SHARED_EAGER && start_child(h, err, errlen) < 0) return -1;
     return 0;
 }
 
@@ -806,7 +809,7 @@ void shared_stop(struct server *srv)
     ev_timer_stop(srv->loop, &h->restart);
     if (!h->running) return;
     close_stdin(h); /* COMMAND sees EOF; what it prints meanwhile is still delivered */
-    ev_timer_set(&h->kill_timer, 0.5 + srv->cfg->closems / 1000.0, 0.);
+    ev_timer_set(&h->kill_timer, 0.5 + srv->cfg->backend.closems / 1000.0, 0.);
     ev_timer_start(srv->loop, &h->kill_timer);
 }
 

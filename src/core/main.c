@@ -193,9 +193,11 @@ int main(int argc, char **argv)
     ensure_std_fds();
     signal(SIGPIPE, SIG_IGN);
 
-    if (!cfg->proxy && !cfg->dir && !(su.command = resolve_command(cfg->command[0]))) {
-        fprintf(stderr, "%s: cannot run '%s': %s\n", PACKAGE_NAME, cfg->command[0],
-                strchr(cfg->command[0], '/') ? "not an executable file" : "not found in PATH");
+    if (!cfg->backend.proxy && !cfg->backend.dir &&
+        !(su.command = resolve_command(cfg->backend.command[0]))) {
+        fprintf(stderr, "%s: cannot run '%s': %s\n", PACKAGE_NAME, cfg->backend.command[0],
+                strchr(cfg->backend.command[0], '/') ? "not an executable file"
+                                                     : "not found in PATH");
         return give_up(&su, 2);
     }
     struct identity identity;
@@ -205,22 +207,22 @@ int main(int argc, char **argv)
         return give_up(&su, 2);
     }
     bool children_as_root = identity.change_user ? identity.uid == 0 : geteuid() == 0;
-    if (!cfg->proxy && children_as_root && !cfg->allow_root_children) {
+    if (!cfg->backend.proxy && children_as_root && !cfg->allow_root_children) {
         fprintf(stderr,
                 "%s: refusing to run COMMAND as root: give --user=NAME (or "
                 "--allow-root-children)\n",
                 PACKAGE_NAME);
         return give_up(&su, 2);
     }
-    if ((cfg->dir && !(su.script_root = directory(cfg->dir, "--dir"))) ||
+    if ((cfg->backend.dir && !(su.script_root = directory(cfg->backend.dir, "--dir"))) ||
         (cfg->staticdir && !(su.static_root = directory(cfg->staticdir, "--staticdir"))))
         return give_up(&su, 2);
-    if (!cfg->proxy) launch_reserve_slots(); /* now, while few descriptors are open */
+    if (!cfg->backend.proxy) launch_reserve_slots(); /* now, while few descriptors are open */
 #if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_CHILD_SUBREAPER)
     /* Orphaned grandchildren become ours, so they are reaped even when PID 1 does not. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 #endif
-    if (cfg->workers > 1 && cfg->shared) {
+    if (cfg->workers > 1 && cfg->backend.shared) {
         log_warn(0, "--shared runs one process for every client: ignoring --workers=%u",
                  cfg->workers);
         cfg->workers = 1;
@@ -238,14 +240,16 @@ int main(int argc, char **argv)
     server_init(&srv, loop, cfg, argc, argv, su.command, su.static_root);
     su.cfg = NULL; /* the server owns it now (a reload replaces it) */
     srv.script_root = su.script_root;
-    srv.default_maxconn = default_maxconn(cfg->proxy);
+    srv.default_maxconn = default_maxconn(cfg->backend.proxy);
     srv.maxconn = cfg->maxconn_set ? cfg->maxconn : srv.default_maxconn;
     int status = 0;
     char err[700];
-    srv.backend = cfg->shared ? &shared_backend : cfg->proxy ? &proxy_backend : &exec_backend;
+    srv.backend = cfg->backend.shared  ? &shared_backend
+                  : cfg->backend.proxy ? &proxy_backend
+                                       : &exec_backend;
     if (server_load_security(&srv, err, sizeof err) < 0 ||
-        (cfg->proxy && !cfg->shared && proxy_setup(&srv, err, sizeof err) < 0) ||
-        (cfg->shared && shared_setup(&srv, err, sizeof err) < 0)) {
+        (cfg->backend.proxy && !cfg->backend.shared && proxy_setup(&srv, err, sizeof err) < 0) ||
+        (cfg->backend.shared && shared_setup(&srv, err, sizeof err) < 0)) {
         fprintf(stderr, "%s: %s\n", PACKAGE_NAME, err);
         status = 2;
     } else if (server_listen(&srv) < 0) {
@@ -254,17 +258,18 @@ int main(int argc, char **argv)
         log_fatal(0, "%s", err);
         status = 1;
     } else {
-        if (cfg->proxy)
+        if (cfg->backend.proxy)
             log_info(0, "%s %s proxying to %s%s", PACKAGE_NAME, PACKAGE_VERSION,
-                     cfg->connect ? cfg->connect : cfg->token_file,
-                     cfg->shared    ? " (one connection, shared)"
-                     : cfg->connect ? ""
-                                    : " (token file)");
+                     cfg->backend.connect ? cfg->backend.connect : cfg->backend.token_file,
+                     cfg->backend.shared    ? " (one connection, shared)"
+                     : cfg->backend.connect ? ""
+                                            : " (token file)");
         else
             log_info(0, "%s %s serving %s%s (%s mode%s)", PACKAGE_NAME, PACKAGE_VERSION,
                      su.script_root ? "the scripts in " : "",
-                     su.script_root ? su.script_root : su.command, cfg->binary ? "binary" : "text",
-                     cfg->shared ? ", one process shared" : "");
+                     su.script_root ? su.script_root : su.command,
+                     cfg->backend.binary ? "binary" : "text",
+                     cfg->backend.shared ? ", one process shared" : "");
         if (srv.maxconn) log_info(0, "at most %u connections (--maxconn)", srv.maxconn);
         if (identity.change_user || identity.change_group)
             log_info(0, "running as uid %u, gid %u", (unsigned)getuid(), (unsigned)getgid());

@@ -409,7 +409,7 @@ static int add_passenv(struct config *cfg, const char *list)
         if (n == 0) continue;
         if (strchr(name, '='))
             rc = 1;
-        else if (push(&cfg->passenv, &cfg->npassenv, name) < 0)
+        else if (push(&cfg->backend.passenv, &cfg->backend.npassenv, name) < 0)
             rc = -1;
     }
     free(copy);
@@ -420,15 +420,15 @@ static void set_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->port = 80;
-    cfg->maxmsgsize = 16ull << 20;
+    cfg->conn.maxmsgsize = 16ull << 20;
     cfg->loglevel = LOGL_ACCESS;
-    cfg->connect_timeout = 10.0;
-    cfg->maxconn_per_ip = 256;
-    cfg->handshake_timeout = 10.0;
-    cfg->pingms = 30000;
+    cfg->backend.connect_timeout = 10.0;
+    cfg->conn.maxconn_per_ip = 256;
+    cfg->conn.handshake_timeout = 10.0;
+    cfg->conn.pingms = 30000;
     cfg->shutdown_timeout = 10.0;
     cfg->unixsocket_mode = 0660;
-    cfg->slow_client_timeout = 1.0;
+    cfg->backend.slow_client_timeout = 1.0;
     cfg->workers = 1;
 }
 
@@ -530,9 +530,9 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_ADDRESS:
         if (!*value) return bad_value(s, value, "expected an address");
         return push(&cfg->addresses, &cfg->naddresses, value) == 0;
-    case OPT_BINARY: cfg->binary = true; return true;
+    case OPT_BINARY: cfg->backend.binary = true; return true;
     case OPT_PASSENV:
-        cfg->passenv_set = true;
+        cfg->backend.passenv_set = true;
         switch (add_passenv(cfg, value)) {
         case 0: return true;
         case 1: return bad_value(s, value, "expected variable names separated by commas");
@@ -541,17 +541,17 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_MAXFORKS:
         if (!parse_uint(value, 1000000, &v))
             return bad_value(s, value, "expected a whole number (0 for no limit)");
-        cfg->maxforks = (unsigned)v;
+        cfg->http.maxforks = (unsigned)v;
         return true;
     case OPT_CLOSEMS:
         if (!parse_uint(value, 3600000, &v))
             return bad_value(s, value, "expected milliseconds from 0 to 3600000");
-        cfg->closems = (unsigned)v;
+        cfg->backend.closems = (unsigned)v;
         return true;
     case OPT_MAXMSGSIZE:
         if (!parse_size(value, &v))
             return bad_value(s, value, "expected a size in bytes, like 65536, 64K or 16M");
-        cfg->maxmsgsize = v;
+        cfg->conn.maxmsgsize = v;
         return true;
     case OPT_STATICDIR:
         free(cfg->staticdir);
@@ -574,40 +574,40 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_CONNECT:
     case OPT_UNIX_TARGET: {
         if (!*value) return bad_value(s, value, "expected a target");
-        free(cfg->connect);
+        free(cfg->backend.connect);
         size_t n = strlen(value) + 6;
-        cfg->connect = malloc(n);
-        if (!cfg->connect) return false;
-        snprintf(cfg->connect, n, "%s%s", id == OPT_UNIX_TARGET ? "unix:" : "", value);
+        cfg->backend.connect = malloc(n);
+        if (!cfg->backend.connect) return false;
+        snprintf(cfg->backend.connect, n, "%s%s", id == OPT_UNIX_TARGET ? "unix:" : "", value);
         return true;
     }
     case OPT_TOKEN_FILE:
         if (!*value) return bad_value(s, value, "expected a file or directory");
-        free(cfg->token_file);
-        cfg->token_file = strdup(value);
-        return cfg->token_file != NULL;
+        free(cfg->backend.token_file);
+        cfg->backend.token_file = strdup(value);
+        return cfg->backend.token_file != NULL;
     case OPT_TOKEN_SOURCE:
         if (strcmp(value, "query") == 0)
-            cfg->token_from_path = false;
+            cfg->backend.token_from_path = false;
         else if (strcmp(value, "path") == 0)
-            cfg->token_from_path = true;
+            cfg->backend.token_from_path = true;
         else
             return bad_value(s, value,
                              "expected query or path (websockify's --token-source=FILE is "
                              "--token-file=FILE here)");
         return true;
     case OPT_CONNECT_TIMEOUT:
-        if (!parse_seconds(value, false, &cfg->connect_timeout))
+        if (!parse_seconds(value, false, &cfg->backend.connect_timeout))
             return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
         return true;
-    case OPT_BINARY_ONLY: cfg->binary_only = true; return true;
-    case OPT_SSL_TARGET: cfg->ssl_target = true; return true;
-    case OPT_SSL_TARGET_INSECURE: cfg->ssl_target_insecure = true; return true;
+    case OPT_BINARY_ONLY: cfg->backend.binary_only = true; return true;
+    case OPT_SSL_TARGET: cfg->backend.ssl_target = true; return true;
+    case OPT_SSL_TARGET_INSECURE: cfg->backend.ssl_target_insecure = true; return true;
     case OPT_SSL:
         if (!value)
-            cfg->ssl = SSL_ON;
+            cfg->conn.ssl = SSL_ON;
         else if (strcmp(value, "auto") == 0)
-            cfg->ssl = SSL_AUTO;
+            cfg->conn.ssl = SSL_AUTO;
         else
             return bad_value(s, value, "expected --ssl or --ssl=auto");
         return true;
@@ -622,72 +622,72 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_GROUP: return set_string(&cfg->group, value, s);
     case OPT_ORIGIN: {
         char why[300];
-        if (origin_rules_parse(value, &cfg->origins, &cfg->norigins, why, sizeof why) < 0)
+        if (origin_rules_parse(value, &cfg->http.origins, &cfg->http.norigins, why, sizeof why) < 0)
             return bad_value(s, value, why);
         return true;
     }
-    case OPT_SAMEORIGIN: cfg->sameorigin = true; return true;
-    case OPT_ORIGIN_OPTIONAL: cfg->origin_optional = true; return true;
+    case OPT_SAMEORIGIN: cfg->http.sameorigin = true; return true;
+    case OPT_ORIGIN_OPTIONAL: cfg->http.origin_optional = true; return true;
     case OPT_BASIC_AUTH:
         if (!strchr(value, ':') || value[0] == ':')
             return bad_value(s, value, "expected USER:PASSWORD");
         return push(&cfg->basic_auth, &cfg->nbasic_auth, value) == 0;
-    case OPT_ALLOW: return add_cidr(&cfg->allow, &cfg->nallow, value, s);
-    case OPT_DENY: return add_cidr(&cfg->deny, &cfg->ndeny, value, s);
+    case OPT_ALLOW: return add_cidr(&cfg->conn.allow, &cfg->conn.nallow, value, s);
+    case OPT_DENY: return add_cidr(&cfg->conn.deny, &cfg->conn.ndeny, value, s);
     case OPT_TRUSTED_PROXY:
         if (strcmp(value, "unix") == 0) {
-            cfg->trust_unix = true;
+            cfg->conn.trust_unix = true;
             return true;
         }
-        return add_cidr(&cfg->trusted, &cfg->ntrusted, value, s);
-    case OPT_PROXY_PROTOCOL: cfg->proxy_protocol = true; return true;
+        return add_cidr(&cfg->conn.trusted, &cfg->conn.ntrusted, value, s);
+    case OPT_PROXY_PROTOCOL: cfg->conn.proxy_protocol = true; return true;
     case OPT_MAXCONN:
     case OPT_MAXCONN_PER_IP:
         if (!parse_uint(value, 10000000, &v))
             return bad_value(s, value, "expected a whole number (0 for no limit)");
         if (id == OPT_MAXCONN_PER_IP) {
-            cfg->maxconn_per_ip = (unsigned)v;
+            cfg->conn.maxconn_per_ip = (unsigned)v;
         } else {
             cfg->maxconn = (unsigned)v;
             cfg->maxconn_set = true;
         }
         return true;
     case OPT_HANDSHAKE_TIMEOUT:
-        if (!parse_seconds(value, false, &cfg->handshake_timeout))
+        if (!parse_seconds(value, false, &cfg->conn.handshake_timeout))
             return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
         return true;
     case OPT_IDLE_TIMEOUT:
-        if (!parse_seconds(value, true, &cfg->idle_timeout))
+        if (!parse_seconds(value, true, &cfg->conn.idle_timeout))
             return bad_value(s, value, "expected seconds up to 3600 (0 turns it off)");
         return true;
     case OPT_PINGMS:
         if (!parse_uint(value, 3600000, &v))
             return bad_value(s, value, "expected milliseconds up to 3600000 (0 turns pings off)");
-        cfg->pingms = (unsigned)v;
+        cfg->conn.pingms = (unsigned)v;
         return true;
     case OPT_ALLOW_ROOT_CHILDREN: cfg->allow_root_children = true; return true;
-    case OPT_DIR: return set_string(&cfg->dir, value, s);
+    case OPT_DIR: return set_string(&cfg->backend.dir, value, s);
     case OPT_CONFIG: return set_string(&cfg->config_file, value, s);
     case OPT_SHARED:
         if (!value)
-            cfg->shared = SHARED_LAZY;
+            cfg->backend.shared = SHARED_LAZY;
         else if (strcmp(value, "eager") == 0)
-            cfg->shared = SHARED_EAGER;
+            cfg->backend.shared = SHARED_EAGER;
         else
             return bad_value(s, value, "expected --shared or --shared=eager");
         return true;
-    case OPT_SHARED_PREFIX: cfg->shared_prefix = true; return true;
-    case OPT_SHARED_EVENTS: cfg->shared_events = true; return true;
+    case OPT_SHARED_PREFIX: cfg->backend.shared_prefix = true; return true;
+    case OPT_SHARED_EVENTS: cfg->backend.shared_events = true; return true;
     case OPT_SLOW_CLIENT:
         if (strcmp(value, "close") == 0)
-            cfg->slow_client_drop = false;
+            cfg->backend.slow_client_drop = false;
         else if (strcmp(value, "drop") == 0)
-            cfg->slow_client_drop = true;
+            cfg->backend.slow_client_drop = true;
         else
             return bad_value(s, value, "expected close or drop");
         return true;
     case OPT_SLOW_CLIENT_TIMEOUT:
-        if (!parse_seconds(value, false, &cfg->slow_client_timeout))
+        if (!parse_seconds(value, false, &cfg->backend.slow_client_timeout))
             return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
         return true;
     case OPT_WORKERS:
@@ -860,15 +860,16 @@ static bool apply_file(struct config *cfg, struct header_acc *h, const bool *cli
 static bool check_mode(struct config *cfg, const bool *seen, int argc, char **argv,
                        char ***file_command)
 {
-    cfg->proxy = cfg->connect || cfg->token_file;
-    if (cfg->connect && cfg->token_file) {
+    cfg->backend.proxy = cfg->backend.connect || cfg->backend.token_file;
+    if (cfg->backend.connect && cfg->backend.token_file) {
         fprintf(stderr, "%s: --connect and --token-file exclude each other (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
     }
     for (size_t i = 0; i < NOPTIONS; i++) {
         const struct option_spec *o = &option_table[i];
-        if (!seen[i] || o->mode == MODE_ANY || (o->mode == MODE_PROXY) == cfg->proxy) continue;
+        if (!seen[i] || o->mode == MODE_ANY || (o->mode == MODE_PROXY) == cfg->backend.proxy)
+            continue;
         fprintf(stderr, "%s: option '--%s' applies only %s (see '%s --help')\n", PACKAGE_NAME,
                 o->name, o->mode == MODE_PROXY ? "with --connect or --token-file" : "to COMMAND",
                 PACKAGE_NAME);
@@ -880,28 +881,28 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                             : cfg->redirport            ? "--redirport"
                             : cfg->sslkey_password_file ? "--sslkey-password-file"
                                                         : NULL;
-    if (cfg->ssl == SSL_OFF && needs_ssl) {
+    if (cfg->conn.ssl == SSL_OFF && needs_ssl) {
         fprintf(stderr, "%s: option '%s' needs --ssl (see '%s --help')\n", PACKAGE_NAME, needs_ssl,
                 PACKAGE_NAME);
         return false;
     }
-    if (cfg->ssl != SSL_OFF && (!cfg->sslcert || !cfg->sslkey)) {
+    if (cfg->conn.ssl != SSL_OFF && (!cfg->sslcert || !cfg->sslkey)) {
         fprintf(stderr, "%s: --ssl needs --sslcert=FILE and --sslkey=FILE (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
     }
-    if (cfg->ssl != SSL_OFF && !cfg->port_set) cfg->port = 443;
+    if (cfg->conn.ssl != SSL_OFF && !cfg->port_set) cfg->port = 443;
     if (cfg->redirport && cfg->redirport == cfg->port) {
         fprintf(stderr, "%s: --redirport must differ from --port (see '%s --help')\n", PACKAGE_NAME,
                 PACKAGE_NAME);
         return false;
     }
-    if (cfg->proxy_protocol && !cfg->ntrusted && !cfg->trust_unix) {
+    if (cfg->conn.proxy_protocol && !cfg->conn.ntrusted && !cfg->conn.trust_unix) {
         fprintf(stderr, "%s: --proxy-protocol needs --trusted-proxy=CIDR (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
     }
-    if (cfg->origin_optional && !cfg->norigins && !cfg->sameorigin) {
+    if (cfg->http.origin_optional && !cfg->http.norigins && !cfg->http.sameorigin) {
         fprintf(stderr, "%s: --origin-optional needs --origin or --sameorigin (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
@@ -910,23 +911,24 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                                : seen[index_of(OPT_SLOW_CLIENT)]         ? "--slow-client"
                                : seen[index_of(OPT_SLOW_CLIENT_TIMEOUT)] ? "--slow-client-timeout"
                                                                          : NULL;
-    if (!cfg->shared && needs_shared) {
+    if (!cfg->backend.shared && needs_shared) {
         fprintf(stderr, "%s: option '%s' needs --shared (see '%s --help')\n", PACKAGE_NAME,
                 needs_shared, PACKAGE_NAME);
         return false;
     }
-    if (cfg->shared_events && !cfg->shared_prefix) {
+    if (cfg->backend.shared_events && !cfg->backend.shared_prefix) {
         fprintf(stderr, "%s: option '--shared-events' needs --shared-prefix (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
     }
-    const char *not_shared = cfg->dir                            ? "--dir"
-                             : cfg->token_file                   ? "--token-file"
-                             : cfg->ssl_target                   ? "--ssl-target"
-                             : cfg->maxforks                     ? "--maxforks"
-                             : cfg->binary && cfg->shared_prefix ? "--binary with --shared-prefix"
-                                                                 : NULL;
-    if (cfg->shared && not_shared) {
+    const char *not_shared = cfg->backend.dir          ? "--dir"
+                             : cfg->backend.token_file ? "--token-file"
+                             : cfg->backend.ssl_target ? "--ssl-target"
+                             : cfg->http.maxforks      ? "--maxforks"
+                             : cfg->backend.binary && cfg->backend.shared_prefix
+                                 ? "--binary with --shared-prefix"
+                                 : NULL;
+    if (cfg->backend.shared && not_shared) {
         fprintf(stderr, "%s: %s cannot be used with --shared (see '%s --help')\n", PACKAGE_NAME,
                 not_shared, PACKAGE_NAME);
         return false;
@@ -936,25 +938,27 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
     }
-    if (cfg->ssl_target_insecure && !cfg->ssl_target) {
+    if (cfg->backend.ssl_target_insecure && !cfg->backend.ssl_target) {
         fprintf(stderr, "%s: option '--ssl-target-insecure' needs --ssl-target (see '%s --help')\n",
                 PACKAGE_NAME, PACKAGE_NAME);
         return false;
     }
-    if (*file_command && (cfg->proxy || cfg->dir)) {
+    if (*file_command && (cfg->backend.proxy || cfg->backend.dir)) {
         fprintf(stderr, "%s: %s: 'command' cannot be used with %s (see '%s --help')\n",
-                PACKAGE_NAME, cfg->config_file, cfg->dir ? "--dir" : "proxy mode", PACKAGE_NAME);
+                PACKAGE_NAME, cfg->config_file, cfg->backend.dir ? "--dir" : "proxy mode",
+                PACKAGE_NAME);
         return false;
     }
-    if (cfg->proxy) {
+    if (cfg->backend.proxy) {
         if (optind < argc) {
             fprintf(stderr, "%s: unexpected COMMAND '%s' with %s (see '%s --help')\n", PACKAGE_NAME,
-                    argv[optind], cfg->connect ? "--connect" : "--token-file", PACKAGE_NAME);
+                    argv[optind], cfg->backend.connect ? "--connect" : "--token-file",
+                    PACKAGE_NAME);
             return false;
         }
         return true;
     }
-    if (cfg->dir) {
+    if (cfg->backend.dir) {
         if (optind < argc) {
             fprintf(stderr, "%s: unexpected COMMAND '%s' with --dir (see '%s --help')\n",
                     PACKAGE_NAME, argv[optind], PACKAGE_NAME);
@@ -963,7 +967,7 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
         return true;
     }
     if (optind >= argc && *file_command) { /* the command line's COMMAND wins */
-        cfg->command = *file_command;
+        cfg->backend.command = *file_command;
         *file_command = NULL;
         return true;
     }
@@ -974,7 +978,7 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
     }
     size_t n = 0;
     for (int i = optind; i < argc; i++)
-        if (push(&cfg->command, &n, argv[i]) < 0) return false;
+        if (push(&cfg->backend.command, &n, argv[i]) < 0) return false;
     return true;
 }
 
@@ -1032,10 +1036,10 @@ enum config_result options_parse(struct config *cfg, int argc, char **argv)
         ok = apply_file(cfg, &h, cli_seen, seen, &file_command);
     }
     if (ok && result == CONFIG_RUN) ok = check_mode(cfg, seen, argc, argv, &file_command);
-    if (ok && !cfg->passenv_set) ok = add_passenv(cfg, "PATH,LD_LIBRARY_PATH") == 0;
+    if (ok && !cfg->backend.passenv_set) ok = add_passenv(cfg, "PATH,LD_LIBRARY_PATH") == 0;
     if (ok) {
-        cfg->headers_ws = concat(h.all, h.ws);
-        cfg->headers_http = concat(h.all, h.http);
+        cfg->http.headers_ws = concat(h.all, h.ws);
+        cfg->conn.headers_http = concat(h.all, h.http);
     }
     free_list(file_command);
     free(h.all);
@@ -1050,29 +1054,29 @@ enum config_result options_parse(struct config *cfg, int argc, char **argv)
 
 void options_free(struct config *cfg)
 {
-    free(cfg->connect);
-    free(cfg->token_file);
+    free(cfg->backend.connect);
+    free(cfg->backend.token_file);
     free(cfg->sslcert);
     free(cfg->sslkey);
     free(cfg->sslkey_password_file);
     free(cfg->sslca);
-    free(cfg->origins);
+    free(cfg->http.origins);
     free_list(cfg->basic_auth);
     free(cfg->htpasswd);
-    free(cfg->allow);
-    free(cfg->deny);
-    free(cfg->trusted);
+    free(cfg->conn.allow);
+    free(cfg->conn.deny);
+    free(cfg->conn.trusted);
     free(cfg->user);
     free(cfg->group);
-    free(cfg->dir);
+    free(cfg->backend.dir);
     free(cfg->config_file);
     free(cfg->unixsocket);
     free_list(cfg->addresses);
-    free_list(cfg->passenv);
-    free_list(cfg->command);
+    free_list(cfg->backend.passenv);
+    free_list(cfg->backend.command);
     free(cfg->staticdir);
-    free(cfg->headers_ws);
-    free(cfg->headers_http);
+    free(cfg->http.headers_ws);
+    free(cfg->conn.headers_http);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -1117,22 +1121,26 @@ void options_keep_restart_only(struct config *fresh, struct config *live, char *
     KEEP(addresses, same_list(fresh->addresses, live->addresses), "address");
     KEEP(naddresses, true, "address");
     KEEP(redirport, fresh->redirport == live->redirport, "redirport");
-    KEEP(ssl, fresh->ssl == live->ssl, "ssl");
+    KEEP(conn.ssl, fresh->conn.ssl == live->conn.ssl, "ssl");
     KEEP(unixsocket, same_string(fresh->unixsocket, live->unixsocket), "unixsocket");
     KEEP(unixsocket_mode, fresh->unixsocket_mode == live->unixsocket_mode, "unixsocket-mode");
-    KEEP(proxy, true, "connect"); /* a change shows as --connect or --token-file */
-    KEEP(command, same_list(fresh->command, live->command), "command");
-    KEEP(dir, same_string(fresh->dir, live->dir), "dir");
-    KEEP(binary, fresh->binary == live->binary, "binary");
-    KEEP(shared, fresh->shared == live->shared, "shared");
+    KEEP(backend.proxy, true, "connect"); /* a change shows as --connect or --token-file */
+    KEEP(backend.command, same_list(fresh->backend.command, live->backend.command), "command");
+    KEEP(backend.dir, same_string(fresh->backend.dir, live->backend.dir), "dir");
+    KEEP(backend.binary, fresh->backend.binary == live->backend.binary, "binary");
+    KEEP(backend.shared, fresh->backend.shared == live->backend.shared, "shared");
     KEEP(workers, fresh->workers == live->workers, "workers");
-    KEEP(shared_prefix, fresh->shared_prefix == live->shared_prefix, "shared-prefix");
-    KEEP(shared_events, fresh->shared_events == live->shared_events, "shared-events");
+    KEEP(backend.shared_prefix, fresh->backend.shared_prefix == live->backend.shared_prefix,
+         "shared-prefix");
+    KEEP(backend.shared_events, fresh->backend.shared_events == live->backend.shared_events,
+         "shared-events");
     KEEP(staticdir, same_string(fresh->staticdir, live->staticdir), "staticdir");
-    KEEP(connect, same_string(fresh->connect, live->connect), "connect");
-    KEEP(token_file, same_string(fresh->token_file, live->token_file), "token-file");
-    KEEP(ssl_target, fresh->ssl_target == live->ssl_target, "ssl-target");
-    KEEP(ssl_target_insecure, fresh->ssl_target_insecure == live->ssl_target_insecure,
+    KEEP(backend.connect, same_string(fresh->backend.connect, live->backend.connect), "connect");
+    KEEP(backend.token_file, same_string(fresh->backend.token_file, live->backend.token_file),
+         "token-file");
+    KEEP(backend.ssl_target, fresh->backend.ssl_target == live->backend.ssl_target, "ssl-target");
+    KEEP(backend.ssl_target_insecure,
+         fresh->backend.ssl_target_insecure == live->backend.ssl_target_insecure,
          "ssl-target-insecure");
     KEEP(user, same_string(fresh->user, live->user), "user");
     KEEP(group, same_string(fresh->group, live->group), "group");

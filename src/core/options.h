@@ -7,61 +7,32 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "proto/cidr.h"
+#include "backend/settings.h"
 #include "base/log.h"
-#include "http/origin.h"
+#include "http/settings.h"
+#include "net/settings.h"
 
+/* Everything the command line and the --config file say: the process's own
+ * options here, and the settings each layer below reads in its own struct. */
 struct config {
     unsigned port;
     char **addresses; /* NULL-terminated; empty: all interfaces, both families */
     size_t naddresses;
-    bool binary;
-    char **passenv; /* NULL-terminated variable names */
-    size_t npassenv;
-    bool passenv_set;  /* --passenv given, even empty: no default list */
-    unsigned maxforks; /* 0: unlimited */
-    unsigned closems;
-    uint64_t maxmsgsize; /* 0: unlimited */
+    bool port_set;
     enum log_level loglevel;
     char *staticdir;
-    char *headers_ws;   /* ready "Name: value\r\n" lines for the 101 answer */
-    char *headers_http; /* and for every plain HTTP answer */
-    char **command;     /* NULL-terminated argv of COMMAND (exec mode) */
-    char *dir;          /* --dir: scripts chosen by the URL path instead of COMMAND */
-
-    /* proxy mode: --connect or --token-file instead of COMMAND */
-    bool proxy;
-    char *connect;          /* target spec */
-    char *token_file;       /* token file or directory */
-    bool token_from_path;   /* --token-source=path (else the "token" query parameter) */
-    double connect_timeout; /* seconds */
-    bool binary_only;
-    bool ssl_target;
-    bool ssl_target_insecure;
 
     /* TLS listener */
-    enum { SSL_OFF, SSL_ON, SSL_AUTO } ssl;
     char *sslcert, *sslkey, *sslkey_password_file, *sslca;
     unsigned redirport; /* 0: none */
-    bool port_set;
 
-    /* access control */
-    struct origin_rule *origins;
-    size_t norigins;
-    bool sameorigin, origin_optional;
+    /* Basic auth users */
     char **basic_auth; /* NULL-terminated "user:password" */
     size_t nbasic_auth;
     char *htpasswd;
-    struct cidr *allow, *deny, *trusted;
-    size_t nallow, ndeny, ntrusted;
-    bool proxy_protocol;
 
-    /* limits and timeouts */
     unsigned maxconn; /* 0 with maxconn_set: no limit */
     bool maxconn_set;
-    unsigned maxconn_per_ip;                /* 0: no limit */
-    double handshake_timeout, idle_timeout; /* seconds; idle 0: off */
-    unsigned pingms;                        /* 0: no pings */
 
     /* privileges */
     char *user, *group;
@@ -72,15 +43,11 @@ struct config {
     double shutdown_timeout; /* seconds */
     char *unixsocket;        /* listen on this unix socket too (or only) */
     unsigned unixsocket_mode;
-    bool trust_unix; /* --trusted-proxy=unix */
-
-    /* --shared: one COMMAND for every connection */
-    enum { SHARED_OFF, SHARED_LAZY, SHARED_EAGER } shared;
-    bool shared_prefix, shared_events;
-    bool slow_client_drop;      /* --slow-client=drop (else close with 1008) */
-    double slow_client_timeout; /* seconds */
-
     unsigned workers; /* --workers: event-loop processes (1: no supervisor) */
+
+    struct conn_settings conn;       /* net/: what every connection reads */
+    struct http_settings http;       /* http/: what answers a request */
+    struct backend_settings backend; /* backend/: what the backends read */
 };
 
 enum config_result {

@@ -90,7 +90,7 @@ static int load_users(const struct config *cfg, struct auth_table *t, char *err,
 int server_load_security(struct server *srv, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
-    if (cfg->ssl != SSL_OFF) {
+    if (cfg->conn.ssl != SSL_OFF) {
         srv->tls = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
                                       cfg->sslkey_password_file, err, errlen);
         if (!srv->tls) return -1;
@@ -162,7 +162,7 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
     systemd_notify("RELOADING=1\nSTATUS=reloading");
     if (srv->cfg->config_file) reload_config(srv);
     const struct config *cfg = srv->cfg;
-    if (cfg->ssl != SSL_OFF) {
+    if (cfg->conn.ssl != SSL_OFF) {
         SSL_CTX *fresh = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
                                             cfg->sslkey_password_file, err, sizeof err);
         if (fresh) {
@@ -333,7 +333,7 @@ static int listen_address(struct server *srv, const char *addr, bool all_interfa
             return -1;
         }
         log_info(0, "listening on %s://%s/%s",
-                 redirect || srv->cfg->ssl == SSL_OFF ? "http" : "https", name,
+                 redirect || srv->cfg->conn.ssl == SSL_OFF ? "http" : "https", name,
                  redirect ? " (redirecting to https)" : "");
         opened++;
     }
@@ -495,8 +495,8 @@ static void refuse_busy(int fd, bool plain)
 bool server_address_allowed(const struct server *srv, const struct ip_addr *ip)
 {
     const struct config *cfg = srv->cfg;
-    if (cidr_match_any(cfg->deny, cfg->ndeny, ip)) return false;
-    return cfg->nallow == 0 || cidr_match_any(cfg->allow, cfg->nallow, ip);
+    if (cidr_match_any(cfg->conn.deny, cfg->conn.ndeny, ip)) return false;
+    return cfg->conn.nallow == 0 || cidr_match_any(cfg->conn.allow, cfg->conn.nallow, ip);
 }
 
 /* Checks made at accept, before any parsing: --allow/--deny and the
@@ -507,7 +507,7 @@ static void admit(struct server *srv, struct listener *l, int fd, const struct s
     const struct config *cfg = srv->cfg;
     struct ip_addr ip;
     bool have_ip = ip_from_sockaddr(sa, &ip);
-    bool proxy = have_ip && cidr_match_any(cfg->trusted, cfg->ntrusted, &ip);
+    bool proxy = have_ip && cidr_match_any(cfg->conn.trusted, cfg->conn.ntrusted, &ip);
     char addr[INET6_ADDRSTRLEN] = "?", what[160];
     if (have_ip) ip_format(&ip, addr, sizeof addr);
     if (have_ip && !proxy && !server_address_allowed(srv, &ip)) {
@@ -520,15 +520,15 @@ static void admit(struct server *srv, struct listener *l, int fd, const struct s
         snprintf(what, sizeof what, "--maxconn=%u reached: refusing %s with 503", srv->maxconn,
                  addr);
         server_log_refusal(srv, what);
-        refuse_busy(fd, l->redirect || cfg->ssl != SSL_ON);
+        refuse_busy(fd, l->redirect || cfg->conn.ssl != SSL_ON);
         close(fd);
         return;
     }
-    if (have_ip && !proxy && !ipcount_take(&srv->per_ip, &ip, cfg->maxconn_per_ip)) {
+    if (have_ip && !proxy && !ipcount_take(&srv->per_ip, &ip, cfg->conn.maxconn_per_ip)) {
         snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s with 503",
-                 cfg->maxconn_per_ip, addr);
+                 cfg->conn.maxconn_per_ip, addr);
         server_log_refusal(srv, what);
-        refuse_busy(fd, l->redirect || cfg->ssl != SSL_ON);
+        refuse_busy(fd, l->redirect || cfg->conn.ssl != SSL_ON);
         close(fd);
         return;
     }
@@ -558,7 +558,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             close(srv->spare_fd);
             fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd >= 0) {
-                refuse_busy(fd, l->redirect || srv->cfg->ssl != SSL_ON);
+                refuse_busy(fd, l->redirect || srv->cfg->conn.ssl != SSL_ON);
                 close(fd);
             }
             srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

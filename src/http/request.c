@@ -65,7 +65,7 @@ static void serve_static(struct conn *c, const struct http_request *req, const c
                      "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n"
                      "X-Content-Type-Options: nosniff\r\nConnection: close\r\n",
                      f.content_type, (long long)f.size, date);
-    const char *extra = c->srv->cfg->headers_http;
+    const char *extra = c->srv->cfg->conn.headers_http;
     if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
         (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
         buf_append(&c->out, "\r\n", 2) < 0) {
@@ -140,7 +140,7 @@ static bool identify_client(struct conn *c, const struct http_request *req)
         len += take;
     }
     struct ip_addr client;
-    if (len && cidr_forwarded_client(list, len, cfg->trusted, cfg->ntrusted, &client))
+    if (len && cidr_forwarded_client(list, len, cfg->conn.trusted, cfg->conn.ntrusted, &client))
         return conn_set_client(c, &client, 0);
     return conn_set_client(c, NULL, 0);
 }
@@ -176,20 +176,21 @@ static bool authenticate(struct conn *c, const struct http_request *req)
 static bool origin_ok(struct conn *c, const struct http_request *req, const char **why)
 {
     const struct config *cfg = c->srv->cfg;
-    if (!cfg->norigins && !cfg->sameorigin) return true;
+    if (!cfg->http.norigins && !cfg->http.sameorigin) return true;
     const struct http_header *o = http_header_find(req, "Origin");
     if (!o) {
         *why = "an Origin header is required";
-        return cfg->origin_optional;
+        return cfg->http.origin_optional;
     }
-    if (cfg->sameorigin) {
+    if (cfg->http.sameorigin) {
         const struct http_header *h = http_header_find(req, "Host");
         if (!h || !origin_same(o->value, o->value_len, h->value, h->value_len, c->ssl != NULL)) {
             *why = "the Origin is not this server";
             return false;
         }
     }
-    if (cfg->norigins && !origin_allowed(cfg->origins, cfg->norigins, o->value, o->value_len)) {
+    if (cfg->http.norigins &&
+        !origin_allowed(cfg->http.origins, cfg->http.norigins, o->value, o->value_len)) {
         *why = "the Origin is not allowed";
         return false;
     }
@@ -212,9 +213,9 @@ static void start_websocket(struct conn *c, const struct http_request *req, size
         conn_answer_error(c, 403, why, NULL, true);
         return;
     }
-    if (cfg->maxforks && c->srv->nchildren >= cfg->maxforks) {
-        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", cfg->maxforks, c->peer_addr,
-                 c->peer_port);
+    if (cfg->http.maxforks && c->srv->nchildren >= cfg->http.maxforks) {
+        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", cfg->http.maxforks,
+                 c->peer_addr, c->peer_port);
         conn_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
                           true);
         return;
@@ -231,7 +232,7 @@ static void start_websocket(struct conn *c, const struct http_request *req, size
         }
     }
     /* The request head is still in c->in; the 101 waits in c->out until the backend is ready. */
-    if (handshake_append_101(&c->out, req, c->subprotocol, cfg->headers_ws) < 0) {
+    if (handshake_append_101(&c->out, req, c->subprotocol, cfg->http.headers_ws) < 0) {
         conn_abort(c, "out of memory");
         return;
     }

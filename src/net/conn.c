@@ -118,10 +118,11 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redi
         c->ip_counted = true;
     }
     struct ip_addr ip;
-    c->from_trusted_proxy = peer->sa_family == AF_UNIX
-                                ? srv->cfg->trust_unix
-                                : ip_from_sockaddr(peer, &ip) &&
-                                      cidr_match_any(srv->cfg->trusted, srv->cfg->ntrusted, &ip);
+    c->from_trusted_proxy =
+        peer->sa_family == AF_UNIX
+            ? srv->cfg->conn.trust_unix
+            : ip_from_sockaddr(peer, &ip) &&
+                  cidr_match_any(srv->cfg->conn.trusted, srv->cfg->conn.ntrusted, &ip);
     format_peer(c, peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -132,9 +133,9 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redi
     http_parser_init(&c->hp);
     list_push(srv->conns, c);
     srv->nconns++;
-    arm_timer(c, srv->cfg->handshake_timeout);
+    arm_timer(c, srv->cfg->conn.handshake_timeout);
     log_debug(c->id, "connection from %s port %u", c->peer_addr, c->peer_port);
-    if (c->from_trusted_proxy && srv->cfg->proxy_protocol) {
+    if (c->from_trusted_proxy && srv->cfg->conn.proxy_protocol) {
         c->state = CONN_PROXY_HEADER;
         update_reading(c);
     } else {
@@ -168,10 +169,10 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
     }
     /* A client named by a proxy counts for --maxconn-per-ip; the proxy does not. */
     if (client && !c->ip_counted) {
-        if (!ipcount_take(&srv->per_ip, &ip, srv->cfg->maxconn_per_ip)) {
+        if (!ipcount_take(&srv->per_ip, &ip, srv->cfg->conn.maxconn_per_ip)) {
             char what[160];
             snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s",
-                     srv->cfg->maxconn_per_ip, c->peer_addr);
+                     srv->cfg->conn.maxconn_per_ip, c->peer_addr);
             server_log_refusal(srv, what);
             if (pre_http)
                 conn_abort(c, NULL);
@@ -794,7 +795,8 @@ void conn_send_answer(struct conn *c, int status)
 void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
                        bool with_body)
 {
-    if (http_append_error(&c->out, status, why, extra, c->srv->cfg->headers_http, with_body) < 0) {
+    if (http_append_error(&c->out, status, why, extra, c->srv->cfg->conn.headers_http, with_body) <
+        0) {
         conn_abort(c, "out of memory");
         return;
     }
@@ -809,11 +811,11 @@ void conn_open_session(struct conn *c)
     c->status = 101;
     c->state = CONN_OPEN;
     ev_timer_stop(c->srv->loop, &c->timer);
-    ws_parser_init(&c->wp, true, cfg->maxmsgsize);
+    ws_parser_init(&c->wp, true, cfg->conn.maxmsgsize);
     c->last_activity = ev_now(c->srv->loop);
-    if (cfg->pingms) arm_timer(c, cfg->pingms / 1000.0);
-    if (cfg->idle_timeout > 0) {
-        ev_timer_set(&c->idle, cfg->idle_timeout, 0.);
+    if (cfg->conn.pingms) arm_timer(c, cfg->conn.pingms / 1000.0);
+    if (cfg->conn.idle_timeout > 0) {
+        ev_timer_set(&c->idle, cfg->conn.idle_timeout, 0.);
         ev_timer_start(c->srv->loop, &c->idle);
     }
     log_access(c->id, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s -> %s", c->peer_addr, c->peer_port,
@@ -853,9 +855,9 @@ void conn_backend_refused(struct conn *c, int http_status, const char *why)
 static void start_transport(struct conn *c)
 {
     const struct config *cfg = c->srv->cfg;
-    if (c->redirect || cfg->ssl == SSL_OFF)
+    if (c->redirect || cfg->conn.ssl == SSL_OFF)
         c->state = CONN_HANDSHAKE;
-    else if (cfg->ssl == SSL_AUTO)
+    else if (cfg->conn.ssl == SSL_AUTO)
         c->state = CONN_PEEK;
     else
         c->state = CONN_TLS_HANDSHAKE;
@@ -1065,18 +1067,18 @@ static bool input_waiting(const struct conn *c)
 static void ping_or_give_up(struct conn *c)
 {
     if (c->awaiting_pong && input_waiting(c)) {
-        arm_timer(c, c->srv->cfg->pingms / 1000.0);
+        arm_timer(c, c->srv->cfg->conn.pingms / 1000.0);
         return;
     }
     if (c->awaiting_pong) {
         log_info(c->id, "%s port %u: no pong within %u ms", c->peer_addr, c->peer_port,
-                 c->srv->cfg->pingms);
+                 c->srv->cfg->conn.pingms);
         conn_ws_close(c, WS_CLOSE_INTERNAL, "ping timeout");
         return;
     }
     c->awaiting_pong = true;
     conn_send(c, WS_FIN | WS_OP_PING, NULL, 0);
-    arm_timer(c, c->srv->cfg->pingms / 1000.0);
+    arm_timer(c, c->srv->cfg->conn.pingms / 1000.0);
     conn_flush(c);
 }
 
@@ -1114,7 +1116,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     struct conn *c = container_of(w, struct conn, idle);
     if (c->state != CONN_OPEN) return;
     if (input_waiting(c)) c->last_activity = ev_now(loop);
-    ev_tstamp left = c->last_activity + c->srv->cfg->idle_timeout - ev_now(loop);
+    ev_tstamp left = c->last_activity + c->srv->cfg->conn.idle_timeout - ev_now(loop);
     if (left > 0.001) {
         ev_timer_set(&c->idle, left, 0.);
         ev_timer_start(loop, &c->idle);

@@ -56,7 +56,7 @@ static void apply(const uint8_t *data, size_t size)
         enum config_result r = options_parse(&cfg, 3, argv);
         if (r == CONFIG_RUN) {
             if (cfg.port < 1 || cfg.port > 65535 || cfg.config_file == NULL) abort();
-            if (!cfg.command || strcmp(cfg.command[0], "cat") != 0) abort();
+            if (!cfg.backend.command || strcmp(cfg.backend.command[0], "cat") != 0) abort();
             if (!(cfg.shutdown_timeout >= 0 && cfg.shutdown_timeout <= 3600)) abort();
             if (cfg.unixsocket_mode > 0777) abort();
             options_free(&cfg);

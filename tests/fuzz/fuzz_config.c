@@ -64,27 +64,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum config_result r = options_parse(&cfg, argc, argv);
     switch (r) {
     case CONFIG_RUN:
-        if (cfg.port < 1 || cfg.port > 65535 || cfg.maxforks > 1000000 || cfg.closems > 3600000)
+        if (cfg.port < 1 || cfg.port > 65535 || cfg.http.maxforks > 1000000 ||
+            cfg.backend.closems > 3600000)
             abort();
         /* Exec mode has a COMMAND; proxy mode a target or token file and no COMMAND. */
-        if (cfg.proxy != (cfg.connect || cfg.token_file)) abort();
+        if (cfg.backend.proxy != (cfg.backend.connect || cfg.backend.token_file)) abort();
         /* --dir (exec mode) runs the scripts it names: no COMMAND either. */
-        bool no_command = cfg.proxy || cfg.dir;
-        if (no_command ? cfg.command != NULL : (!cfg.command || !cfg.command[0])) abort();
-        if (cfg.proxy && cfg.dir) abort();
-        if (cfg.proxy && cfg.connect && cfg.token_file) abort();
-        if (!(cfg.connect_timeout > 0 && cfg.connect_timeout <= 3600)) abort();
-        if (cfg.ssl_target_insecure && !cfg.ssl_target) abort();
+        bool no_command = cfg.backend.proxy || cfg.backend.dir;
+        if (no_command ? cfg.backend.command != NULL
+                       : (!cfg.backend.command || !cfg.backend.command[0]))
+            abort();
+        if (cfg.backend.proxy && cfg.backend.dir) abort();
+        if (cfg.backend.proxy && cfg.backend.connect && cfg.backend.token_file) abort();
+        if (!(cfg.backend.connect_timeout > 0 && cfg.backend.connect_timeout <= 3600)) abort();
+        if (cfg.backend.ssl_target_insecure && !cfg.backend.ssl_target) abort();
         /* An empty --passenv= leaves no list at all. */
-        if (cfg.npassenv && !cfg.passenv) abort();
-        for (size_t i = 0; i < cfg.npassenv; i++)
-            if (!cfg.passenv[i] || !*cfg.passenv[i] || strchr(cfg.passenv[i], '=')) abort();
-        if (cfg.passenv && cfg.passenv[cfg.npassenv]) abort();
+        if (cfg.backend.npassenv && !cfg.backend.passenv) abort();
+        for (size_t i = 0; i < cfg.backend.npassenv; i++)
+            if (!cfg.backend.passenv[i] || !*cfg.backend.passenv[i] ||
+                strchr(cfg.backend.passenv[i], '='))
+                abort();
+        if (cfg.backend.passenv && cfg.backend.passenv[cfg.backend.npassenv]) abort();
         for (size_t i = 0; i < cfg.naddresses; i++)
             if (!cfg.addresses[i] || !*cfg.addresses[i]) abort();
         if (cfg.naddresses && cfg.addresses[cfg.naddresses]) abort();
-        check_header_lines(cfg.headers_ws);
-        check_header_lines(cfg.headers_http);
+        check_header_lines(cfg.http.headers_ws);
+        check_header_lines(cfg.conn.headers_http);
         if (cfg.loglevel > LOGL_FATAL) abort();
         options_free(&cfg);
         break;

@@ -111,18 +111,19 @@ static void test_defaults(void)
     ok(r == CONFIG_RUN, "just a COMMAND: run");
     ok(c.port == 80, "default port 80");
     ok(c.addresses == NULL && c.naddresses == 0, "default: no address (all interfaces)");
-    ok(list_is(c.passenv, c.npassenv, (const char *const[]){"PATH", "LD_LIBRARY_PATH", NULL}),
+    ok(list_is(c.backend.passenv, c.backend.npassenv,
+               (const char *const[]){"PATH", "LD_LIBRARY_PATH", NULL}),
        "default passenv PATH,LD_LIBRARY_PATH");
-    ok(c.maxmsgsize == 16u << 20, "default maxmsgsize 16 MiB");
+    ok(c.conn.maxmsgsize == 16u << 20, "default maxmsgsize 16 MiB");
     ok(c.loglevel == LOGL_ACCESS, "default loglevel access");
-    ok(!c.binary && c.maxforks == 0 && c.closems == 0 && c.staticdir == NULL,
+    ok(!c.backend.binary && c.http.maxforks == 0 && c.backend.closems == 0 && c.staticdir == NULL,
        "default: text mode, no fork limit, closems 0, no static dir");
-    ok(c.headers_ws == NULL && c.headers_http == NULL, "default: no extra headers");
-    ok(list_is(c.command, list_len(c.command), (const char *const[]){"cat", NULL}),
+    ok(c.http.headers_ws == NULL && c.conn.headers_http == NULL, "default: no extra headers");
+    ok(list_is(c.backend.command, list_len(c.backend.command), (const char *const[]){"cat", NULL}),
        "the command is {\"cat\"}");
     ok(out_text[0] == '\0' && err_text[0] == '\0', "nothing printed for valid options");
     options_free(&c);
-    ok(c.command == NULL && c.passenv == NULL, "options_free releases and clears");
+    ok(c.backend.command == NULL && c.backend.passenv == NULL, "options_free releases and clears");
 }
 
 static void test_port_forms(void)
@@ -163,14 +164,14 @@ static void test_lists(void)
     options_free(&c);
 
     r = parse(&c, ARGS("--passenv=A,B", "--passenv", "C", "cat"));
-    ok(r == CONFIG_RUN &&
-           list_is(c.passenv, c.npassenv, (const char *const[]){"A", "B", "C", NULL}),
+    ok(r == CONFIG_RUN && list_is(c.backend.passenv, c.backend.npassenv,
+                                  (const char *const[]){"A", "B", "C", NULL}),
        "--passenv is repeatable and replaces the default list");
     options_free(&c);
 
     r = parse(&c, ARGS("--passenv= D , E ,,F", "cat"));
-    ok(r == CONFIG_RUN &&
-           list_is(c.passenv, c.npassenv, (const char *const[]){"D", "E", "F", NULL}),
+    ok(r == CONFIG_RUN && list_is(c.backend.passenv, c.backend.npassenv,
+                                  (const char *const[]){"D", "E", "F", NULL}),
        "--passenv trims spaces and skips empty names");
     options_free(&c);
 
@@ -180,7 +181,7 @@ static void test_lists(void)
 
     r = parse(&c, ARGS("--binary", "--maxforks=10", "--closems=250", "--staticdir=/a",
                        "--staticdir", "/srv/www", "cat"));
-    ok(r == CONFIG_RUN && c.binary && c.maxforks == 10 && c.closems == 250 &&
+    ok(r == CONFIG_RUN && c.backend.binary && c.http.maxforks == 10 && c.backend.closems == 250 &&
            str_is(c.staticdir, "/srv/www"),
        "--binary, --maxforks, --closems; the last --staticdir wins");
     options_free(&c);
@@ -231,8 +232,8 @@ static void test_maxmsgsize(void)
         enum config_result r =
             parse(&c, (const char *const[]){"wsbridge", cases[i].arg, "cat", NULL});
         if (cases[i].valid)
-            ok(r == CONFIG_RUN && c.maxmsgsize == cases[i].value, "%s -> %llu bytes", cases[i].arg,
-               (unsigned long long)cases[i].value);
+            ok(r == CONFIG_RUN && c.conn.maxmsgsize == cases[i].value, "%s -> %llu bytes",
+               cases[i].arg, (unsigned long long)cases[i].value);
         else
             ok(r == CONFIG_USAGE && err_text[0] != '\0', "%s is refused with a message",
                cases[i].arg);
@@ -246,15 +247,16 @@ static void test_headers(void)
     enum config_result r = parse(&c, ARGS("--header-ws", "X-W: ws", "--header=X-A: all",
                                           "--header-http=X-H:   http", "--header", "X-B:b", "cat"));
     ok(r == CONFIG_RUN, "header options parse");
-    ok(str_is(c.headers_ws, "X-A: all\r\nX-B: b\r\nX-W: ws\r\n"),
-       "headers_ws: --header lines, then --header-ws lines (got \"%s\")", esc(c.headers_ws));
-    ok(str_is(c.headers_http, "X-A: all\r\nX-B: b\r\nX-H: http\r\n"),
-       "headers_http: --header lines, then --header-http lines (got \"%s\")", esc(c.headers_http));
+    ok(str_is(c.http.headers_ws, "X-A: all\r\nX-B: b\r\nX-W: ws\r\n"),
+       "headers_ws: --header lines, then --header-ws lines (got \"%s\")", esc(c.http.headers_ws));
+    ok(str_is(c.conn.headers_http, "X-A: all\r\nX-B: b\r\nX-H: http\r\n"),
+       "headers_http: --header lines, then --header-http lines (got \"%s\")",
+       esc(c.conn.headers_http));
     options_free(&c);
 
     r = parse(&c, ARGS("--header-http=Cache-Control: no-store", "cat"));
-    ok(r == CONFIG_RUN && c.headers_ws == NULL &&
-           str_is(c.headers_http, "Cache-Control: no-store\r\n"),
+    ok(r == CONFIG_RUN && c.http.headers_ws == NULL &&
+           str_is(c.conn.headers_http, "Cache-Control: no-store\r\n"),
        "--header-http only: nothing for the 101 answer");
     options_free(&c);
 
@@ -274,20 +276,20 @@ static void test_command(void)
     struct config c;
     enum config_result r = parse(&c, ARGS("--port=1", "cat", "-u", "--port=2"));
     ok(r == CONFIG_RUN && c.port == 1 &&
-           list_is(c.command, list_len(c.command),
+           list_is(c.backend.command, list_len(c.backend.command),
                    (const char *const[]){"cat", "-u", "--port=2", NULL}),
        "options after COMMAND belong to it: command {cat,-u,--port=2}, port 1");
     options_free(&c);
 
     r = parse(&c, ARGS("--port=1", "--", "--odd-name", "--port=3"));
     ok(r == CONFIG_RUN && c.port == 1 &&
-           list_is(c.command, list_len(c.command),
+           list_is(c.backend.command, list_len(c.backend.command),
                    (const char *const[]){"--odd-name", "--port=3", NULL}),
        "\"--\" ends our options: command {--odd-name,--port=3}");
     options_free(&c);
 
     r = parse(&c, ARGS("./script.sh", "a b", ""));
-    ok(r == CONFIG_RUN && list_is(c.command, list_len(c.command),
+    ok(r == CONFIG_RUN && list_is(c.backend.command, list_len(c.backend.command),
                                   (const char *const[]){"./script.sh", "a b", "", NULL}),
        "arguments with spaces and empty arguments are kept");
     options_free(&c);
@@ -447,13 +449,13 @@ static void test_config_file(void)
     ok(c.port == 8081 && c.port_set, "port from the file");
     ok(list_is(c.addresses, c.naddresses, (const char *const[]){"127.0.0.1", "::1", NULL}),
        "a repeated key stays repeatable");
-    ok(c.binary && !c.sameorigin, "flags: yes sets, no leaves unset");
-    ok(c.maxforks == 7 && c.norigins == 1, "numbers and origins from the file");
+    ok(c.backend.binary && !c.http.sameorigin, "flags: yes sets, no leaves unset");
+    ok(c.http.maxforks == 7 && c.http.norigins == 1, "numbers and origins from the file");
     ok(c.shutdown_timeout == 2.5, "shutdown-timeout from the file");
-    ok(list_is(c.command, list_len(c.command),
+    ok(list_is(c.backend.command, list_len(c.backend.command),
                (const char *const[]){"/bin/echo", "hello", "world", NULL}),
        "command = splits at blanks");
-    ok(str_is(c.headers_ws, "X-A: 1\r\n"), "headers from the file");
+    ok(str_is(c.http.headers_ws, "X-A: 1\r\n"), "headers from the file");
     options_free(&c);
 
     r = parse_with_file(&c, path,
@@ -462,31 +464,31 @@ static void test_config_file(void)
     ok(c.port == 9000, "a command-line value wins over the file's");
     ok(list_is(c.addresses, c.naddresses, (const char *const[]){"10.0.0.1", NULL}),
        "a repeatable option on the command line replaces the file's list");
-    ok(list_is(c.command, list_len(c.command), (const char *const[]){"cat", NULL}),
+    ok(list_is(c.backend.command, list_len(c.backend.command), (const char *const[]){"cat", NULL}),
        "COMMAND on the command line wins over 'command ='");
-    ok(c.maxforks == 7, "options only in the file still apply");
+    ok(c.http.maxforks == 7, "options only in the file still apply");
     options_free(&c);
     unlink(path);
 
     path = conf_file("sslcert = /file.pem\nsslkey = /file.key\nssl\n");
     r = parse_with_file(&c, path, (const char *const[]){"--cert=/cli.pem", "cat", NULL});
     ok(r == CONFIG_RUN && str_is(c.sslcert, "/cli.pem") && str_is(c.sslkey, "/file.key") &&
-           c.ssl == SSL_ON,
+           c.conn.ssl == SSL_ON,
        "an alias on the command line (--cert) wins over the file's sslcert");
     options_free(&c);
     unlink(path);
 
     path = conf_file("ssl = auto\nsslcert = /a\nsslkey = /b\n");
     r = parse_with_file(&c, path, (const char *const[]){"cat", NULL});
-    ok(r == CONFIG_RUN && c.ssl == SSL_AUTO, "ssl = auto");
+    ok(r == CONFIG_RUN && c.conn.ssl == SSL_AUTO, "ssl = auto");
     options_free(&c);
     unlink(path);
 
     path = conf_file("trusted-proxy = unix\nproxy-protocol\nunixsocket = /run/x.sock\n"
                      "unixsocket-mode = 0600\n");
     r = parse_with_file(&c, path, (const char *const[]){"cat", NULL});
-    ok(r == CONFIG_RUN && c.trust_unix && c.proxy_protocol && str_is(c.unixsocket, "/run/x.sock") &&
-           c.unixsocket_mode == 0600,
+    ok(r == CONFIG_RUN && c.conn.trust_unix && c.conn.proxy_protocol &&
+           str_is(c.unixsocket, "/run/x.sock") && c.unixsocket_mode == 0600,
        "unix socket options; --trusted-proxy=unix satisfies --proxy-protocol (%s)", esc(err_text));
     options_free(&c);
     unlink(path);
@@ -545,7 +547,8 @@ static void test_restart_only(void)
     parse(&fresh, ARGS("--port=8080", "--origin=b.example", "--maxforks=2", "cat"));
     options_keep_restart_only(&fresh, &live, changed, sizeof changed);
     ok(changed[0] == '\0', "nothing restart-only changed (got \"%s\")", changed);
-    ok(fresh.maxforks == 2 && fresh.norigins == 1 && strstr(fresh.origins[0].host, "b.example"),
+    ok(fresh.http.maxforks == 2 && fresh.http.norigins == 1 &&
+           strstr(fresh.http.origins[0].host, "b.example"),
        "reloadable values are the fresh ones");
     options_free(&live);
     options_free(&fresh);
@@ -555,12 +558,13 @@ static void test_restart_only(void)
     options_keep_restart_only(&fresh, &live, changed, sizeof changed);
     ok(strcmp(changed, "--port, --address, --command, --binary") == 0,
        "the changed restart-only options are named (got \"%s\")", changed);
-    ok(fresh.port == 8080 && !fresh.binary &&
+    ok(fresh.port == 8080 && !fresh.backend.binary &&
            list_is(fresh.addresses, fresh.naddresses, (const char *const[]){"127.0.0.1", NULL}) &&
-           list_is(fresh.command, list_len(fresh.command),
+           list_is(fresh.backend.command, list_len(fresh.backend.command),
                    (const char *const[]){"cat", "-u", NULL}),
        "and keep their running values");
-    ok(live.port == 9090 && live.binary, "the caller's old config holds the discarded values");
+    ok(live.port == 9090 && live.backend.binary,
+       "the caller's old config holds the discarded values");
     options_free(&live);
     options_free(&fresh);
 }
