@@ -1,15 +1,19 @@
-/* What a backend (exec, proxy; later shared) implements, and what it may
- * call on its connection. The connection owns the client socket; the
- * backend owns whatever is on the other side. */
+/* What a backend (exec, proxy, shared) is: the calls its connections make
+ * on it (struct conn_handler, in net/conn.h), how it starts a session, and
+ * the hooks the server calls over its life. The server knows backends only
+ * through this file; backend.c holds the table of them. */
 #ifndef WSB_BACKEND_H
 #define WSB_BACKEND_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-struct conn;
+#include "backend/settings.h"
+#include "net/conn.h"
+
+struct backend;
+struct context;
 struct http_request;
-struct ws_event;
 
 enum backend_start {
     BACKEND_READY,   /* answer 101 now */
@@ -24,32 +28,41 @@ struct backend_refusal {
 
 struct backend_ops {
     const char *name;
-    /* The handshake is valid. The backend may pick c->subprotocol. */
-    enum backend_start (*start)(struct conn *c, const struct http_request *req,
+    /* Whether this backend serves these settings; exactly one does. */
+    bool (*serves)(const struct backend_settings *set);
+    /* Optional: at start-up, before workers are forked and while few
+     * descriptors are open. */
+    void (*prepare)(const struct backend_settings *set);
+    /* Make b->state: resolve targets, load tokens, start a shared COMMAND.
+     * Returns 0, or -1 with the reason in err. */
+    int (*setup)(struct backend *b, char *err, size_t errlen);
+    /* The handshake is valid and c->backend is &ops->session: take the
+     * connection. The backend may pick c->subprotocol. */
+    enum backend_start (*start)(struct backend *b, struct conn *c, const struct http_request *req,
                                 struct backend_refusal *refusal);
-    /* A chunk of a client message (a WS_EV_DATA event). Returns true when all
-     * of it was taken. Otherwise *taken says how much was, the connection
-     * keeps the rest and stops reading until conn_resume_input(). */
-    bool (*client_data)(struct conn *c, const struct ws_event *ev, size_t *taken);
-    /* The client closed or was lost (also while PENDING). The backend lets go
-     * of the connection at once (it may live on to end its own side) and
-     * never calls it again. */
-    void (*client_closed)(struct conn *c);
-    /* The queue towards the client passed its high-water mark: stop producing. */
-    void (*pause_output)(struct conn *c);
-    /* ... and drained below the low-water mark: produce again. */
-    void (*resume_output)(struct conn *c);
-    /* The server is stopping: end the other side, deliver what it still
-     * sends, then call conn_backend_finished() with 1001. NULL: the
-     * connection closes with 1001 at once. */
-    void (*shutdown)(struct conn *c);
-    /* Optional: the data events of one read from the client have been
-     * handed over; write what client_data() gathered. */
-    void (*input_done)(struct conn *c);
+    /* What the connection calls from then on. */
+    struct conn_handler session;
+    /* Optional: SIGHUP, after b->set was replaced (targets, tokens). */
+    void (*reload)(struct backend *b);
+    /* Optional: a graceful stop begins, before the connections are told. */
+    void (*stop)(struct backend *b);
+    /* Optional: a second signal or the shutdown deadline: SIGKILL what runs. */
+    void (*kill)(struct backend *b);
+    /* At exit, once every connection is closed: free everything. */
+    void (*teardown)(struct backend *b);
 };
 
-extern const struct backend_ops exec_backend;
-extern const struct backend_ops proxy_backend;
-extern const struct backend_ops shared_backend;
+/* One backend serving sessions, with its own state. */
+struct backend {
+    const struct backend_ops *ops;
+    struct context *ctx;
+    const struct backend_settings *set; /* replaced by a reload */
+    const char *command_path;           /* COMMAND resolved against PATH at start-up */
+    const char *script_root;            /* --dir as a canonical path, or NULL */
+    void *state;                        /* the backend's own */
+};
+
+/* The backend that serves these settings. */
+const struct backend_ops *backend_select(const struct backend_settings *set);
 
 #endif

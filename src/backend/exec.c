@@ -18,10 +18,9 @@
 #include "base/buf.h"
 #include "backend/cgienv.h"
 #include "net/conn.h"
-#include "backend/exec.h"
+#include "net/context.h"
 #include "base/log.h"
 #include "base/rootpath.h"
-#include "core/server.h"
 #include "backend/launch.h"
 #include "proto/utf8.h"
 #include "base/util.h"
@@ -40,8 +39,13 @@ static const int kill_signals[] = {SIGINT, SIGTERM, SIGKILL};
 #define KILL_STEPS    3
 #define AFTER_KILL_MS 1000 /* then stop waiting for stdout held by escaped processes */
 
+/* The backend's state: the children still tracked (their clients may be gone). */
+struct exec_state {
+    struct exec_child *children;
+};
+
 struct exec_child {
-    struct server *srv;
+    struct backend *b;
     struct exec_child *prev, *next;
     struct conn *conn; /* NULL once the client has gone */
     uint64_t id;       /* connection id, for logs */
@@ -104,7 +108,7 @@ static uint64_t unique_id(void)
 
 static void close_fd(struct exec_child *ch, int *fd, ev_io *w)
 {
-    ev_io_stop(ch->srv->loop, w);
+    ev_io_stop(ch->b->ctx->loop, w);
     if (*fd >= 0) close(*fd);
     *fd = -1;
 }
@@ -123,7 +127,7 @@ static bool group_alive(const struct exec_child *ch)
 static void schedule_kill_step(struct exec_child *ch, int ms)
 {
     ev_timer_set(&ch->kill_timer, ms / 1000.0, 0.);
-    ev_timer_start(ch->srv->loop, &ch->kill_timer);
+    ev_timer_start(ch->b->ctx->loop, &ch->kill_timer);
 }
 
 /* Close stdin, then SIGINT, SIGTERM, SIGKILL to the whole process group. */
@@ -132,7 +136,7 @@ static void begin_termination(struct exec_child *ch)
     if (ch->terminating) return;
     ch->terminating = true;
     close_stdin(ch);
-    schedule_kill_step(ch, kill_delays_ms[0] + (int)ch->srv->cfg->backend.closems);
+    schedule_kill_step(ch, kill_delays_ms[0] + (int)ch->b->set->closems);
 }
 
 static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -151,7 +155,7 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
         kill(-ch->pid, sig);
         ch->kill_step++;
         int delay = ch->kill_step < KILL_STEPS
-                        ? kill_delays_ms[ch->kill_step] + (int)ch->srv->cfg->backend.closems
+                        ? kill_delays_ms[ch->kill_step] + (int)ch->b->set->closems
                         : AFTER_KILL_MS;
         schedule_kill_step(ch, delay);
     } else {
@@ -293,11 +297,11 @@ static void flush_stdin(struct exec_child *ch)
         /* A client held back meanwhile is resumed from the watcher, not from
          * inside the parse loop that may be calling us. */
         if (ch->conn && ch->conn->have_held)
-            ev_io_start(ch->srv->loop, &ch->in_w);
+            ev_io_start(ch->b->ctx->loop, &ch->in_w);
         else
-            ev_io_stop(ch->srv->loop, &ch->in_w);
+            ev_io_stop(ch->b->ctx->loop, &ch->in_w);
         break;
-    case 1: ev_io_start(ch->srv->loop, &ch->in_w); break;
+    case 1: ev_io_start(ch->b->ctx->loop, &ch->in_w); break;
     default:
         log_debug(ch->id, "the command closed its stdin: %s", strerror(errno));
         close_stdin(ch);
@@ -323,7 +327,7 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
     ev_child_stop(loop, w);
     ch->reaped = true;
     ch->status = w->rstatus;
-    ch->srv->nchildren--;
+    ch->b->ctx->nchildren--;
     if (WIFEXITED(ch->status))
         log_debug(ch->id, "pid %d exited with status %d", (int)ch->pid, WEXITSTATUS(ch->status));
     else if (WIFSIGNALED(ch->status))
@@ -336,22 +340,22 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
 
 static void child_free(struct exec_child *ch)
 {
-    struct server *srv = ch->srv;
+    struct context *ctx = ch->b->ctx;
+    struct exec_state *st = ch->b->state;
     close_stdin(ch);
     close_fd(ch, &ch->out_fd, &ch->out_w);
     close_fd(ch, &ch->err_fd, &ch->err_w);
-    ev_timer_stop(srv->loop, &ch->kill_timer);
+    ev_timer_stop(ctx->loop, &ch->kill_timer);
     if (!ch->reaped) {
-        ev_child_stop(srv->loop, &ch->cw);
-        srv->nchildren--;
+        ev_child_stop(ctx->loop, &ch->cw);
+        ctx->nchildren--;
     }
     buf_free(&ch->line);
     buf_free(&ch->errline);
     buf_free(&ch->pending);
-    list_unlink(srv->children, ch);
-    srv->nbackend_objs--;
+    list_unlink(st->children, ch);
     free(ch);
-    server_check_done(srv);
+    context_release(ctx);
 }
 
 /* The child is done once it has been reaped and its output is delivered (or
@@ -405,22 +409,23 @@ static int find_script(const char *root, const struct http_request *req, struct 
     return status;
 }
 
-static enum backend_start exec_start(struct conn *c, const struct http_request *req,
+static enum backend_start exec_start(struct backend *b, struct conn *c,
+                                     const struct http_request *req,
                                      struct backend_refusal *refusal)
 {
     char *err = refusal->why;
     size_t errlen = sizeof refusal->why;
     refusal->http_status = 0; /* websocketd's way: accept, then close 1011 */
-    struct server *srv = c->srv;
-    const struct config *cfg = srv->cfg;
+    const struct backend_settings *set = b->set;
+    struct context *ctx = b->ctx;
     /* --dir: the URL path names the script; else the one COMMAND. */
-    const char *path = srv->command_path;
-    char *const *argv = cfg->backend.command;
+    const char *path = b->command_path;
+    char *const *argv = set->command;
     struct script_match script;
     char *script_argv[2] = {script.file, NULL};
     size_t script_name_len = 0;
-    if (srv->script_root) {
-        int found = find_script(srv->script_root, req, &script);
+    if (b->script_root) {
+        int found = find_script(b->script_root, req, &script);
         if (found != 200) {
             refusal->http_status = found;
             snprintf(err, errlen, "%s",
@@ -436,13 +441,13 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
         .remote_addr = c->peer_addr,
         .remote_port = c->peer_port,
         .https = c->ssl != NULL,
-        .passenv = (const char *const *)cfg->backend.passenv,
-        .npassenv = cfg->backend.npassenv,
+        .passenv = (const char *const *)set->passenv,
+        .npassenv = set->npassenv,
         .environ = environ,
         .unique_id = unique_id(),
         .remote_user = c->remote_user,
         .script_name_len = script_name_len,
-        .ssl_client_cn = c->ssl && srv->cfg->sslca ? c->client_cn : NULL,
+        .ssl_client_cn = c->client_verified ? c->client_cn : NULL,
     };
     char **envp = cgienv_build(&in);
     if (!envp) {
@@ -466,11 +471,11 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
         return BACKEND_REFUSED;
     }
     pid_t pid = sp.pid;
-    ch->srv = srv;
+    ch->b = b;
     ch->conn = c;
     ch->id = c->id;
     ch->pid = pid;
-    ch->binary = cfg->backend.binary;
+    ch->binary = set->binary;
     ch->in_fd = sp.in_fd;
     ch->out_fd = sp.out_fd;
     ch->err_fd = sp.err_fd;
@@ -479,12 +484,12 @@ static enum backend_start exec_start(struct conn *c, const struct http_request *
     ev_io_init(&ch->err_w, on_stderr, ch->err_fd, EV_READ);
     ev_child_init(&ch->cw, on_exit_status, pid, 0);
     ev_init(&ch->kill_timer, on_kill_timer);
-    ev_child_start(srv->loop, &ch->cw);
-    ev_io_start(srv->loop, &ch->out_w);
-    ev_io_start(srv->loop, &ch->err_w);
-    list_push(srv->children, ch);
-    srv->nchildren++;
-    srv->nbackend_objs++;
+    ev_child_start(ctx->loop, &ch->cw);
+    ev_io_start(ctx->loop, &ch->out_w);
+    ev_io_start(ctx->loop, &ch->err_w);
+    list_push(((struct exec_state *)b->state)->children, ch);
+    ctx->nchildren++;
+    context_hold(ctx);
     c->backend_data = ch;
     snprintf(c->target, sizeof c->target, "pid %d", (int)pid);
     log_info(c->id, "started %s as pid %d", path, (int)pid);
@@ -542,7 +547,7 @@ static void exec_client_closed(struct conn *c)
     buf_free(&ch->line);
     ch->fragment_open = false;
     /* Keep draining stdout so a child that writes while it ends is not killed by SIGPIPE. */
-    if (ch->out_fd >= 0) ev_io_start(ch->srv->loop, &ch->out_w);
+    if (ch->out_fd >= 0) ev_io_start(ch->b->ctx->loop, &ch->out_w);
     enter(ch);
     begin_termination(ch);
     maybe_finish(ch);
@@ -564,45 +569,81 @@ static void exec_shutdown(struct conn *c)
 static void exec_pause_output(struct conn *c)
 {
     struct exec_child *ch = c->backend_data;
-    ev_io_stop(ch->srv->loop, &ch->out_w);
+    ev_io_stop(ch->b->ctx->loop, &ch->out_w);
 }
 
 static void exec_resume_output(struct conn *c)
 {
     struct exec_child *ch = c->backend_data;
-    if (ch->out_fd >= 0) ev_io_start(ch->srv->loop, &ch->out_w);
+    if (ch->out_fd >= 0) ev_io_start(ch->b->ctx->loop, &ch->out_w);
 }
 
-const struct backend_ops exec_backend = {
-    .name = "exec",
-    .start = exec_start,
-    .client_data = exec_client_data,
-    .client_closed = exec_client_closed,
-    .pause_output = exec_pause_output,
-    .resume_output = exec_resume_output,
-    .shutdown = exec_shutdown,
-    .input_done = exec_input_done,
-};
-
-void exec_kill_all(struct server *srv)
+/* SIGKILL every tracked child's process group (second signal, deadline). */
+static void exec_kill(struct backend *b)
 {
-    for (struct exec_child *ch = srv->children; ch; ch = ch->next)
+    struct exec_state *st = b->state;
+    for (struct exec_child *ch = st->children; ch; ch = ch->next)
         if (!ch->reaped || group_alive(ch)) kill(-ch->pid, SIGKILL);
 }
 
-void exec_free_all(struct server *srv)
+/* Forget every tracked child at exit, reaping the ones already dead. */
+static void exec_teardown(struct backend *b)
 {
-    while (srv->children) {
-        struct exec_child *ch = srv->children;
+    struct exec_state *st = b->state;
+    if (!st) return;
+    while (st->children) {
+        struct exec_child *ch = st->children;
         if (!ch->reaped) {
-            /* Killed by exec_kill_all or about to be: reap it rather than leave a zombie. */
+            /* Killed by exec_kill or about to be: reap it rather than leave a zombie. */
             kill(-ch->pid, SIGKILL);
             waitpid(ch->pid, NULL, 0);
             ch->reaped = true;
-            ev_child_stop(srv->loop, &ch->cw);
-            srv->nchildren--;
+            ev_child_stop(b->ctx->loop, &ch->cw);
+            b->ctx->nchildren--;
         }
         ch->conn = NULL;
         child_free(ch);
     }
+    free(st);
+    b->state = NULL;
 }
+
+static int exec_setup(struct backend *b, char *err, size_t errlen)
+{
+    if (!(b->state = calloc(1, sizeof(struct exec_state)))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static bool exec_serves(const struct backend_settings *set)
+{
+    return !set->proxy && set->shared == SHARED_OFF;
+}
+
+/* Reserve the descriptors launch.c needs while few are open. */
+static void exec_prepare(const struct backend_settings *set)
+{
+    (void)set;
+    launch_reserve_slots();
+}
+
+const struct backend_ops exec_backend = {
+    .name = "exec",
+    .serves = exec_serves,
+    .prepare = exec_prepare,
+    .setup = exec_setup,
+    .start = exec_start,
+    .session =
+        {
+            .client_data = exec_client_data,
+            .client_closed = exec_client_closed,
+            .pause_output = exec_pause_output,
+            .resume_output = exec_resume_output,
+            .shutdown = exec_shutdown,
+            .input_done = exec_input_done,
+        },
+    .kill = exec_kill,
+    .teardown = exec_teardown,
+};

@@ -3,8 +3,6 @@
  * ways as binary messages (or base64 in text messages for old noVNC). */
 #include "autoconfig.h"
 
-#include "backend/proxy.h"
-
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,9 +16,9 @@
 #include "proto/base64.h"
 #include "base/buf.h"
 #include "net/conn.h"
+#include "net/context.h"
 #include "proto/http.h"
 #include "base/log.h"
-#include "core/server.h"
 #include "backend/target.h"
 #include "net/tls.h"
 #include "backend/tokens.h"
@@ -55,7 +53,7 @@ enum peer_state {
 };
 
 struct peer {
-    struct server *srv;
+    struct backend *b;
     struct peer *prev, *next;
     struct conn *conn; /* NULL once the client has gone */
     uint64_t id;
@@ -81,27 +79,26 @@ struct peer {
 
 static uint8_t scratch[BASE64_READ_MAX];
 
-static struct proxy_state *state_of(const struct server *srv)
+static struct proxy_state *state_of(const struct backend *b)
 {
-    return srv->proxy;
+    return b->state;
 }
 
 /* ---- lifetime -------------------------------------------------------------- */
 
 static void peer_free(struct peer *p)
 {
-    struct server *srv = p->srv;
-    ev_io_stop(srv->loop, &p->rio);
-    ev_io_stop(srv->loop, &p->wio);
-    ev_timer_stop(srv->loop, &p->timer);
+    struct context *ctx = p->b->ctx;
+    ev_io_stop(ctx->loop, &p->rio);
+    ev_io_stop(ctx->loop, &p->wio);
+    ev_timer_stop(ctx->loop, &p->timer);
     SSL_free(p->ssl);
     if (p->fd >= 0) close(p->fd);
     free(p->target);
     buf_free(&p->pending);
-    list_unlink(state_of(srv)->peers, p);
-    srv->nbackend_objs--;
+    list_unlink(state_of(p->b)->peers, p);
     free(p);
-    server_check_done(srv);
+    context_release(ctx);
 }
 
 static void release(struct peer *p)
@@ -158,20 +155,20 @@ static void refuse(struct peer *p, int status, const char *why)
 
 static void open_session(struct peer *p)
 {
-    ev_timer_stop(p->srv->loop, &p->timer);
-    ev_io_stop(p->srv->loop, &p->wio);
+    ev_timer_stop(p->b->ctx->loop, &p->timer);
+    ev_io_stop(p->b->ctx->loop, &p->wio);
     free(p->target);
     p->target = NULL;
     p->state = PEER_OPEN;
-    ev_io_start(p->srv->loop, &p->rio);
+    ev_io_start(p->b->ctx->loop, &p->rio);
     /* A greeting may have been read ahead with the end of the handshake. */
-    if (p->ssl && tls_has_more(p->ssl)) ev_feed_event(p->srv->loop, &p->rio, EV_READ);
+    if (p->ssl && tls_has_more(p->ssl)) ev_feed_event(p->b->ctx->loop, &p->rio, EV_READ);
     if (p->conn && !p->starting) conn_backend_ready(p->conn);
 }
 
 static void continue_handshake(struct peer *p)
 {
-    struct ev_loop *loop = p->srv->loop;
+    struct ev_loop *loop = p->b->ctx->loop;
     switch (tls_handshake(p->ssl)) {
     case TLS_DONE:
         ev_io_stop(loop, &p->rio);
@@ -197,9 +194,9 @@ static void continue_handshake(struct peer *p)
 
 static void connected(struct peer *p)
 {
-    if (!p->ssl && state_of(p->srv)->tls) {
+    if (!p->ssl && state_of(p->b)->tls) {
         char err[256];
-        p->ssl = tls_client_session(state_of(p->srv)->tls, p->fd,
+        p->ssl = tls_client_session(state_of(p->b)->tls, p->fd,
                                     p->target->is_unix ? NULL : p->target->host, err, sizeof err);
         if (!p->ssl) {
             refuse(p, 502, err);
@@ -215,7 +212,7 @@ static void connected(struct peer *p)
 /* Try the target's addresses in turn until one accepts or all have failed. */
 static void try_connect(struct peer *p)
 {
-    struct ev_loop *loop = p->srv->loop;
+    struct ev_loop *loop = p->b->ctx->loop;
     while (p->next_addr < p->target->naddrs) {
         size_t i = p->next_addr++;
         const struct sockaddr *sa = (const struct sockaddr *)&p->target->addrs[i];
@@ -261,8 +258,7 @@ static void on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     } else {
         char why[400];
         snprintf(why, sizeof why, "no connection to %s within %g s%s", p->target->name,
-                 p->srv->cfg->backend.connect_timeout,
-                 p->state == PEER_TLS_HANDSHAKE ? " (TLS)" : "");
+                 p->b->set->connect_timeout, p->state == PEER_TLS_HANDSHAKE ? " (TLS)" : "");
         refuse(p, 502, why);
     }
     leave(p);
@@ -278,10 +274,10 @@ static enum write_result backend_write(struct peer *p, const void *buf, size_t l
     if (p->ssl) {
         switch (tls_write(p->ssl, buf, len, n)) {
         case TLS_DONE: return WRITE_OK;
-        case TLS_WANT_WRITE: ev_io_start(p->srv->loop, &p->wio); return WRITE_BLOCKED;
+        case TLS_WANT_WRITE: ev_io_start(p->b->ctx->loop, &p->wio); return WRITE_BLOCKED;
         case TLS_WANT_READ:
             p->write_wants_read = true;
-            ev_io_start(p->srv->loop, &p->rio);
+            ev_io_start(p->b->ctx->loop, &p->rio);
             return WRITE_BLOCKED;
         default: return WRITE_GONE;
         }
@@ -294,7 +290,7 @@ static enum write_result backend_write(struct peer *p, const void *buf, size_t l
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            ev_io_start(p->srv->loop, &p->wio);
+            ev_io_start(p->b->ctx->loop, &p->wio);
             return WRITE_BLOCKED;
         }
         p->last_errno = errno;
@@ -346,7 +342,7 @@ static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t 
             end_session(p, WS_CLOSE_UNSUPPORTED, "the base64 subprotocol carries text messages");
             return true;
         }
-    } else if (ev->opcode == WS_OP_TEXT && c->srv->cfg->backend.binary_only) {
+    } else if (ev->opcode == WS_OP_TEXT && p->b->set->binary_only) {
         end_session(p, WS_CLOSE_UNSUPPORTED, "text messages are not accepted");
         return true;
     }
@@ -480,14 +476,14 @@ static bool read_backend(struct peer *p)
         case TLS_WANT_WRITE:
             conn_frame_abandon(c);
             p->read_wants_write = true;
-            ev_io_start(p->srv->loop, &p->wio);
+            ev_io_start(p->b->ctx->loop, &p->wio);
             return true;
         case TLS_CLOSED: end_session(p, WS_CLOSE_NORMAL, "backend closed"); return false;
         default: return read_failed(p);
         }
     }
     /* More TLS data is waiting in OpenSSL: come back next loop iteration. */
-    ev_feed_event(p->srv->loop, &p->rio, EV_READ);
+    ev_feed_event(p->b->ctx->loop, &p->rio, EV_READ);
     return true;
 }
 
@@ -544,7 +540,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     case PEER_OPEN:
         if (p->write_wants_read) {
             p->write_wants_read = false;
-            if (p->output_paused) ev_io_stop(p->srv->loop, &p->rio);
+            if (p->output_paused) ev_io_stop(p->b->ctx->loop, &p->rio);
             if (p->input_blocked && p->conn) {
                 p->input_blocked = false;
                 conn_resume_input(p->conn);
@@ -601,22 +597,23 @@ out:
 /* ---- the backend interface ------------------------------------------------- */
 
 /* The token names the target: "?token=NAME" or the last path segment. */
-static const struct target *target_by_token(struct server *srv, const struct http_request *req,
+static void proxy_reload(struct backend *b);
+
+static const struct target *target_by_token(struct backend *b, const struct http_request *req,
                                             struct backend_refusal *r)
 {
-    struct proxy_state *st = state_of(srv);
-    ev_tstamp now = ev_now(srv->loop);
+    struct proxy_state *st = state_of(b);
+    ev_tstamp now = ev_now(b->ctx->loop);
     if (now - st->tokens_checked >= TOKEN_CHECK_EVERY) {
         st->tokens_checked = now;
-        if (tokens_fingerprint(srv->cfg->backend.token_file) != st->tokens_fingerprint)
-            proxy_reload(srv);
+        if (tokens_fingerprint(b->set->token_file) != st->tokens_fingerprint) proxy_reload(b);
     }
     const char *path, *query;
     size_t path_len, query_len;
     char token[HTTP_MAX_REQUEST_LINE + 1];
     long n = -1;
     if (http_split_target(req, &path, &path_len, &query, &query_len)) {
-        if (srv->cfg->backend.token_from_path) {
+        if (b->set->token_from_path) {
             const char *slash = path + path_len;
             while (slash > path && slash[-1] != '/') slash--;
             n = http_percent_decode(slash, (size_t)(path + path_len - slash), token);
@@ -627,7 +624,7 @@ static const struct target *target_by_token(struct server *srv, const struct htt
     if (n <= 0) {
         r->http_status = 404;
         snprintf(r->why, sizeof r->why, "missing token (connect with %s)",
-                 srv->cfg->backend.token_from_path ? "a path ending in /TOKEN" : "?token=TOKEN");
+                 b->set->token_from_path ? "a path ending in /TOKEN" : "?token=TOKEN");
         return NULL;
     }
     const struct token_entry *e = tokens_find(&st->tokens, token, (size_t)n);
@@ -666,14 +663,13 @@ static bool pick_subprotocol(struct conn *c, const struct http_request *req, boo
     return true;
 }
 
-static enum backend_start proxy_start(struct conn *c, const struct http_request *req,
-                                      struct backend_refusal *r)
+static enum backend_start proxy_start(struct backend *b, struct conn *c,
+                                      const struct http_request *req, struct backend_refusal *r)
 {
-    struct server *srv = c->srv;
-    struct proxy_state *st = state_of(srv);
+    struct proxy_state *st = state_of(b);
     bool base64;
     if (!pick_subprotocol(c, req, &base64, r)) return BACKEND_REFUSED;
-    const struct target *t = st->have_connect ? &st->connect : target_by_token(srv, req, r);
+    const struct target *t = st->have_connect ? &st->connect : target_by_token(b, req, r);
     if (!t) return BACKEND_REFUSED;
     struct peer *p = calloc(1, sizeof *p);
     struct target *copy = malloc(sizeof *copy);
@@ -685,7 +681,7 @@ static enum backend_start proxy_start(struct conn *c, const struct http_request 
         return BACKEND_REFUSED;
     }
     *copy = *t;
-    p->srv = srv;
+    p->b = b;
     p->conn = c;
     p->id = c->id;
     p->fd = -1;
@@ -694,10 +690,10 @@ static enum backend_start proxy_start(struct conn *c, const struct http_request 
     ev_init(&p->rio, on_readable);
     ev_init(&p->wio, on_writable);
     ev_init(&p->timer, on_connect_timeout);
-    ev_timer_set(&p->timer, srv->cfg->backend.connect_timeout, 0.);
-    ev_timer_start(srv->loop, &p->timer);
+    ev_timer_set(&p->timer, b->set->connect_timeout, 0.);
+    ev_timer_start(b->ctx->loop, &p->timer);
     list_push(st->peers, p);
-    srv->nbackend_objs++;
+    context_hold(b->ctx);
     c->backend_data = p;
     snprintf(c->target, sizeof c->target, "%.110s%s", t->name, st->tls ? " (TLS)" : "");
 
@@ -725,11 +721,11 @@ static void proxy_client_closed(struct conn *c)
         /* Tell the backend we are done and give it a moment to finish. */
         p->state = PEER_DRAINING;
         p->input_blocked = false;
-        ev_io_stop(p->srv->loop, &p->wio);
-        ev_io_start(p->srv->loop, &p->rio);
-        ev_timer_stop(p->srv->loop, &p->timer);
+        ev_io_stop(p->b->ctx->loop, &p->wio);
+        ev_io_start(p->b->ctx->loop, &p->rio);
+        ev_timer_stop(p->b->ctx->loop, &p->timer);
         ev_timer_set(&p->timer, DRAIN_TIMEOUT, 0.);
-        ev_timer_start(p->srv->loop, &p->timer);
+        ev_timer_start(p->b->ctx->loop, &p->timer);
         finish_writing(p);
     }
     leave(p);
@@ -739,7 +735,7 @@ static void proxy_pause_output(struct conn *c)
 {
     struct peer *p = c->backend_data;
     p->output_paused = true;
-    if (!p->write_wants_read) ev_io_stop(p->srv->loop, &p->rio);
+    if (!p->write_wants_read) ev_io_stop(p->b->ctx->loop, &p->rio);
 }
 
 static void proxy_resume_output(struct conn *c)
@@ -747,19 +743,9 @@ static void proxy_resume_output(struct conn *c)
     struct peer *p = c->backend_data;
     p->output_paused = false;
     if (p->state != PEER_OPEN) return;
-    ev_io_start(p->srv->loop, &p->rio);
-    if (p->ssl && tls_has_more(p->ssl)) ev_feed_event(p->srv->loop, &p->rio, EV_READ);
+    ev_io_start(p->b->ctx->loop, &p->rio);
+    if (p->ssl && tls_has_more(p->ssl)) ev_feed_event(p->b->ctx->loop, &p->rio, EV_READ);
 }
-
-const struct backend_ops proxy_backend = {
-    .name = "proxy",
-    .start = proxy_start,
-    .client_data = proxy_client_data,
-    .client_closed = proxy_client_closed,
-    .pause_output = proxy_pause_output,
-    .resume_output = proxy_resume_output,
-    .input_done = proxy_input_done,
-};
 
 /* ---- set-up, reload, teardown -------------------------------------------------- */
 
@@ -768,49 +754,51 @@ static void warn_token(const char *msg)
     log_warn(0, "%s", msg);
 }
 
-static int load_tokens(struct server *srv, struct proxy_state *st, char *err, size_t errlen)
+static int load_tokens(struct backend *b, struct proxy_state *st, char *err, size_t errlen)
 {
     struct token_table fresh = {0};
-    uint64_t fp = tokens_fingerprint(srv->cfg->backend.token_file);
-    if (tokens_load(srv->cfg->backend.token_file, &fresh, err, errlen, warn_token) < 0) return -1;
+    uint64_t fp = tokens_fingerprint(b->set->token_file);
+    if (tokens_load(b->set->token_file, &fresh, err, errlen, warn_token) < 0) return -1;
     tokens_free(&st->tokens);
     st->tokens = fresh;
     st->tokens_fingerprint = fp;
-    log_info(0, "%zu tokens loaded from %s", fresh.n, srv->cfg->backend.token_file);
+    log_info(0, "%zu tokens loaded from %s", fresh.n, b->set->token_file);
     return 0;
 }
 
-int proxy_setup(struct server *srv, char *err, size_t errlen)
+static int proxy_setup(struct backend *b, char *err, size_t errlen)
 {
-    const struct config *cfg = srv->cfg;
+    const struct backend_settings *set = b->set;
     struct proxy_state *st = calloc(1, sizeof *st);
     if (!st) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    srv->proxy = st;
-    if (cfg->backend.connect) {
+    b->state = st;
+    if (set->connect) {
         char why[300];
-        if (target_parse(cfg->backend.connect, &st->connect, why, sizeof why) < 0 ||
+        if (target_parse(set->connect, &st->connect, why, sizeof why) < 0 ||
             target_resolve(&st->connect, why, sizeof why) < 0) {
-            snprintf(err, errlen, "--connect=%s: %s", cfg->backend.connect, why);
+            snprintf(err, errlen, "--connect=%s: %s", set->connect, why);
             return -1;
         }
         st->have_connect = true;
-    } else if (load_tokens(srv, st, err, errlen) < 0) {
+    } else if (load_tokens(b, st, err, errlen) < 0) {
         return -1;
     }
-    st->tokens_checked = ev_now(srv->loop);
-    if (cfg->backend.ssl_target) {
-        st->tls = tls_client_context(!cfg->backend.ssl_target_insecure, err, errlen);
+    st->tokens_checked = ev_now(b->ctx->loop);
+    if (set->ssl_target) {
+        st->tls = tls_client_context(!set->ssl_target_insecure, err, errlen);
         if (!st->tls) return -1;
     }
     return 0;
 }
 
-void proxy_reload(struct server *srv)
+/* SIGHUP: resolve the target again and reload the token table; on error
+ * the old ones stay in use. */
+static void proxy_reload(struct backend *b)
 {
-    struct proxy_state *st = state_of(srv);
+    struct proxy_state *st = state_of(b);
     char err[512];
     if (st->have_connect) {
         struct target fresh = st->connect;
@@ -820,16 +808,16 @@ void proxy_reload(struct server *srv)
         }
         st->connect = fresh;
         log_info(0, "reload: %s resolved again", fresh.name);
-    } else if (load_tokens(srv, st, err, sizeof err) < 0) {
-        st->tokens_fingerprint =
-            tokens_fingerprint(srv->cfg->backend.token_file); /* do not retry at once */
+    } else if (load_tokens(b, st, err, sizeof err) < 0) {
+        st->tokens_fingerprint = tokens_fingerprint(b->set->token_file); /* do not retry at once */
         log_error(0, "reload: %s; keeping the previous tokens", err);
     }
 }
 
-void proxy_teardown(struct server *srv)
+/* At exit: close every backend connection and free the state. */
+static void proxy_teardown(struct backend *b)
 {
-    struct proxy_state *st = state_of(srv);
+    struct proxy_state *st = state_of(b);
     if (!st) return;
     while (st->peers) {
         struct peer *p = st->peers;
@@ -840,5 +828,27 @@ void proxy_teardown(struct server *srv)
     tokens_free(&st->tokens);
     SSL_CTX_free(st->tls);
     free(st);
-    srv->proxy = NULL;
+    b->state = NULL;
 }
+
+static bool proxy_serves(const struct backend_settings *set)
+{
+    return set->proxy && set->shared == SHARED_OFF;
+}
+
+const struct backend_ops proxy_backend = {
+    .name = "proxy",
+    .serves = proxy_serves,
+    .setup = proxy_setup,
+    .start = proxy_start,
+    .session =
+        {
+            .client_data = proxy_client_data,
+            .client_closed = proxy_client_closed,
+            .pause_output = proxy_pause_output,
+            .resume_output = proxy_resume_output,
+            .input_done = proxy_input_done,
+        },
+    .reload = proxy_reload,
+    .teardown = proxy_teardown,
+};

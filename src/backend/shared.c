@@ -16,8 +16,6 @@
  * target: bytes both ways, binary messages, reconnected with back-off. */
 #include "autoconfig.h"
 
-#include "backend/shared.h"
-
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,9 +28,9 @@
 #include "backend/backend.h"
 #include "base/buf.h"
 #include "net/conn.h"
+#include "net/context.h"
 #include "backend/launch.h"
 #include "base/log.h"
-#include "core/server.h"
 #include "net/sharedq.h"
 #include "backend/target.h"
 #include "proto/utf8.h"
@@ -49,6 +47,7 @@
 #define STABLE_AFTER    10.0       /* a run this long resets the back-off */
 
 struct shared_client {
+    struct shared_hub *hub;
     struct shared_client *prev, *next;
     struct conn *conn;
     uint64_t id;
@@ -62,7 +61,7 @@ struct shared_client {
 };
 
 struct shared_hub {
-    struct server *srv;
+    struct backend *b;
     struct shared_client *clients;
     size_t nclients;
     size_t nblocking; /* clients above the mark that COMMAND waits for */
@@ -93,11 +92,6 @@ struct shared_hub {
     bool drop_logged; /* "messages dropped while down" said for this outage */
 };
 
-static struct shared_hub *hub_of(struct server *srv)
-{
-    return srv->shared;
-}
-
 /* ---- output: COMMAND → every client --------------------------------------------- */
 
 /* Frames being gathered for one destination (everyone, or one client). */
@@ -121,8 +115,8 @@ static void deliver(struct shared_hub *h, struct batch *b, struct shared_client 
             long queued = conn_queue_shared(cl->conn, b->block, b->msgs, b->payload);
             if (queued > (long)QUEUE_CAP && !cl->dropping) {
                 /* Past any burst the mark allows: too slow right now. */
-                cl->above_since = ev_now(h->srv->loop) - h->srv->cfg->backend.slow_client_timeout;
-                ev_feed_event(h->srv->loop, &h->slow, EV_TIMER);
+                cl->above_since = ev_now(h->b->ctx->loop) - h->b->set->slow_client_timeout;
+                ev_feed_event(h->b->ctx->loop, &h->slow, EV_TIMER);
             }
         }
     }
@@ -181,7 +175,7 @@ static int emit_line(struct shared_hub *h, struct batch *all, const uint8_t *p, 
 {
     uint64_t id;
     size_t skip;
-    if (h->srv->cfg->backend.shared_prefix && addressed(p, n, &id, &skip)) {
+    if (h->b->set->shared_prefix && addressed(p, n, &id, &skip)) {
         struct shared_client *cl = find_client(h, id);
         if (!cl) {
             log_debug(0, "shared COMMAND addressed client #%llu, which is not connected",
@@ -257,7 +251,7 @@ static void read_stdout(struct shared_hub *h)
     if (n < 0)
         log_error(0, "shared %s: %s", h->sock ? h->target.name : "COMMAND's stdout",
                   strerror(errno));
-    ev_io_stop(h->srv->loop, &h->out_w);
+    ev_io_stop(h->b->ctx->loop, &h->out_w);
     close(h->out_fd);
     h->out_fd = -1;
     h->out_done = true;
@@ -277,9 +271,9 @@ static void update_reading(struct shared_hub *h)
 {
     if (h->out_fd < 0) return;
     if (h->nblocking == 0)
-        ev_io_start(h->srv->loop, &h->out_w);
+        ev_io_start(h->b->ctx->loop, &h->out_w);
     else
-        ev_io_stop(h->srv->loop, &h->out_w);
+        ev_io_stop(h->b->ctx->loop, &h->out_w);
 }
 
 static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
@@ -297,7 +291,7 @@ static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
 static void close_stdin(struct shared_hub *h)
 {
     if (h->in_fd < 0) return;
-    ev_io_stop(h->srv->loop, &h->in_w);
+    ev_io_stop(h->b->ctx->loop, &h->in_w);
     if (h->sock)
         shutdown(h->in_fd, SHUT_WR); /* the same descriptor goes on reading */
     else
@@ -322,8 +316,8 @@ static void write_stdin(struct shared_hub *h)
 {
     if (h->in_fd < 0) return;
     switch (launch_write_queue(h->in_fd, &h->stdin_q)) {
-    case 0: ev_io_stop(h->srv->loop, &h->in_w); break;
-    case 1: ev_io_start(h->srv->loop, &h->in_w); break;
+    case 0: ev_io_stop(h->b->ctx->loop, &h->in_w); break;
+    case 1: ev_io_start(h->b->ctx->loop, &h->in_w); break;
     default:
         log_info(0, "the shared %s closed its input: %s", h->sock ? "connection" : "COMMAND",
                  strerror(errno));
@@ -364,7 +358,7 @@ static void send_line(struct shared_hub *h, const char *prefix, const uint8_t *p
 /* --shared-events: "!open<TAB>ID<TAB>ADDRESS" and "!close<TAB>ID". */
 static void send_event(struct shared_hub *h, const char *what, struct shared_client *cl)
 {
-    if (!h->srv->cfg->backend.shared_events) return;
+    if (!h->b->set->shared_events) return;
     char line[160];
     int n = strcmp(what, "open") == 0
                 ? snprintf(line, sizeof line, "!open\t%llu\t%s", (unsigned long long)cl->id,
@@ -376,8 +370,8 @@ static void send_event(struct shared_hub *h, const char *what, struct shared_cli
 static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
     struct shared_client *cl = c->backend_data;
-    struct shared_hub *h = hub_of(c->srv);
-    const struct config *cfg = c->srv->cfg;
+    struct shared_hub *h = cl->hub;
+    const struct backend_settings *set = h->b->set;
     *taken = 0;
     if (buf_len(&h->stdin_q) > STDIN_HIGH) {
         cl->waiting_stdin = true; /* resumed once stdin drains */
@@ -395,13 +389,13 @@ static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t
     size_t n = buf_len(&cl->partial) ? buf_len(&cl->partial) : ev->len;
     bool text = !h->binary && (ev->opcode == WS_OP_TEXT || ev->opcode == WS_OP_CONT);
     char prefix[32] = "";
-    if (cfg->backend.shared_prefix) {
+    if (set->shared_prefix) {
         /* One message, one line: a client cannot forge another's prefix. */
         for (size_t i = 0; i < n; i++)
             if (p[i] == '\n' || p[i] == '\r') p[i] = ' ';
         snprintf(prefix, sizeof prefix, "%llu\t", (unsigned long long)cl->id);
     }
-    send_line(h, cfg->backend.shared_prefix ? prefix : NULL, p, n, text);
+    send_line(h, set->shared_prefix ? prefix : NULL, p, n, text);
     buf_free(&cl->partial);
     return true;
 }
@@ -410,17 +404,17 @@ static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t
 
 /* PATH and the other --passenv variables, and SERVER_SOFTWARE: COMMAND
  * serves many requests, so no request variables. */
-static char **shared_environment(const struct config *cfg)
+static char **shared_environment(const struct backend_settings *set)
 {
     size_t n = 0;
-    char **env = calloc(cfg->backend.npassenv + 2, sizeof *env);
+    char **env = calloc(set->npassenv + 2, sizeof *env);
     if (!env) return NULL;
-    for (size_t i = 0; i < cfg->backend.npassenv; i++) {
-        const char *v = getenv(cfg->backend.passenv[i]);
+    for (size_t i = 0; i < set->npassenv; i++) {
+        const char *v = getenv(set->passenv[i]);
         if (!v) continue;
-        size_t len = strlen(cfg->backend.passenv[i]) + strlen(v) + 2;
+        size_t len = strlen(set->passenv[i]) + strlen(v) + 2;
         if (!(env[n] = malloc(len))) break;
-        snprintf(env[n++], len, "%s=%s", cfg->backend.passenv[i], v);
+        snprintf(env[n++], len, "%s=%s", set->passenv[i], v);
     }
     env[n] = strdup("SERVER_SOFTWARE=" PACKAGE_NAME "/" PACKAGE_VERSION);
     return env;
@@ -436,15 +430,15 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents);
 
 static void start_watchers(struct shared_hub *h)
 {
-    struct server *srv = h->srv;
+    struct context *ctx = h->b->ctx;
     h->running = true;
     h->out_done = false;
     h->kill_step = 0;
-    h->started = ev_now(srv->loop);
+    h->started = ev_now(ctx->loop);
     ev_io_init(&h->in_w, on_stdin_writable, h->in_fd, EV_WRITE);
     ev_io_init(&h->out_w, on_stdout, h->out_fd, EV_READ);
     update_reading(h);
-    srv->nbackend_objs++; /* a graceful stop waits for it */
+    context_hold(ctx); /* a graceful stop waits for it */
     h->counted = true;
 }
 
@@ -470,15 +464,14 @@ static int open_socket(struct shared_hub *h, char *err, size_t errlen)
 
 static int start_child(struct shared_hub *h, char *err, size_t errlen)
 {
-    struct server *srv = h->srv;
+    struct backend *b = h->b;
     if (h->sock) return open_socket(h, err, errlen);
-    char **env = shared_environment(srv->cfg);
+    char **env = shared_environment(b->set);
     struct launched child;
-    int rc =
-        env ? launch_with_pipes(srv->command_path, srv->cfg->backend.command, env, &child) : ENOMEM;
+    int rc = env ? launch_with_pipes(b->command_path, b->set->command, env, &child) : ENOMEM;
     free_environment(env);
     if (rc) {
-        snprintf(err, errlen, "%.200s: %s", srv->command_path, strerror(rc));
+        snprintf(err, errlen, "%.200s: %s", b->command_path, strerror(rc));
         return -1;
     }
     h->pid = child.pid;
@@ -489,10 +482,10 @@ static int start_child(struct shared_hub *h, char *err, size_t errlen)
     start_watchers(h);
     ev_io_init(&h->err_w, on_stderr, h->err_fd, EV_READ);
     ev_child_init(&h->cw, on_exit_status, h->pid, 0);
-    ev_child_start(srv->loop, &h->cw);
-    ev_io_start(srv->loop, &h->err_w);
-    srv->nchildren++;
-    log_info(0, "started shared %s as pid %d", srv->command_path, (int)h->pid);
+    ev_child_start(b->ctx->loop, &h->cw);
+    ev_io_start(b->ctx->loop, &h->err_w);
+    b->ctx->nchildren++;
+    log_info(0, "started shared %s as pid %d", b->command_path, (int)h->pid);
     /* A restarted COMMAND learns who is there, in the order they came (the
      * list has the newest first). */
     struct shared_client *last = h->clients;
@@ -515,12 +508,11 @@ static void on_restart(struct ev_loop *loop, ev_timer *w, int revents)
 static void schedule_restart(struct shared_hub *h)
 {
     if (h->stopping || ev_is_active(&h->restart)) return;
-    if (!h->clients && h->srv->cfg->backend.shared != SHARED_EAGER)
-        return; /* next client starts it */
+    if (!h->clients && h->b->set->shared != SHARED_EAGER) return; /* next client starts it */
     log_info(0, "restarting the shared %s in %.1f s", h->sock ? "connection" : "COMMAND",
              h->backoff);
     ev_timer_set(&h->restart, h->backoff, 0.);
-    ev_timer_start(h->srv->loop, &h->restart);
+    ev_timer_start(h->b->ctx->loop, &h->restart);
     h->backoff = h->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : h->backoff * 2;
 }
 
@@ -557,15 +549,15 @@ static void finish_closing_clients(struct shared_hub *h)
 static void child_down_maybe(struct shared_hub *h)
 {
     if (!h->running || !h->reaped || !h->out_done) return;
-    struct server *srv = h->srv;
+    struct context *ctx = h->b->ctx;
     close_stdin(h);
     if (h->err_fd >= 0) {
-        ev_io_stop(srv->loop, &h->err_w);
+        ev_io_stop(ctx->loop, &h->err_w);
         close(h->err_fd);
         h->err_fd = -1;
     }
     buf_free(&h->errline);
-    ev_timer_stop(srv->loop, &h->kill_timer);
+    ev_timer_stop(ctx->loop, &h->kill_timer);
     int st = h->status;
     if (h->sock) {
         if (!h->stopping) log_error(0, "shared connection to %s closed", h->target.name);
@@ -577,18 +569,15 @@ static void child_down_maybe(struct shared_hub *h)
             log_error(0, "shared COMMAND (pid %d) exited with status %d", (int)h->pid,
                       WEXITSTATUS(st));
     }
-    if (ev_now(srv->loop) - h->started >= STABLE_AFTER) h->backoff = BACKOFF_FIRST;
+    if (ev_now(ctx->loop) - h->started >= STABLE_AFTER) h->backoff = BACKOFF_FIRST;
     h->pid = 0;
     h->running = false;
-    if (h->counted) {
-        h->counted = false;
-        srv->nbackend_objs--;
-    }
+    h->counted = false; /* start_watchers() counted it when it began running */
     if (h->stopping)
         finish_closing_clients(h);
     else
         schedule_restart(h);
-    server_check_done(srv);
+    context_release(ctx);
 }
 
 static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
@@ -598,7 +587,7 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
     ev_child_stop(loop, w);
     h->reaped = true;
     h->status = w->rstatus;
-    h->srv->nchildren--;
+    h->b->ctx->nchildren--;
     close_stdin(h);
     /* Others in its group may hold stdout: SIGTERM, then SIGKILL. */
     if (!h->out_done && !ev_is_active(&h->kill_timer)) {
@@ -632,10 +621,11 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- clients ------------------------------------------------------------------------ */
 
-static enum backend_start shared_start(struct conn *c, const struct http_request *req,
+static enum backend_start shared_start(struct backend *b, struct conn *c,
+                                       const struct http_request *req,
                                        struct backend_refusal *refusal)
 {
-    struct shared_hub *h = hub_of(c->srv);
+    struct shared_hub *h = b->state;
     refusal->http_status = 0; /* as exec: accept, then close 1011 */
     if (h->sock && http_header_has_token(req, "Sec-WebSocket-Protocol", "binary"))
         c->subprotocol = "binary"; /* what noVNC and websockify clients ask for */
@@ -647,6 +637,7 @@ static enum backend_start shared_start(struct conn *c, const struct http_request
         snprintf(refusal->why, sizeof refusal->why, "out of memory");
         return BACKEND_REFUSED;
     }
+    cl->hub = h;
     cl->conn = c;
     cl->id = c->id;
     list_push(h->clients, cl);
@@ -686,7 +677,7 @@ static void detach(struct shared_hub *h, struct shared_client *cl)
 static void shared_client_closed(struct conn *c)
 {
     struct shared_client *cl = c->backend_data;
-    if (cl) detach(hub_of(c->srv), cl);
+    if (cl) detach(cl->hub, cl);
 }
 
 static void arm_slow_timer(struct shared_hub *h)
@@ -695,20 +686,20 @@ static void arm_slow_timer(struct shared_hub *h)
     for (struct shared_client *cl = h->clients; cl; cl = cl->next)
         if (cl->above && !cl->dropping && (!first || cl->above_since < first))
             first = cl->above_since;
-    ev_timer_stop(h->srv->loop, &h->slow);
+    ev_timer_stop(h->b->ctx->loop, &h->slow);
     if (!first) return;
-    double in = first + h->srv->cfg->backend.slow_client_timeout - ev_now(h->srv->loop);
+    double in = first + h->b->set->slow_client_timeout - ev_now(h->b->ctx->loop);
     ev_timer_set(&h->slow, in > 0.001 ? in : 0.001, 0.);
-    ev_timer_start(h->srv->loop, &h->slow);
+    ev_timer_start(h->b->ctx->loop, &h->slow);
 }
 
 static void shared_pause_output(struct conn *c)
 {
     struct shared_client *cl = c->backend_data;
-    struct shared_hub *h = hub_of(c->srv);
+    struct shared_hub *h = cl->hub;
     if (cl->above || cl->dropping) return;
     cl->above = true;
-    cl->above_since = ev_now(c->srv->loop);
+    cl->above_since = ev_now(c->ctx->loop);
     h->nblocking++;
     update_reading(h);
     arm_slow_timer(h);
@@ -717,7 +708,7 @@ static void shared_pause_output(struct conn *c)
 static void shared_resume_output(struct conn *c)
 {
     struct shared_client *cl = c->backend_data;
-    struct shared_hub *h = hub_of(c->srv);
+    struct shared_hub *h = cl->hub;
     unblock(h, cl);
     if (cl->dropping) {
         cl->dropping = false;
@@ -732,22 +723,21 @@ static void on_slow(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     struct shared_hub *h = container_of(w, struct shared_hub, slow);
-    const struct config *cfg = h->srv->cfg;
+    const struct backend_settings *set = h->b->set;
     ev_tstamp now = ev_now(loop);
     struct shared_client *next;
     for (struct shared_client *cl = h->clients; cl; cl = next) {
         next = cl->next;
-        if (!cl->above || cl->dropping ||
-            now - cl->above_since < cfg->backend.slow_client_timeout - 1e-3)
+        if (!cl->above || cl->dropping || now - cl->above_since < set->slow_client_timeout - 1e-3)
             continue;
-        if (cfg->backend.slow_client_drop) {
+        if (set->slow_client_drop) {
             h->nblocking--;
             cl->dropping = true;
             log_warn(cl->id, "client too slow for %.1f s: skipping messages until it catches up",
-                     cfg->backend.slow_client_timeout);
+                     set->slow_client_timeout);
         } else {
             log_warn(cl->id, "client too slow for %.1f s (%zu bytes queued): closing with 1008",
-                     cfg->backend.slow_client_timeout, conn_queued(cl->conn));
+                     set->slow_client_timeout, conn_queued(cl->conn));
             conn_drop_shared(cl->conn);
             conn_ws_close(cl->conn, WS_CLOSE_POLICY, "too slow");
         }
@@ -759,36 +749,27 @@ static void on_slow(struct ev_loop *loop, ev_timer *w, int revents)
 static void shared_shutdown(struct conn *c)
 {
     struct shared_client *cl = c->backend_data;
-    struct shared_hub *h = hub_of(c->srv);
+    struct shared_hub *h = cl->hub;
     cl->closing = true;
     if (!h->running) finish_client(h, cl);
 }
 
-const struct backend_ops shared_backend = {
-    .name = "shared",
-    .start = shared_start,
-    .client_data = shared_client_data,
-    .client_closed = shared_client_closed,
-    .pause_output = shared_pause_output,
-    .resume_output = shared_resume_output,
-    .shutdown = shared_shutdown,
-};
-
 /* ---- the hub -------------------------------------------------------------------------- */
 
-int shared_setup(struct server *srv, char *err, size_t errlen)
+/* Set up the hub; with --shared=eager, start COMMAND now. */
+static int shared_setup(struct backend *b, char *err, size_t errlen)
 {
     struct shared_hub *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    h->srv = srv;
+    h->b = b;
     h->in_fd = h->out_fd = h->err_fd = -1;
     h->backoff = BACKOFF_FIRST;
-    h->sock = srv->cfg->backend.connect != NULL;
-    h->binary = srv->cfg->backend.binary || h->sock;
-    if (h->sock && (target_parse(srv->cfg->backend.connect, &h->target, err, errlen) < 0 ||
+    h->sock = b->set->connect != NULL;
+    h->binary = b->set->binary || h->sock;
+    if (h->sock && (target_parse(b->set->connect, &h->target, err, errlen) < 0 ||
                     target_resolve(&h->target, err, errlen) < 0)) {
         free(h);
         return -1;
@@ -796,33 +777,38 @@ int shared_setup(struct server *srv, char *err, size_t errlen)
     ev_init(&h->restart, on_restart);
     ev_init(&h->slow, on_slow);
     ev_init(&h->kill_timer, on_kill_timer);
-    srv->shared = h;
-    if (srv->cfg->backend.shared == SHARED_EAGER && start_child(h, err, errlen) < 0) return -1;
+    b->state = h;
+    if (b->set->shared == SHARED_EAGER && start_child(h, err, errlen) < 0) return -1;
     return 0;
 }
 
-void shared_stop(struct server *srv)
+/* The server is stopping: end COMMAND (stdin closed, then signals), deliver
+ * what it still prints, then close every client with 1001. */
+static void shared_stop(struct backend *b)
 {
-    struct shared_hub *h = hub_of(srv);
+    struct shared_hub *h = b->state;
     if (!h || h->stopping) return;
     h->stopping = true;
-    ev_timer_stop(srv->loop, &h->restart);
+    ev_timer_stop(b->ctx->loop, &h->restart);
     if (!h->running) return;
     close_stdin(h); /* COMMAND sees EOF; what it prints meanwhile is still delivered */
-    ev_timer_set(&h->kill_timer, 0.5 + srv->cfg->backend.closems / 1000.0, 0.);
-    ev_timer_start(srv->loop, &h->kill_timer);
+    ev_timer_set(&h->kill_timer, 0.5 + b->set->closems / 1000.0, 0.);
+    ev_timer_start(b->ctx->loop, &h->kill_timer);
 }
 
-void shared_kill(struct server *srv)
+/* Second signal or deadline: SIGKILL COMMAND's process group. */
+static void shared_kill(struct backend *b)
 {
-    struct shared_hub *h = hub_of(srv);
+    struct shared_hub *h = b->state;
     if (h && h->running && !h->sock) kill(-h->pid, SIGKILL);
 }
 
-void shared_teardown(struct server *srv)
+/* At exit: reap and free everything. */
+static void shared_teardown(struct backend *b)
 {
-    struct shared_hub *h = hub_of(srv);
+    struct shared_hub *h = b->state;
     if (!h) return;
+    struct context *ctx = b->ctx;
     while (h->clients) {
         struct shared_client *cl = h->clients;
         cl->conn->backend = NULL;
@@ -834,24 +820,54 @@ void shared_teardown(struct server *srv)
     if (h->running && !h->reaped) {
         kill(-h->pid, SIGKILL);
         waitpid(h->pid, NULL, 0);
-        ev_child_stop(srv->loop, &h->cw);
-        srv->nchildren--;
+        ev_child_stop(ctx->loop, &h->cw);
+        ctx->nchildren--;
     }
     close_stdin(h);
     if (h->out_fd >= 0) {
-        ev_io_stop(srv->loop, &h->out_w);
+        ev_io_stop(ctx->loop, &h->out_w);
         close(h->out_fd);
     }
     if (h->err_fd >= 0) {
-        ev_io_stop(srv->loop, &h->err_w);
+        ev_io_stop(ctx->loop, &h->err_w);
         close(h->err_fd);
     }
-    if (h->counted) srv->nbackend_objs--;
-    ev_timer_stop(srv->loop, &h->restart);
-    ev_timer_stop(srv->loop, &h->slow);
-    ev_timer_stop(srv->loop, &h->kill_timer);
+    if (h->counted) context_release(ctx);
+    ev_timer_stop(ctx->loop, &h->restart);
+    ev_timer_stop(ctx->loop, &h->slow);
+    ev_timer_stop(ctx->loop, &h->kill_timer);
     buf_free(&h->line);
     buf_free(&h->errline);
     free(h);
-    srv->shared = NULL;
+    b->state = NULL;
 }
+
+static bool shared_serves(const struct backend_settings *set)
+{
+    return set->shared != SHARED_OFF;
+}
+
+/* A shared COMMAND is started the way exec starts its children. */
+static void shared_prepare(const struct backend_settings *set)
+{
+    if (!set->proxy) launch_reserve_slots();
+}
+
+const struct backend_ops shared_backend = {
+    .name = "shared",
+    .serves = shared_serves,
+    .prepare = shared_prepare,
+    .setup = shared_setup,
+    .start = shared_start,
+    .session =
+        {
+            .client_data = shared_client_data,
+            .client_closed = shared_client_closed,
+            .pause_output = shared_pause_output,
+            .resume_output = shared_resume_output,
+            .shutdown = shared_shutdown,
+        },
+    .stop = shared_stop,
+    .kill = shared_kill,
+    .teardown = shared_teardown,
+};

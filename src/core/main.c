@@ -21,10 +21,7 @@
 #include "net/pipepool.h"
 #include "base/log.h"
 #include "backend/backend.h"
-#include "backend/launch.h"
-#include "backend/proxy.h"
 #include "core/server.h"
-#include "backend/shared.h"
 #include "core/supervisor.h"
 #include "core/systemd.h"
 
@@ -217,7 +214,8 @@ int main(int argc, char **argv)
     if ((cfg->backend.dir && !(su.script_root = directory(cfg->backend.dir, "--dir"))) ||
         (cfg->staticdir && !(su.static_root = directory(cfg->staticdir, "--staticdir"))))
         return give_up(&su, 2);
-    if (!cfg->backend.proxy) launch_reserve_slots(); /* now, while few descriptors are open */
+    const struct backend_ops *backend = backend_select(&cfg->backend);
+    if (backend->prepare) backend->prepare(&cfg->backend); /* now, while few descriptors are open */
 #if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_CHILD_SUBREAPER)
     /* Orphaned grandchildren become ours, so they are reaped even when PID 1 does not. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -237,19 +235,16 @@ int main(int argc, char **argv)
         return give_up(&su, 1);
     }
     struct server srv;
-    server_init(&srv, loop, cfg, argc, argv, su.command, su.static_root);
+    server_init(&srv, loop, cfg, argc, argv, backend);
     su.cfg = NULL; /* the server owns it now (a reload replaces it) */
-    srv.script_root = su.script_root;
+    srv.backend.command_path = su.command;
+    srv.backend.script_root = su.script_root;
+    srv.endpoint.static_root = su.static_root;
     srv.default_maxconn = default_maxconn(cfg->backend.proxy);
     srv.maxconn = cfg->maxconn_set ? cfg->maxconn : srv.default_maxconn;
     int status = 0;
     char err[700];
-    srv.backend = cfg->backend.shared  ? &shared_backend
-                  : cfg->backend.proxy ? &proxy_backend
-                                       : &exec_backend;
-    if (server_load_security(&srv, err, sizeof err) < 0 ||
-        (cfg->backend.proxy && !cfg->backend.shared && proxy_setup(&srv, err, sizeof err) < 0) ||
-        (cfg->backend.shared && shared_setup(&srv, err, sizeof err) < 0)) {
+    if (server_setup(&srv, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", PACKAGE_NAME, err);
         status = 2;
     } else if (server_listen(&srv) < 0) {

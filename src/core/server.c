@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,9 +18,6 @@
 #include "proto/cidr.h"
 #include "net/conn.h"
 #include "net/tls.h"
-#include "backend/exec.h"
-#include "backend/proxy.h"
-#include "backend/shared.h"
 #include "base/log.h"
 #include "core/systemd.h"
 #include "base/util.h"
@@ -31,33 +27,14 @@
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents);
 
-static void free_graveyard(struct server *srv)
-{
-    while (srv->graveyard) {
-        struct conn *c = srv->graveyard;
-        srv->graveyard = c->next;
-        conn_free(c);
-    }
-}
-
-static void sweep(struct ev_loop *loop, ev_check *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    struct server *srv = container_of(w, struct server, sweeper);
-    if (!srv->graveyard) return;
-    free_graveyard(srv);
-    server_check_done(srv);
-}
-
 static void set_accepting(struct server *srv, bool on)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
         if (srv->listeners[i].fd < 0) continue;
         if (on)
-            ev_io_start(srv->loop, &srv->listeners[i].io);
+            ev_io_start(srv->ctx.loop, &srv->listeners[i].io);
         else
-            ev_io_stop(srv->loop, &srv->listeners[i].io);
+            ev_io_stop(srv->ctx.loop, &srv->listeners[i].io);
     }
 }
 
@@ -87,36 +64,32 @@ static int load_users(const struct config *cfg, struct auth_table *t, char *err,
     return 0;
 }
 
-int server_load_security(struct server *srv, char *err, size_t errlen)
+int server_setup(struct server *srv, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
     if (cfg->conn.ssl != SSL_OFF) {
-        srv->tls = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
-                                      cfg->sslkey_password_file, err, errlen);
-        if (!srv->tls) return -1;
+        srv->ctx.tls = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
+                                          cfg->sslkey_password_file, err, errlen);
+        if (!srv->ctx.tls) return -1;
     }
-    srv->auth_required = cfg->nbasic_auth || cfg->htpasswd;
-    if (load_users(cfg, &srv->auth, err, errlen) < 0) return -1;
-    if (cfg->htpasswd && srv->auth.n == 0) {
+    struct endpoint *ep = &srv->endpoint;
+    ep->auth_required = cfg->nbasic_auth || cfg->htpasswd;
+    if (load_users(cfg, &ep->auth, err, errlen) < 0) return -1;
+    if (cfg->htpasswd && ep->auth.n == 0) {
         snprintf(err, errlen, "%s: no users", cfg->htpasswd);
         return -1;
     }
-    return 0;
+    return srv->backend.ops->setup(&srv->backend, err, errlen);
 }
 
-void server_log_refusal(struct server *srv, const char *what)
+/* Point the layers at the settings of cfg (at start-up and after a reload). */
+static void use_config(struct server *srv, struct config *cfg)
 {
-    ev_tstamp now = ev_now(srv->loop);
-    if (now - srv->refusals_logged < 1.0) {
-        srv->refusals_unlogged++;
-        return;
-    }
-    if (srv->refusals_unlogged)
-        log_warn(0, "%s (and %u more refusals in the last second)", what, srv->refusals_unlogged);
-    else
-        log_warn(0, "%s", what);
-    srv->refusals_logged = now;
-    srv->refusals_unlogged = 0;
+    srv->cfg = cfg;
+    srv->ctx.set = &cfg->conn;
+    srv->endpoint.set = &cfg->http;
+    srv->endpoint.https_port = cfg->port;
+    srv->backend.set = &cfg->backend;
 }
 
 /* --config given: parse the command line and the file again. Options that
@@ -142,10 +115,10 @@ static void reload_config(struct server *srv)
                  changed);
     options_free(srv->cfg);
     free(srv->cfg);
-    srv->cfg = fresh;
+    use_config(srv, fresh);
     log_min_level = fresh->loglevel;
     srv->maxconn = fresh->maxconn_set ? fresh->maxconn : srv->default_maxconn;
-    srv->auth_required = fresh->nbasic_auth || fresh->htpasswd;
+    srv->endpoint.auth_required = fresh->nbasic_auth || fresh->htpasswd;
     log_info(0, "reload: %s read", fresh->config_file);
 }
 
@@ -166,8 +139,8 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
         SSL_CTX *fresh = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
                                             cfg->sslkey_password_file, err, sizeof err);
         if (fresh) {
-            SSL_CTX_free(srv->tls); /* open sessions hold their own reference */
-            srv->tls = fresh;
+            SSL_CTX_free(srv->ctx.tls); /* open sessions hold their own reference */
+            srv->ctx.tls = fresh;
             log_info(0, "reload: certificate %s loaded for new connections", cfg->sslcert);
         } else {
             log_error(0, "reload: %s; keeping the previous certificate", err);
@@ -176,16 +149,22 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
     if (cfg->htpasswd || cfg->config_file) {
         struct auth_table fresh = {0};
         if (load_users(cfg, &fresh, err, sizeof err) == 0) {
-            auth_free(&srv->auth);
-            srv->auth = fresh;
+            auth_free(&srv->endpoint.auth);
+            srv->endpoint.auth = fresh;
             log_info(0, "reload: %zu users loaded", fresh.n);
         } else {
             auth_free(&fresh);
             log_error(0, "reload: %s; keeping the previous users", err);
         }
     }
-    if (srv->proxy) proxy_reload(srv);
-    systemd_notify("READY=1\nSTATUS=serving, %zu connections", srv->nconns);
+    if (srv->backend.ops->reload) srv->backend.ops->reload(&srv->backend);
+    systemd_notify("READY=1\nSTATUS=serving, %zu connections", srv->ctx.nconns);
+}
+
+/* Second signal or deadline: SIGKILL what the backend still runs. */
+static void kill_backend(struct server *srv)
+{
+    if (srv->backend.ops->kill) srv->backend.ops->kill(&srv->backend);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -194,28 +173,38 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     struct server *srv = container_of(w, struct server, stop_deadline);
     log_warn(0,
              "shutdown deadline reached with %zu connections and %u processes left; killing them",
-             srv->nconns, srv->nchildren);
-    exec_kill_all(srv);
-    shared_kill(srv);
+             srv->ctx.nconns, srv->ctx.nchildren);
+    kill_backend(srv);
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* A graceful stop ends the loop once no connection and no backend object is left. */
+static void check_done(struct server *srv)
+{
+    const struct context *ctx = &srv->ctx;
+    if (srv->stopping && ctx->nconns == 0 && ctx->nbackend_objs == 0 && !ctx->graveyard)
+        ev_break(ctx->loop, EVBREAK_ALL);
+}
+
+static void on_released(struct context *ctx)
+{
+    check_done(container_of(ctx, struct server, ctx));
+}
+
 void server_init(struct server *srv, struct ev_loop *loop, struct config *cfg, int argc,
-                 char **argv, const char *command_path, const char *static_root)
+                 char **argv, const struct backend_ops *ops)
 {
     memset(srv, 0, sizeof *srv);
-    srv->loop = loop;
-    srv->cfg = cfg;
+    context_init(&srv->ctx, loop);
+    srv->ctx.route = request_route;
+    srv->ctx.route_arg = &srv->endpoint;
+    srv->ctx.released = on_released;
+    srv->endpoint.backend = &srv->backend;
+    srv->backend.ops = ops;
+    srv->backend.ctx = &srv->ctx;
+    use_config(srv, cfg);
     srv->argc = argc;
     srv->argv = argv;
-    srv->command_path = command_path;
-    srv->static_root = static_root;
-    ev_check_init(&srv->sweeper, sweep);
-    /* Lowest priority: it runs after the callbacks of the same iteration,
-     * which may have just closed connections. */
-    ev_set_priority(&srv->sweeper, EV_MINPRI);
-    ev_check_start(loop, &srv->sweeper);
-    ev_unref(loop); /* the sweeper alone never keeps the loop running */
     ev_init(&srv->accept_backoff, on_backoff_over);
     ev_init(&srv->stop_deadline, on_deadline);
     ev_signal_init(&srv->sigint, on_signal, SIGINT);
@@ -226,9 +215,6 @@ void server_init(struct server *srv, struct ev_loop *loop, struct config *cfg, i
     ev_signal_start(loop, &srv->sigterm);
     ev_signal_start(loop, &srv->sighup);
     srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    uint64_t seed = 0;
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != sizeof seed) seed = (uint64_t)getpid();
-    ipcount_init(&srv->per_ip, seed);
 }
 
 static void describe(const struct sockaddr *sa, char *out, size_t n)
@@ -492,13 +478,6 @@ static void refuse_busy(int fd, bool plain)
     }
 }
 
-bool server_address_allowed(const struct server *srv, const struct ip_addr *ip)
-{
-    const struct config *cfg = srv->cfg;
-    if (cidr_match_any(cfg->conn.deny, cfg->conn.ndeny, ip)) return false;
-    return cfg->conn.nallow == 0 || cidr_match_any(cfg->conn.allow, cfg->conn.nallow, ip);
-}
-
 /* Checks made at accept, before any parsing: --allow/--deny and the
  * connection limits (a trusted proxy is judged by the client behind it,
  * once that is known). */
@@ -510,29 +489,29 @@ static void admit(struct server *srv, struct listener *l, int fd, const struct s
     bool proxy = have_ip && cidr_match_any(cfg->conn.trusted, cfg->conn.ntrusted, &ip);
     char addr[INET6_ADDRSTRLEN] = "?", what[160];
     if (have_ip) ip_format(&ip, addr, sizeof addr);
-    if (have_ip && !proxy && !server_address_allowed(srv, &ip)) {
+    if (have_ip && !proxy && !context_address_allowed(&srv->ctx, &ip)) {
         snprintf(what, sizeof what, "%s is not allowed (--allow/--deny): closed", addr);
-        server_log_refusal(srv, what);
+        context_log_refusal(&srv->ctx, what);
         close(fd);
         return;
     }
-    if (srv->maxconn && srv->nconns >= srv->maxconn) {
+    if (srv->maxconn && srv->ctx.nconns >= srv->maxconn) {
         snprintf(what, sizeof what, "--maxconn=%u reached: refusing %s with 503", srv->maxconn,
                  addr);
-        server_log_refusal(srv, what);
+        context_log_refusal(&srv->ctx, what);
         refuse_busy(fd, l->redirect || cfg->conn.ssl != SSL_ON);
         close(fd);
         return;
     }
-    if (have_ip && !proxy && !ipcount_take(&srv->per_ip, &ip, cfg->conn.maxconn_per_ip)) {
+    if (have_ip && !proxy && !ipcount_take(&srv->ctx.per_ip, &ip, cfg->conn.maxconn_per_ip)) {
         snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s with 503",
                  cfg->conn.maxconn_per_ip, addr);
-        server_log_refusal(srv, what);
+        context_log_refusal(&srv->ctx, what);
         refuse_busy(fd, l->redirect || cfg->conn.ssl != SSL_ON);
         close(fd);
         return;
     }
-    conn_new(srv, fd, sa, l->redirect, have_ip && !proxy ? &ip : NULL);
+    conn_new(&srv->ctx, fd, sa, l->redirect, have_ip && !proxy ? &ip : NULL);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -562,7 +541,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 close(fd);
             }
             srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            server_log_refusal(srv, "out of file descriptors: refusing new connections with 503");
+            context_log_refusal(&srv->ctx,
+                                "out of file descriptors: refusing new connections with 503");
             if (srv->spare_fd >= 0) continue;
         }
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -571,7 +551,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                       ACCEPT_BACKOFF);
             set_accepting(srv, false);
             ev_timer_set(&srv->accept_backoff, ACCEPT_BACKOFF, 0.);
-            ev_timer_start(srv->loop, &srv->accept_backoff);
+            ev_timer_start(srv->ctx.loop, &srv->accept_backoff);
             return;
         }
         log_error(0, "accept on %s: %s", l->name, strerror(errno));
@@ -584,7 +564,7 @@ static void close_listeners(struct server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++) {
         struct listener *l = &srv->listeners[i];
         if (l->fd < 0) continue;
-        ev_io_stop(srv->loop, &l->io);
+        ev_io_stop(srv->ctx.loop, &l->io);
         close(l->fd);
         l->fd = -1;
     }
@@ -594,60 +574,41 @@ void server_stop(struct server *srv)
 {
     if (srv->stopping) {
         log_info(0, "second stop signal: exiting now");
-        exec_kill_all(srv);
-        shared_kill(srv);
-        ev_break(srv->loop, EVBREAK_ALL);
+        kill_backend(srv);
+        ev_break(srv->ctx.loop, EVBREAK_ALL);
         return;
     }
     srv->stopping = true;
-    log_info(0, "shutting down: %zu connections, %u processes", srv->nconns, srv->nchildren);
+    log_info(0, "shutting down: %zu connections, %u processes", srv->ctx.nconns,
+             srv->ctx.nchildren);
     close_listeners(srv);
-    ev_timer_stop(srv->loop, &srv->accept_backoff);
-    shared_stop(srv);
-    struct conn *next;
-    for (struct conn *c = srv->conns; c; c = next) {
-        next = c->next;
-        if (c->state == CONN_OPEN)
-            conn_shutdown(c);
-        else if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING)
-            conn_abort(c, "server shutting down");
-    }
-    systemd_notify("STOPPING=1\nSTATUS=stopping: %zu connections, %u processes", srv->nconns,
-                   srv->nchildren);
+    ev_timer_stop(srv->ctx.loop, &srv->accept_backoff);
+    if (srv->backend.ops->stop) srv->backend.ops->stop(&srv->backend);
+    context_stop_all(&srv->ctx);
+    systemd_notify("STOPPING=1\nSTATUS=stopping: %zu connections, %u processes", srv->ctx.nconns,
+                   srv->ctx.nchildren);
     ev_timer_set(&srv->stop_deadline, srv->cfg->shutdown_timeout, 0.);
-    ev_timer_start(srv->loop, &srv->stop_deadline);
-    server_check_done(srv);
-}
-
-void server_check_done(struct server *srv)
-{
-    if (srv->stopping && srv->nconns == 0 && srv->nbackend_objs == 0 && !srv->graveyard)
-        ev_break(srv->loop, EVBREAK_ALL);
+    ev_timer_start(srv->ctx.loop, &srv->stop_deadline);
+    check_done(srv);
 }
 
 void server_free(struct server *srv)
 {
-    while (srv->conns) conn_abort(srv->conns, "server exiting");
-    free_graveyard(srv);
-    exec_free_all(srv);
-    shared_teardown(srv);
-    proxy_teardown(srv);
+    context_close_all(&srv->ctx);
+    srv->backend.ops->teardown(&srv->backend);
     close_listeners(srv);
     remove_unix_socket(srv);
-    SSL_CTX_free(srv->tls);
-    srv->tls = NULL;
-    auth_free(&srv->auth);
-    ipcount_free(&srv->per_ip);
+    auth_free(&srv->endpoint.auth);
     if (srv->spare_fd >= 0) close(srv->spare_fd);
     srv->spare_fd = -1;
     free(srv->listeners);
     srv->listeners = NULL;
-    ev_check_stop(srv->loop, &srv->sweeper);
-    ev_timer_stop(srv->loop, &srv->stop_deadline);
-    ev_timer_stop(srv->loop, &srv->accept_backoff);
-    ev_signal_stop(srv->loop, &srv->sigint);
-    ev_signal_stop(srv->loop, &srv->sigterm);
-    ev_signal_stop(srv->loop, &srv->sighup);
+    ev_timer_stop(srv->ctx.loop, &srv->stop_deadline);
+    ev_timer_stop(srv->ctx.loop, &srv->accept_backoff);
+    ev_signal_stop(srv->ctx.loop, &srv->sigint);
+    ev_signal_stop(srv->ctx.loop, &srv->sigterm);
+    ev_signal_stop(srv->ctx.loop, &srv->sighup);
+    context_free(&srv->ctx);
     options_free(srv->cfg);
     free(srv->cfg);
     srv->cfg = NULL;

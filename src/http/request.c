@@ -13,11 +13,11 @@
 #include "backend/backend.h"
 #include "proto/cidr.h"
 #include "net/conn.h"
+#include "net/context.h"
 #include "proto/handshake.h"
 #include "proto/http.h"
 #include "base/log.h"
 #include "http/origin.h"
-#include "core/server.h"
 #include "http/static.h"
 
 /* Methods are case-sensitive (RFC 9110 9.1). */
@@ -28,9 +28,9 @@ static bool method_is(const struct http_request *req, const char *m)
 
 /* path is the decoded path; raw_path the one the client sent (for Location,
  * where a decoded CR or LF must never appear). */
-static void serve_static(struct conn *c, const struct http_request *req, const char *path,
-                         size_t path_len, const char *raw_path, size_t raw_len, const char *query,
-                         size_t query_len)
+static void serve_static(const struct endpoint *ep, struct conn *c, const struct http_request *req,
+                         const char *path, size_t path_len, const char *raw_path, size_t raw_len,
+                         const char *query, size_t query_len)
 {
     bool head = method_is(req, "HEAD");
     if (!head && !method_is(req, "GET")) {
@@ -38,7 +38,7 @@ static void serve_static(struct conn *c, const struct http_request *req, const c
         return;
     }
     struct static_file f;
-    int status = static_resolve(c->srv->static_root, path, path_len, &f);
+    int status = static_resolve(ep->static_root, path, path_len, &f);
     if (status == 301) {
         /* Directories need their slash so relative links resolve. */
         char *loc = malloc(raw_len + query_len + 32);
@@ -65,7 +65,7 @@ static void serve_static(struct conn *c, const struct http_request *req, const c
                      "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n"
                      "X-Content-Type-Options: nosniff\r\nConnection: close\r\n",
                      f.content_type, (long long)f.size, date);
-    const char *extra = c->srv->cfg->conn.headers_http;
+    const char *extra = c->ctx->set->headers_http;
     if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
         (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
         buf_append(&c->out, "\r\n", 2) < 0) {
@@ -86,7 +86,8 @@ static void serve_static(struct conn *c, const struct http_request *req, const c
 }
 
 /* --redirport: everything goes to the same place over https. */
-static void redirect_to_https(struct conn *c, const struct http_request *req)
+static void redirect_to_https(const struct endpoint *ep, struct conn *c,
+                              const struct http_request *req)
 {
     const struct http_header *h = http_header_find(req, "Host");
     if (!h || !h->value_len) {
@@ -107,7 +108,7 @@ static void redirect_to_https(struct conn *c, const struct http_request *req)
         conn_answer_error(c, 400, "unusable request target", NULL, true);
         return;
     }
-    unsigned port = c->srv->cfg->port;
+    unsigned port = ep->https_port;
     char *loc = malloc(host_len + path_len + query_len + 64);
     if (!loc) {
         conn_abort(c, "out of memory");
@@ -126,7 +127,7 @@ static void redirect_to_https(struct conn *c, const struct http_request *req)
  * false after answering when the client may not come in. */
 static bool identify_client(struct conn *c, const struct http_request *req)
 {
-    const struct config *cfg = c->srv->cfg;
+    const struct conn_settings *set = c->ctx->set;
     if (!c->from_trusted_proxy || c->via[0]) return true; /* direct, or named by PROXY */
     /* Several X-Forwarded-For lines read as one list, in order. */
     char list[HTTP_MAX_HEADER_BYTES];
@@ -140,21 +141,20 @@ static bool identify_client(struct conn *c, const struct http_request *req)
         len += take;
     }
     struct ip_addr client;
-    if (len && cidr_forwarded_client(list, len, cfg->conn.trusted, cfg->conn.ntrusted, &client))
+    if (len && cidr_forwarded_client(list, len, set->trusted, set->ntrusted, &client))
         return conn_set_client(c, &client, 0);
     return conn_set_client(c, NULL, 0);
 }
 
 /* Basic authentication when users are configured. */
-static bool authenticate(struct conn *c, const struct http_request *req)
+static bool authenticate(struct endpoint *ep, struct conn *c, const struct http_request *req)
 {
-    struct server *srv = c->srv;
-    if (!srv->auth_required) return true;
+    if (!ep->auth_required) return true;
     const struct http_header *h = http_header_find(req, "Authorization");
     char user[256], pass[1024];
     const struct auth_user *u = NULL;
     if (h && auth_parse_basic(h->value, h->value_len, user, sizeof user, pass, sizeof pass)) {
-        u = auth_check(&srv->auth, user, pass);
+        u = auth_check(&ep->auth, user, pass);
         if (!u)
             log_warn(c->id, "%s port %u: wrong password for user '%.64s'", c->peer_addr,
                      c->peer_port, user);
@@ -173,56 +173,58 @@ static bool authenticate(struct conn *c, const struct http_request *req)
 
 /* --origin / --sameorigin, with websocketd's meaning; a request without an
  * Origin passes only with --origin-optional. */
-static bool origin_ok(struct conn *c, const struct http_request *req, const char **why)
+static bool origin_ok(const struct endpoint *ep, struct conn *c, const struct http_request *req,
+                      const char **why)
 {
-    const struct config *cfg = c->srv->cfg;
-    if (!cfg->http.norigins && !cfg->http.sameorigin) return true;
+    const struct http_settings *set = ep->set;
+    if (!set->norigins && !set->sameorigin) return true;
     const struct http_header *o = http_header_find(req, "Origin");
     if (!o) {
         *why = "an Origin header is required";
-        return cfg->http.origin_optional;
+        return set->origin_optional;
     }
-    if (cfg->http.sameorigin) {
+    if (set->sameorigin) {
         const struct http_header *h = http_header_find(req, "Host");
         if (!h || !origin_same(o->value, o->value_len, h->value, h->value_len, c->ssl != NULL)) {
             *why = "the Origin is not this server";
             return false;
         }
     }
-    if (cfg->http.norigins &&
-        !origin_allowed(cfg->http.origins, cfg->http.norigins, o->value, o->value_len)) {
+    if (set->norigins && !origin_allowed(set->origins, set->norigins, o->value, o->value_len)) {
         *why = "the Origin is not allowed";
         return false;
     }
     return true;
 }
 
-static void start_websocket(struct conn *c, const struct http_request *req, size_t head_len)
+static void start_websocket(const struct endpoint *ep, struct conn *c,
+                            const struct http_request *req, size_t head_len)
 {
-    const struct config *cfg = c->srv->cfg;
+    const struct http_settings *set = ep->set;
     const char *why = NULL;
     int status = handshake_check(req, &why);
     if (status) {
         conn_answer_error(c, status, why, handshake_error_headers(status), true);
         return;
     }
-    if (!origin_ok(c, req, &why)) {
+    if (!origin_ok(ep, c, req, &why)) {
         const struct http_header *o = http_header_find(req, "Origin");
         log_warn(c->id, "%s port %u: refused origin %.*s: %s", c->peer_addr, c->peer_port,
                  o ? (int)(o->value_len > 100 ? 100 : o->value_len) : 1, o ? o->value : "-", why);
         conn_answer_error(c, 403, why, NULL, true);
         return;
     }
-    if (cfg->http.maxforks && c->srv->nchildren >= cfg->http.maxforks) {
-        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", cfg->http.maxforks,
-                 c->peer_addr, c->peer_port);
+    if (set->maxforks && c->ctx->nchildren >= set->maxforks) {
+        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", set->maxforks, c->peer_addr,
+                 c->peer_port);
         conn_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
                           true);
         return;
     }
     struct backend_refusal refusal = {0};
-    c->backend = c->srv->backend;
-    enum backend_start started = c->backend->start(c, req, &refusal);
+    struct backend *b = ep->backend;
+    c->backend = &b->ops->session;
+    enum backend_start started = b->ops->start(b, c, req, &refusal);
     if (started == BACKEND_REFUSED) {
         c->backend = NULL;
         c->backend_data = NULL;
@@ -232,7 +234,7 @@ static void start_websocket(struct conn *c, const struct http_request *req, size
         }
     }
     /* The request head is still in c->in; the 101 waits in c->out until the backend is ready. */
-    if (handshake_append_101(&c->out, req, c->subprotocol, cfg->http.headers_ws) < 0) {
+    if (handshake_append_101(&c->out, req, c->subprotocol, set->headers_ws) < 0) {
         conn_abort(c, "out of memory");
         return;
     }
@@ -248,8 +250,9 @@ static void start_websocket(struct conn *c, const struct http_request *req, size
     }
 }
 
-void request_route(struct conn *c, const struct http_request *req, size_t head_len)
+void request_route(void *endpoint, struct conn *c, const struct http_request *req, size_t head_len)
 {
+    struct endpoint *ep = endpoint;
     const char *path, *query;
     size_t path_len, query_len;
     size_t shown = req->target_len > 200 ? 200 : req->target_len;
@@ -269,10 +272,10 @@ void request_route(struct conn *c, const struct http_request *req, size_t head_l
         return;
     }
     if (c->redirect) {
-        redirect_to_https(c, req);
+        redirect_to_https(ep, c, req);
         return;
     }
-    if (!identify_client(c, req) || !authenticate(c, req)) return;
+    if (!identify_client(c, req) || !authenticate(ep, c, req)) return;
     char *decoded = malloc(path_len + 1);
     if (!decoded) {
         conn_abort(c, "out of memory");
@@ -282,9 +285,9 @@ void request_route(struct conn *c, const struct http_request *req, size_t head_l
     if (dlen < 0) {
         conn_answer_error(c, 400, "bad percent-encoding in the path", NULL, true);
     } else if (handshake_is_upgrade(req)) {
-        start_websocket(c, req, head_len);
-    } else if (c->srv->static_root) {
-        serve_static(c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
+        start_websocket(ep, c, req, head_len);
+    } else if (ep->static_root) {
+        serve_static(ep, c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
     } else {
         conn_answer_error(c, 404, NULL, NULL, !method_is(req, "HEAD"));
     }

@@ -16,13 +16,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
 #include "proto/cidr.h"
 #include "base/log.h"
+#include "net/context.h"
 #include "net/pipepool.h"
 #include "proto/proxyproto.h"
-#include "http/request.h"
-#include "core/server.h"
 #include "net/tls.h"
 #include "base/util.h"
 
@@ -44,7 +42,7 @@ static void start_transport(struct conn *c);
 static void arm_timer(struct conn *c, ev_tstamp seconds)
 {
     c->timer.repeat = seconds;
-    ev_timer_again(c->srv->loop, &c->timer);
+    ev_timer_again(c->ctx->loop, &c->timer);
 }
 
 /* Whether the state wants bytes from the client now. */
@@ -68,11 +66,11 @@ static void update_reading(struct conn *c)
 {
     bool want = wants_input(c) || c->tls_write_wants_read;
     if (want && !ev_is_active(&c->rio)) {
-        ev_io_start(c->srv->loop, &c->rio);
+        ev_io_start(c->ctx->loop, &c->rio);
         /* Bytes OpenSSL holds (decrypted or read ahead) do not make the socket readable. */
-        if (c->ssl && tls_has_more(c->ssl)) ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+        if (c->ssl && tls_has_more(c->ssl)) ev_feed_event(c->ctx->loop, &c->rio, EV_READ);
     } else if (!want && ev_is_active(&c->rio)) {
-        ev_io_stop(c->srv->loop, &c->rio);
+        ev_io_stop(c->ctx->loop, &c->rio);
     }
 }
 
@@ -96,33 +94,32 @@ static void format_peer(struct conn *c, const struct sockaddr *sa)
     }
 }
 
-void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redirect,
+void conn_new(struct context *ctx, int fd, const struct sockaddr *peer, bool redirect,
               const struct ip_addr *counted)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         log_error(0, "out of memory: dropping a new connection");
-        if (counted) ipcount_release(&srv->per_ip, counted);
+        if (counted) ipcount_release(&ctx->per_ip, counted);
         close(fd);
         return;
     }
-    c->srv = srv;
+    c->ctx = ctx;
     c->fd = fd;
-    c->id = ++srv->next_conn_id;
+    c->id = ++ctx->next_conn_id;
     c->file_fd = -1;
     c->pipe[0] = c->pipe[1] = -1;
     c->redirect = redirect;
-    c->started = ev_now(srv->loop);
+    c->started = ev_now(ctx->loop);
     if (counted) {
         c->counted_ip = *counted;
         c->ip_counted = true;
     }
     struct ip_addr ip;
-    c->from_trusted_proxy =
-        peer->sa_family == AF_UNIX
-            ? srv->cfg->conn.trust_unix
-            : ip_from_sockaddr(peer, &ip) &&
-                  cidr_match_any(srv->cfg->conn.trusted, srv->cfg->conn.ntrusted, &ip);
+    c->from_trusted_proxy = peer->sa_family == AF_UNIX
+                                ? ctx->set->trust_unix
+                                : ip_from_sockaddr(peer, &ip) &&
+                                      cidr_match_any(ctx->set->trusted, ctx->set->ntrusted, &ip);
     format_peer(c, peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -131,11 +128,11 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redi
     ev_init(&c->timer, on_timer);
     ev_init(&c->idle, on_idle);
     http_parser_init(&c->hp);
-    list_push(srv->conns, c);
-    srv->nconns++;
-    arm_timer(c, srv->cfg->conn.handshake_timeout);
+    list_push(ctx->conns, c);
+    ctx->nconns++;
+    arm_timer(c, ctx->set->handshake_timeout);
     log_debug(c->id, "connection from %s port %u", c->peer_addr, c->peer_port);
-    if (c->from_trusted_proxy && srv->cfg->conn.proxy_protocol) {
+    if (c->from_trusted_proxy && ctx->set->proxy_protocol) {
         c->state = CONN_PROXY_HEADER;
         update_reading(c);
     } else {
@@ -145,7 +142,7 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redi
 
 bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port)
 {
-    struct server *srv = c->srv;
+    struct context *ctx = c->ctx;
     struct ip_addr ip;
     if (client) {
         snprintf(c->via, sizeof c->via, "%s", c->peer_addr);
@@ -156,11 +153,11 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
         return true; /* not an IP peer: nothing to check */
     }
     bool pre_http = c->state != CONN_HANDSHAKE;
-    if (!server_address_allowed(srv, &ip)) {
+    if (!context_address_allowed(ctx, &ip)) {
         char what[160];
         snprintf(what, sizeof what, "%s (via %s) is not allowed (--allow/--deny)", c->peer_addr,
                  c->via[0] ? c->via : "-");
-        server_log_refusal(srv, what);
+        context_log_refusal(ctx, what);
         if (pre_http)
             conn_abort(c, NULL);
         else
@@ -169,11 +166,11 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
     }
     /* A client named by a proxy counts for --maxconn-per-ip; the proxy does not. */
     if (client && !c->ip_counted) {
-        if (!ipcount_take(&srv->per_ip, &ip, srv->cfg->conn.maxconn_per_ip)) {
+        if (!ipcount_take(&ctx->per_ip, &ip, ctx->set->maxconn_per_ip)) {
             char what[160];
             snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s",
-                     srv->cfg->conn.maxconn_per_ip, c->peer_addr);
-            server_log_refusal(srv, what);
+                     ctx->set->maxconn_per_ip, c->peer_addr);
+            context_log_refusal(ctx, what);
             if (pre_http)
                 conn_abort(c, NULL);
             else
@@ -190,7 +187,7 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
 /* Detach the backend; it lets go of the connection and ends its side. */
 static void release_backend(struct conn *c)
 {
-    const struct backend_ops *b = c->backend;
+    const struct conn_handler *b = c->backend;
     if (!b) return;
     c->backend = NULL;
     b->client_closed(c);
@@ -199,7 +196,7 @@ static void release_backend(struct conn *c)
 
 static void log_end(struct conn *c, const char *why)
 {
-    double secs = ev_now(c->srv->loop) - c->started;
+    double secs = ev_now(c->ctx->loop) - c->started;
     const char *req = c->request ? c->request : "-";
     if (c->close_sent || c->close_received || c->closed_by) {
         log_access(c->id,
@@ -221,7 +218,7 @@ static void log_end(struct conn *c, const char *why)
 void conn_abort(struct conn *c, const char *why)
 {
     if (c->state == CONN_DEAD) return;
-    struct server *srv = c->srv;
+    struct context *ctx = c->ctx;
     if (c->state == CONN_OPEN && !c->closed_by) {
         c->closed_by = "client";
         c->close_code = WS_CLOSE_ABNORMAL;
@@ -229,24 +226,24 @@ void conn_abort(struct conn *c, const char *why)
     c->state = CONN_DEAD;
     release_backend(c);
     log_end(c, why);
-    ev_io_stop(srv->loop, &c->rio);
-    ev_io_stop(srv->loop, &c->wio);
-    ev_timer_stop(srv->loop, &c->timer);
-    ev_timer_stop(srv->loop, &c->idle);
+    ev_io_stop(ctx->loop, &c->rio);
+    ev_io_stop(ctx->loop, &c->wio);
+    ev_timer_stop(ctx->loop, &c->timer);
+    ev_timer_stop(ctx->loop, &c->idle);
     SSL_free(c->ssl);
     c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
-    if (c->ip_counted) ipcount_release(&srv->per_ip, &c->counted_ip);
+    if (c->ip_counted) ipcount_release(&ctx->per_ip, &c->counted_ip);
     c->ip_counted = false;
     if (c->file_fd >= 0) close(c->file_fd);
     c->file_fd = -1;
     pipepool_drop(c->pipe);
     c->piped = 0;
     /* Move to the graveyard: callers up the stack may still hold c. */
-    list_unlink(srv->conns, c);
-    list_push(srv->graveyard, c);
-    srv->nconns--;
+    list_unlink(ctx->conns, c);
+    list_push(ctx->graveyard, c);
+    ctx->nconns--;
 }
 
 void conn_free(struct conn *c)
@@ -297,12 +294,12 @@ static ssize_t io_recv(struct conn *c, void *buf, size_t len)
     size_t n = 0;
     switch (tls_read(c->ssl, buf, len, &n)) {
     case TLS_DONE:
-        if (tls_has_more(c->ssl)) ev_feed_event(c->srv->loop, &c->rio, EV_READ);
+        if (tls_has_more(c->ssl)) ev_feed_event(c->ctx->loop, &c->rio, EV_READ);
         return (ssize_t)n;
     case TLS_WANT_READ: errno = EAGAIN; return -1;
     case TLS_WANT_WRITE:
         c->tls_read_wants_write = true;
-        ev_io_start(c->srv->loop, &c->wio);
+        ev_io_start(c->ctx->loop, &c->wio);
         errno = EAGAIN;
         return -1;
     case TLS_CLOSED: return 0;
@@ -398,9 +395,9 @@ long conn_queue_shared(struct conn *c, struct sq_block *b, unsigned msgs, size_t
     }
     c->msgs_out += msgs;
     c->bytes_out += payload;
-    c->last_activity = ev_now(c->srv->loop);
+    c->last_activity = ev_now(c->ctx->loop);
     /* Sent from the write callback: the caller may be looping over clients. */
-    if (!ev_is_active(&c->wio) && !c->tls_write_wants_read) ev_io_start(c->srv->loop, &c->wio);
+    if (!ev_is_active(&c->wio) && !c->tls_write_wants_read) ev_io_start(c->ctx->loop, &c->wio);
     check_output(c);
     return (long)conn_queued(c);
 }
@@ -503,9 +500,9 @@ blocked:
     bool pending = conn_queued(c) || c->file_fd >= 0;
     bool want_write = (pending && !c->tls_write_wants_read) || c->tls_read_wants_write;
     if (want_write && !ev_is_active(&c->wio))
-        ev_io_start(c->srv->loop, &c->wio);
+        ev_io_start(c->ctx->loop, &c->wio);
     else if (!want_write && ev_is_active(&c->wio))
-        ev_io_stop(c->srv->loop, &c->wio);
+        ev_io_stop(c->ctx->loop, &c->wio);
 
     check_output(c);
     if (!pending && (c->state == CONN_CLOSING || c->state == CONN_HTTP)) {
@@ -525,7 +522,7 @@ uint8_t *conn_send_begin(struct conn *c, uint8_t b0, size_t len)
     buf_commit(&c->out, ws_frame_header(buf_tail(&c->out), b0, len, NULL));
     if ((b0 & 0x0F) < WS_OP_CLOSE) {
         c->bytes_out += len;
-        c->last_activity = ev_now(c->srv->loop);
+        c->last_activity = ev_now(c->ctx->loop);
         if (b0 & WS_FIN) c->msgs_out++;
     }
     return buf_tail(&c->out);
@@ -567,7 +564,7 @@ ssize_t conn_splice_message(struct conn *c, int fd, size_t max)
     c->out_before_pipe = buf_len(&c->out);
     c->bytes_out += (size_t)n;
     c->msgs_out++;
-    c->last_activity = ev_now(c->srv->loop);
+    c->last_activity = ev_now(c->ctx->loop);
     return n;
 }
 
@@ -596,7 +593,7 @@ void conn_frame_commit(struct conn *c, uint8_t b0, size_t n)
     buf_commit(&c->out, ws_frame_header(at, b0, n, NULL) + n);
     if ((b0 & 0x0F) < WS_OP_CLOSE) {
         c->bytes_out += n;
-        c->last_activity = ev_now(c->srv->loop);
+        c->last_activity = ev_now(c->ctx->loop);
         if (b0 & WS_FIN) c->msgs_out++;
     }
 }
@@ -628,7 +625,7 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
     if (conn_send(c, WS_FIN | WS_OP_CLOSE, payload, n) < 0) return;
     c->close_sent = true;
     c->state = CONN_CLOSING;
-    ev_timer_stop(c->srv->loop, &c->idle);
+    ev_timer_stop(c->ctx->loop, &c->idle);
     /* Data queued before the close may take long to reach a slow client;
      * only a client that stops reading altogether is dropped. */
     arm_timer(c, CONN_SEND_TIMEOUT);
@@ -689,7 +686,7 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
         case WS_EV_DATA: {
             if (ev.last) c->msgs_in++;
             c->bytes_in += ev.len;
-            c->last_activity = ev_now(c->srv->loop);
+            c->last_activity = ev_now(c->ctx->loop);
             if (!c->backend) break;
             size_t taken = 0;
             if (c->backend->client_data(c, &ev, &taken) || c->state != CONN_OPEN) break;
@@ -795,8 +792,7 @@ void conn_send_answer(struct conn *c, int status)
 void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
                        bool with_body)
 {
-    if (http_append_error(&c->out, status, why, extra, c->srv->cfg->conn.headers_http, with_body) <
-        0) {
+    if (http_append_error(&c->out, status, why, extra, c->ctx->set->headers_http, with_body) < 0) {
         conn_abort(c, "out of memory");
         return;
     }
@@ -807,16 +803,16 @@ void conn_answer_error(struct conn *c, int status, const char *why, const char *
 
 void conn_open_session(struct conn *c)
 {
-    const struct config *cfg = c->srv->cfg;
+    const struct conn_settings *set = c->ctx->set;
     c->status = 101;
     c->state = CONN_OPEN;
-    ev_timer_stop(c->srv->loop, &c->timer);
-    ws_parser_init(&c->wp, true, cfg->conn.maxmsgsize);
-    c->last_activity = ev_now(c->srv->loop);
-    if (cfg->conn.pingms) arm_timer(c, cfg->conn.pingms / 1000.0);
-    if (cfg->conn.idle_timeout > 0) {
-        ev_timer_set(&c->idle, cfg->conn.idle_timeout, 0.);
-        ev_timer_start(c->srv->loop, &c->idle);
+    ev_timer_stop(c->ctx->loop, &c->timer);
+    ws_parser_init(&c->wp, true, set->maxmsgsize);
+    c->last_activity = ev_now(c->ctx->loop);
+    if (set->pingms) arm_timer(c, set->pingms / 1000.0);
+    if (set->idle_timeout > 0) {
+        ev_timer_set(&c->idle, set->idle_timeout, 0.);
+        ev_timer_start(c->ctx->loop, &c->idle);
     }
     log_access(c->id, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s -> %s", c->peer_addr, c->peer_port,
                c->via[0] ? " via " : "", c->via, c->request, c->remote_user ? " user " : "",
@@ -832,7 +828,7 @@ void conn_open_session(struct conn *c)
 void conn_wait_for_backend(struct conn *c)
 {
     c->state = CONN_CONNECTING;
-    ev_timer_stop(c->srv->loop, &c->timer); /* the backend times its own attempt */
+    ev_timer_stop(c->ctx->loop, &c->timer); /* the backend times its own attempt */
     update_reading(c);
 }
 
@@ -854,16 +850,16 @@ void conn_backend_refused(struct conn *c, int http_status, const char *why)
 
 static void start_transport(struct conn *c)
 {
-    const struct config *cfg = c->srv->cfg;
-    if (c->redirect || cfg->conn.ssl == SSL_OFF)
+    const struct conn_settings *set = c->ctx->set;
+    if (c->redirect || set->ssl == SSL_OFF)
         c->state = CONN_HANDSHAKE;
-    else if (cfg->conn.ssl == SSL_AUTO)
+    else if (set->ssl == SSL_AUTO)
         c->state = CONN_PEEK;
     else
         c->state = CONN_TLS_HANDSHAKE;
     if (c->state == CONN_TLS_HANDSHAKE) {
         char err[256];
-        c->ssl = tls_server_session(c->srv->tls, c->fd, err, sizeof err);
+        c->ssl = tls_server_session(c->ctx->tls, c->fd, err, sizeof err);
         if (!c->ssl) {
             conn_abort(c, err);
             return;
@@ -917,7 +913,7 @@ static void peek_protocol(struct conn *c)
     if (n < 0) return;
     if (first == 0x16) {
         char err[256];
-        c->ssl = tls_server_session(c->srv->tls, c->fd, err, sizeof err);
+        c->ssl = tls_server_session(c->ctx->tls, c->fd, err, sizeof err);
         if (!c->ssl) {
             conn_abort(c, err);
             return;
@@ -927,7 +923,7 @@ static void peek_protocol(struct conn *c)
         c->state = CONN_HANDSHAKE;
     }
     update_reading(c);
-    ev_feed_event(c->srv->loop, &c->rio, EV_READ); /* the bytes are there already */
+    ev_feed_event(c->ctx->loop, &c->rio, EV_READ); /* the bytes are there already */
 }
 
 static void continue_tls_handshake(struct conn *c)
@@ -935,7 +931,7 @@ static void continue_tls_handshake(struct conn *c)
     char detail[256];
     switch (tls_handshake(c->ssl)) {
     case TLS_DONE:
-        tls_peer_cn(c->ssl, c->client_cn, sizeof c->client_cn);
+        c->client_verified = tls_peer_cn(c->ssl, c->client_cn, sizeof c->client_cn);
         if (log_min_level <= LOGL_DEBUG) {
             tls_describe(c->ssl, detail, sizeof detail);
             log_debug(c->id, "TLS %s%s%s", detail, c->client_cn[0] ? ", client " : "",
@@ -943,18 +939,18 @@ static void continue_tls_handshake(struct conn *c)
         }
         c->state = CONN_HANDSHAKE;
         c->tls_hs_wants_write = false;
-        ev_io_stop(c->srv->loop, &c->wio);
+        ev_io_stop(c->ctx->loop, &c->wio);
         update_reading(c);
-        ev_feed_event(c->srv->loop, &c->rio, EV_READ); /* the request may be decrypted already */
+        ev_feed_event(c->ctx->loop, &c->rio, EV_READ); /* the request may be decrypted already */
         return;
     case TLS_WANT_READ:
         c->tls_hs_wants_write = false;
-        ev_io_stop(c->srv->loop, &c->wio);
+        ev_io_stop(c->ctx->loop, &c->wio);
         update_reading(c);
         return;
     case TLS_WANT_WRITE:
         c->tls_hs_wants_write = true;
-        ev_io_start(c->srv->loop, &c->wio);
+        ev_io_start(c->ctx->loop, &c->wio);
         update_reading(c);
         return;
     default: {
@@ -1005,7 +1001,7 @@ static void read_request(struct conn *c)
         conn_answer_error(c, status, why[k], NULL, true);
         return;
     }
-    request_route(c, &req, (size_t)r);
+    c->ctx->route(c->ctx->route_arg, c, &req, (size_t)r);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -1067,18 +1063,18 @@ static bool input_waiting(const struct conn *c)
 static void ping_or_give_up(struct conn *c)
 {
     if (c->awaiting_pong && input_waiting(c)) {
-        arm_timer(c, c->srv->cfg->conn.pingms / 1000.0);
+        arm_timer(c, c->ctx->set->pingms / 1000.0);
         return;
     }
     if (c->awaiting_pong) {
         log_info(c->id, "%s port %u: no pong within %u ms", c->peer_addr, c->peer_port,
-                 c->srv->cfg->conn.pingms);
+                 c->ctx->set->pingms);
         conn_ws_close(c, WS_CLOSE_INTERNAL, "ping timeout");
         return;
     }
     c->awaiting_pong = true;
     conn_send(c, WS_FIN | WS_OP_PING, NULL, 0);
-    arm_timer(c, c->srv->cfg->conn.pingms / 1000.0);
+    arm_timer(c, c->ctx->set->pingms / 1000.0);
     conn_flush(c);
 }
 
@@ -1116,7 +1112,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     struct conn *c = container_of(w, struct conn, idle);
     if (c->state != CONN_OPEN) return;
     if (input_waiting(c)) c->last_activity = ev_now(loop);
-    ev_tstamp left = c->last_activity + c->srv->cfg->conn.idle_timeout - ev_now(loop);
+    ev_tstamp left = c->last_activity + c->ctx->set->idle_timeout - ev_now(loop);
     if (left > 0.001) {
         ev_timer_set(&c->idle, left, 0.);
         ev_timer_start(loop, &c->idle);

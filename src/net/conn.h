@@ -16,9 +16,34 @@
 #include "proto/http.h"
 #include "proto/ws.h"
 
-struct server;
-struct backend_ops;
+struct conn;
+struct context;
 typedef struct ssl_st SSL;
+
+/* What a connection calls on the backend serving its WebSocket session
+ * (backend/backend.h has the rest of a backend); c->backend_data is the
+ * backend's own. */
+struct conn_handler {
+    /* A chunk of a client message (a WS_EV_DATA event). Returns true when all
+     * of it was taken. Otherwise *taken says how much was, the connection
+     * keeps the rest and stops reading until conn_resume_input(). */
+    bool (*client_data)(struct conn *c, const struct ws_event *ev, size_t *taken);
+    /* The client closed or was lost (also while PENDING). The backend lets go
+     * of the connection at once (it may live on to end its own side) and
+     * never calls it again. */
+    void (*client_closed)(struct conn *c);
+    /* The queue towards the client passed its high-water mark: stop producing. */
+    void (*pause_output)(struct conn *c);
+    /* ... and drained below the low-water mark: produce again. */
+    void (*resume_output)(struct conn *c);
+    /* The server is stopping: end the other side, deliver what it still
+     * sends, then call conn_backend_finished() with 1001. NULL: the
+     * connection closes with 1001 at once. */
+    void (*shutdown)(struct conn *c);
+    /* Optional: the data events of one read from the client have been
+     * handed over; write what client_data() gathered. */
+    void (*input_done)(struct conn *c);
+};
 
 /* Flow control of the queue towards the client (bytes). */
 #define CONN_OUT_HIGH (256 * 1024)  /* stop the backend above this */
@@ -44,8 +69,8 @@ enum conn_state {
 };
 
 struct conn {
-    struct server *srv;
-    struct conn *prev, *next; /* server's list (or graveyard when dead) */
+    struct context *ctx;
+    struct conn *prev, *next; /* the context's list (or graveyard when dead) */
     uint64_t id;
     int fd;
     enum conn_state state;
@@ -65,8 +90,9 @@ struct conn {
 
     SSL *ssl; /* NULL on plain connections */
     bool tls_hs_wants_write, tls_read_wants_write, tls_write_wants_read;
-    char client_cn[128]; /* --sslca: the client certificate's subject CN */
-    char *remote_user;   /* Basic auth: who this is */
+    char client_cn[128];  /* --sslca: the client certificate's subject CN */
+    bool client_verified; /* --sslca: the client presented a certificate (verified) */
+    char *remote_user;    /* Basic auth: who this is */
 
     struct buf in; /* the request head; later client bytes the backend could not take yet */
     struct http_parser hp;
@@ -77,7 +103,7 @@ struct conn {
     bool have_held;
     bool output_paused; /* backend told to stop producing */
 
-    const struct backend_ops *backend;
+    const struct conn_handler *backend; /* set while a backend serves the session */
     void *backend_data;
     const char *subprotocol; /* chosen by the backend, or NULL */
     size_t head_len;         /* request head bytes at the start of `in` while CONNECTING */
@@ -103,7 +129,7 @@ struct conn {
 
 /* Take ownership of an accepted, non-blocking socket. counted: the address
  * whose --maxconn-per-ip slot this connection holds (released with it). */
-void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redirect,
+void conn_new(struct context *ctx, int fd, const struct sockaddr *peer, bool redirect,
               const struct ip_addr *counted);
 
 /* The client is this address (named by a trusted proxy), or, with NULL, the
@@ -111,7 +137,7 @@ void conn_new(struct server *srv, int fd, const struct sockaddr *peer, bool redi
  * Returns false after refusing (an HTTP answer once a request was read). */
 bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port);
 
-/* --- for request.c --- */
+/* --- for http/request.c --- */
 
 /* Send the answer queued in c->out (status for the log), then close. */
 void conn_send_answer(struct conn *c, int status);

@@ -160,15 +160,16 @@ SSL *tls_server_session(SSL_CTX *ctx, int fd, char *err, size_t errlen)
     return ssl;
 }
 
-void tls_peer_cn(SSL *ssl, char *out, size_t len)
+bool tls_peer_cn(SSL *ssl, char *out, size_t len)
 {
     out[0] = '\0';
     X509 *cert = SSL_get1_peer_certificate(ssl);
-    if (!cert) return;
+    if (!cert) return false;
     X509_NAME *subject = X509_get_subject_name(cert);
     if (subject && X509_NAME_get_text_by_NID(subject, NID_commonName, out, (int)len) < 0)
         out[0] = '\0';
     X509_free(cert);
+    return true;
 }
 
 void tls_describe(SSL *ssl, char *out, size_t len)

@@ -35,8 +35,10 @@ SSL_CTX *tls_server_context(const char *cert_file, const char *key_file, const c
 /* A server session on an accepted socket. */
 SSL *tls_server_session(SSL_CTX *ctx, int fd, char *err, size_t errlen);
 
-/* After the handshake: the peer certificate's subject CN ("" without one). */
-void tls_peer_cn(SSL *ssl, char *out, size_t len);
+/* After the handshake: the peer certificate's subject CN ("" without one).
+ * Returns whether the peer presented a certificate: servers ask for one only
+ * with a client CA, and then the handshake succeeds only if it verified. */
+bool tls_peer_cn(SSL *ssl, char *out, size_t len);
 
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" for logs. */
 void tls_describe(SSL *ssl, char *out, size_t len);
