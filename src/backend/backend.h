@@ -27,7 +27,6 @@ struct backend_refusal {
 };
 
 struct backend_ops {
-    const char *name;
     /* Whether this backend serves these settings; exactly one does. */
     bool (*serves)(const struct backend_settings *set);
     /* Optional: at start-up, before workers are forked and while few

@@ -630,7 +630,6 @@ static void exec_prepare(const struct backend_settings *set)
 }
 
 const struct backend_ops exec_backend = {
-    .name = "exec",
     .serves = exec_serves,
     .prepare = exec_prepare,
     .setup = exec_setup,

@@ -837,7 +837,6 @@ static bool proxy_serves(const struct backend_settings *set)
 }
 
 const struct backend_ops proxy_backend = {
-    .name = "proxy",
     .serves = proxy_serves,
     .setup = proxy_setup,
     .start = proxy_start,

@@ -854,7 +854,6 @@ static void shared_prepare(const struct backend_settings *set)
 }
 
 const struct backend_ops shared_backend = {
-    .name = "shared",
     .serves = shared_serves,
     .prepare = shared_prepare,
     .setup = shared_setup,
