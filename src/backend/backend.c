@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "net/context.h"
+
 extern const struct backend_ops exec_backend, proxy_backend, shared_backend;
 
 static const struct backend_ops *const backends[] = {
@@ -18,4 +20,29 @@ const struct backend_ops *backend_select(const struct backend_settings *set)
     for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
         if (backends[i]->serves(set)) return backends[i];
     return NULL;
+}
+
+void backend_hold(struct backend *b)
+{
+    b->objects++;
+    context_hold(b->ctx);
+}
+
+void backend_release(struct backend *b)
+{
+    struct context *ctx = b->ctx;
+    b->objects--;
+    context_release(ctx); /* may free b */
+}
+
+void backend_child_started(struct backend *b)
+{
+    b->nchildren++;
+    b->ctx->nchildren++;
+}
+
+void backend_child_reaped(struct backend *b)
+{
+    b->nchildren--;
+    b->ctx->nchildren--;
 }

@@ -43,6 +43,9 @@ struct backend_ops {
     struct conn_handler session;
     /* Optional: SIGHUP, after b->set was replaced (targets, tokens). */
     void (*reload)(struct backend *b);
+    /* Optional: a reload removed or replaced the route this backend serves:
+     * new sessions go elsewhere; end once the sessions still here are over. */
+    void (*retire)(struct backend *b);
     /* Optional: a graceful stop begins, before the connections are told. */
     void (*stop)(struct backend *b);
     /* Optional: a second signal or the shutdown deadline: SIGKILL what runs. */
@@ -51,7 +54,8 @@ struct backend_ops {
     void (*teardown)(struct backend *b);
 };
 
-/* One backend serving sessions, with its own state. */
+/* One backend serving sessions (of one route, or of the top level), with
+ * its own state. */
 struct backend {
     const struct backend_ops *ops;
     struct context *ctx;
@@ -59,9 +63,21 @@ struct backend {
     const char *command_path;           /* COMMAND resolved against PATH at start-up */
     const char *script_root;            /* --dir as a canonical path, or NULL */
     void *state;                        /* the backend's own */
+    unsigned objects;                   /* its objects alive (children, target sockets...) */
+    unsigned nchildren;                 /* its processes not yet reaped (--maxforks) */
 };
 
 /* The backend that serves these settings. */
 const struct backend_ops *backend_select(const struct backend_settings *set);
+
+/* An object a graceful stop waits for (a child, a target socket) now
+ * exists / has gone. backend_release() may free b (a retired route's,
+ * once its last object is gone): it is the caller's last use of b. */
+void backend_hold(struct backend *b);
+void backend_release(struct backend *b);
+
+/* A process of b was started / has been reaped. */
+void backend_child_started(struct backend *b);
+void backend_child_reaped(struct backend *b);
 
 #endif

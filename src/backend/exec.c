@@ -327,7 +327,7 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
     ev_child_stop(loop, w);
     ch->reaped = true;
     ch->status = w->rstatus;
-    ch->b->ctx->nchildren--;
+    backend_child_reaped(ch->b);
     if (WIFEXITED(ch->status))
         log_debug(ch->id, "pid %d exited with status %d", (int)ch->pid, WEXITSTATUS(ch->status));
     else if (WIFSIGNALED(ch->status))
@@ -340,22 +340,23 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
 
 static void child_free(struct exec_child *ch)
 {
-    struct context *ctx = ch->b->ctx;
-    struct exec_state *st = ch->b->state;
+    struct backend *b = ch->b;
+    struct context *ctx = b->ctx;
+    struct exec_state *st = b->state;
     close_stdin(ch);
     close_fd(ch, &ch->out_fd, &ch->out_w);
     close_fd(ch, &ch->err_fd, &ch->err_w);
     ev_timer_stop(ctx->loop, &ch->kill_timer);
     if (!ch->reaped) {
         ev_child_stop(ctx->loop, &ch->cw);
-        ctx->nchildren--;
+        backend_child_reaped(b);
     }
     buf_free(&ch->line);
     buf_free(&ch->errline);
     buf_free(&ch->pending);
     list_unlink(st->children, ch);
     free(ch);
-    context_release(ctx);
+    backend_release(b);
 }
 
 /* The child is done once it has been reaped and its output is delivered (or
@@ -488,8 +489,8 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
     ev_io_start(ctx->loop, &ch->out_w);
     ev_io_start(ctx->loop, &ch->err_w);
     list_push(((struct exec_state *)b->state)->children, ch);
-    ctx->nchildren++;
-    context_hold(ctx);
+    backend_child_started(b);
+    backend_hold(b);
     c->backend_data = ch;
     snprintf(c->target, sizeof c->target, "pid %d", (int)pid);
     log_info(c->id, "started %s as pid %d", path, (int)pid);
@@ -599,7 +600,7 @@ static void exec_teardown(struct backend *b)
             waitpid(ch->pid, NULL, 0);
             ch->reaped = true;
             ev_child_stop(b->ctx->loop, &ch->cw);
-            b->ctx->nchildren--;
+            backend_child_reaped(b);
         }
         ch->conn = NULL;
         child_free(ch);

@@ -99,6 +99,7 @@ struct child_args {
 
 void launch_reserve_slots(void)
 {
+    if (filler >= 0 || fast_unavailable) return; /* once is enough (several endpoints ask) */
     filler = open("/dev/null", O_RDONLY | O_CLOEXEC);
     for (int i = 0; i < 3 && filler >= 0; i++) slots[i] = fcntl(filler, F_DUPFD_CLOEXEC, 0);
     if (filler < 0 || slots[2] < 0) fast_unavailable = true;

@@ -16,7 +16,8 @@ struct launched {
 };
 
 /* Reserve the descriptors the fast way of starting commands needs; call it
- * at start-up, while few descriptors are open (see launch.c). */
+ * at start-up, while few descriptors are open (see launch.c). Calls after
+ * the first do nothing. */
 void launch_reserve_slots(void);
 
 /* Start path in its own process group, with default signal

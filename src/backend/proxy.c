@@ -88,7 +88,8 @@ static struct proxy_state *state_of(const struct backend *b)
 
 static void peer_free(struct peer *p)
 {
-    struct context *ctx = p->b->ctx;
+    struct backend *b = p->b;
+    struct context *ctx = b->ctx;
     ev_io_stop(ctx->loop, &p->rio);
     ev_io_stop(ctx->loop, &p->wio);
     ev_timer_stop(ctx->loop, &p->timer);
@@ -96,9 +97,9 @@ static void peer_free(struct peer *p)
     if (p->fd >= 0) close(p->fd);
     free(p->target);
     buf_free(&p->pending);
-    list_unlink(state_of(p->b)->peers, p);
+    list_unlink(state_of(b)->peers, p);
     free(p);
-    context_release(ctx);
+    backend_release(b);
 }
 
 static void release(struct peer *p)
@@ -693,7 +694,7 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
     ev_timer_set(&p->timer, b->set->connect_timeout, 0.);
     ev_timer_start(b->ctx->loop, &p->timer);
     list_push(st->peers, p);
-    context_hold(b->ctx);
+    backend_hold(b);
     c->backend_data = p;
     snprintf(c->target, sizeof c->target, "%.110s%s", t->name, st->tls ? " (TLS)" : "");
 

@@ -88,6 +88,7 @@ struct shared_hub {
     ev_timer kill_timer; /* stopping: SIGTERM, then SIGKILL */
     int kill_step;
     bool stopping;
+    bool retired; /* a reload removed the route: stop once the last client has gone */
     bool utf8_warned, cut_warned;
     bool drop_logged; /* "messages dropped while down" said for this outage */
 };
@@ -438,7 +439,7 @@ static void start_watchers(struct shared_hub *h)
     ev_io_init(&h->in_w, on_stdin_writable, h->in_fd, EV_WRITE);
     ev_io_init(&h->out_w, on_stdout, h->out_fd, EV_READ);
     update_reading(h);
-    context_hold(ctx); /* a graceful stop waits for it */
+    backend_hold(h->b); /* a graceful stop waits for it */
     h->counted = true;
 }
 
@@ -484,7 +485,7 @@ static int start_child(struct shared_hub *h, char *err, size_t errlen)
     ev_child_init(&h->cw, on_exit_status, h->pid, 0);
     ev_child_start(b->ctx->loop, &h->cw);
     ev_io_start(b->ctx->loop, &h->err_w);
-    b->ctx->nchildren++;
+    backend_child_started(b);
     log_info(0, "started shared %s as pid %d", b->command_path, (int)h->pid);
     /* A restarted COMMAND learns who is there, in the order they came (the
      * list has the newest first). */
@@ -577,7 +578,7 @@ static void child_down_maybe(struct shared_hub *h)
         finish_closing_clients(h);
     else
         schedule_restart(h);
-    context_release(ctx);
+    backend_release(h->b);
 }
 
 static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
@@ -587,7 +588,7 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
     ev_child_stop(loop, w);
     h->reaped = true;
     h->status = w->rstatus;
-    h->b->ctx->nchildren--;
+    backend_child_reaped(h->b);
     close_stdin(h);
     /* Others in its group may hold stdout: SIGTERM, then SIGKILL. */
     if (!h->out_done && !ev_is_active(&h->kill_timer)) {
@@ -660,6 +661,8 @@ static void unblock(struct shared_hub *h, struct shared_client *cl)
     update_reading(h);
 }
 
+static void shared_stop(struct backend *b);
+
 static void detach(struct shared_hub *h, struct shared_client *cl)
 {
     cl->conn->backend_data = NULL;
@@ -672,6 +675,7 @@ static void detach(struct shared_hub *h, struct shared_client *cl)
                  (unsigned long long)cl->dropped);
     buf_free(&cl->partial);
     free(cl);
+    if (h->retired && !h->clients) shared_stop(h->b);
 }
 
 static void shared_client_closed(struct conn *c)
@@ -796,6 +800,15 @@ static void shared_stop(struct backend *b)
     ev_timer_start(b->ctx->loop, &h->kill_timer);
 }
 
+/* A reload removed the route: the clients keep COMMAND until the last one goes. */
+static void shared_retire(struct backend *b)
+{
+    struct shared_hub *h = b->state;
+    if (!h) return;
+    h->retired = true;
+    if (!h->clients) shared_stop(b);
+}
+
 /* Second signal or deadline: SIGKILL COMMAND's process group. */
 static void shared_kill(struct backend *b)
 {
@@ -821,7 +834,7 @@ static void shared_teardown(struct backend *b)
         kill(-h->pid, SIGKILL);
         waitpid(h->pid, NULL, 0);
         ev_child_stop(ctx->loop, &h->cw);
-        ctx->nchildren--;
+        backend_child_reaped(b);
     }
     close_stdin(h);
     if (h->out_fd >= 0) {
@@ -832,7 +845,7 @@ static void shared_teardown(struct backend *b)
         ev_io_stop(ctx->loop, &h->err_w);
         close(h->err_fd);
     }
-    if (h->counted) context_release(ctx);
+    if (h->counted) backend_release(b);
     ev_timer_stop(ctx->loop, &h->restart);
     ev_timer_stop(ctx->loop, &h->slow);
     ev_timer_stop(ctx->loop, &h->kill_timer);
@@ -866,6 +879,7 @@ const struct backend_ops shared_backend = {
             .resume_output = shared_resume_output,
             .shutdown = shared_shutdown,
         },
+    .retire = shared_retire,
     .stop = shared_stop,
     .kill = shared_kill,
     .teardown = shared_teardown,

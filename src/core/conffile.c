@@ -36,11 +36,13 @@ static char *copy(const char *s, size_t n)
 static int add(struct conffile *f, const char *name, size_t name_len, const char *value,
                size_t value_len, unsigned line)
 {
+    unsigned section = (unsigned)f->nsections;
     struct conffile_entry *grown = realloc(f->entries, (f->n + 1) * sizeof *grown);
     if (!grown) return -1;
     f->entries = grown;
     struct conffile_entry *e = &grown[f->n];
     e->line = line;
+    e->section = section;
     e->name = copy(name, name_len);
     e->value = value ? copy(value, value_len) : NULL;
     if (!e->name || (value && !e->value)) {
@@ -52,12 +54,63 @@ static int add(struct conffile *f, const char *name, size_t name_len, const char
     return 0;
 }
 
+/* "[route /prefix/]" or "[route = /exact]", p..end trimmed. */
+static int parse_section(struct conffile *f, const char *p, const char *end, unsigned line,
+                         char *err, size_t errlen)
+{
+    if (end - p < 2 || end[-1] != ']') {
+        snprintf(err, errlen, "%u: expected '[route /path/]' (a section ends with ']')", line);
+        return -1;
+    }
+    p++;
+    end--;
+    trim(&p, &end);
+    static const char kw[] = "route";
+    size_t kwlen = sizeof kw - 1;
+    if ((size_t)(end - p) < kwlen || memcmp(p, kw, kwlen) != 0 ||
+        (p + kwlen < end && !is_blank(p[kwlen]))) {
+        snprintf(err, errlen, "%u: expected '[route /path/]' (the only section is 'route')", line);
+        return -1;
+    }
+    p += kwlen;
+    trim(&p, &end);
+    bool exact = p < end && *p == '=';
+    if (exact) {
+        p++;
+        trim(&p, &end);
+    }
+    if (p == end || *p != '/') {
+        snprintf(err, errlen, "%u: a route's path starts with '/' ('[route /chat/]')", line);
+        return -1;
+    }
+    for (const char *c = p; c < end; c++) {
+        if (is_blank(*c) || *c == '?' || *c == '#' || (unsigned char)*c < 0x20 || *c == 0x7F) {
+            snprintf(err, errlen,
+                     "%u: a route's path has no blanks, control characters, '?' or '#'", line);
+            return -1;
+        }
+    }
+    struct conffile_section *grown = realloc(f->sections, (f->nsections + 1) * sizeof *grown);
+    if (!grown) goto oom;
+    f->sections = grown;
+    struct conffile_section *s = &grown[f->nsections];
+    if (!(s->path = copy(p, (size_t)(end - p)))) goto oom;
+    s->exact = exact;
+    s->line = line;
+    f->nsections++;
+    return 0;
+oom:
+    snprintf(err, errlen, "%u: out of memory", line);
+    return -1;
+}
+
 /* One line without its line break. Returns 0, or -1 with the reason in err. */
 static int parse_line(struct conffile *f, const char *p, const char *end, unsigned line, char *err,
                       size_t errlen)
 {
     trim(&p, &end);
     if (p == end || *p == '#') return 0;
+    if (*p == '[') return parse_section(f, p, end, line, err, errlen);
     const char *eq = memchr(p, '=', (size_t)(end - p));
     const char *name = p, *name_end = eq ? eq : end;
     trim(&name, &name_end);
@@ -123,4 +176,8 @@ void conffile_free(struct conffile *f)
     free(f->entries);
     f->entries = NULL;
     f->n = 0;
+    for (size_t i = 0; i < f->nsections; i++) free(f->sections[i].path);
+    free(f->sections);
+    f->sections = NULL;
+    f->nsections = 0;
 }

@@ -1,20 +1,32 @@
 /* The --config file's syntax: one long option per line, "name = value" (or
- * a bare "name" for a flag), '#' comments on lines of their own. Pure: it
- * only splits text into entries; options.c gives them meaning. */
+ * a bare "name" for a flag), '#' comments on lines of their own, and route
+ * sections: a line "[route /prefix/]" (or "[route = /exact]") starts one,
+ * and the entries after it belong to it until the next. Pure: it only
+ * splits text into entries; options.c gives them meaning. */
 #ifndef WSB_CONFFILE_H
 #define WSB_CONFFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct conffile_entry {
-    char *name;    /* option name without dashes */
-    char *value;   /* NULL for a bare name; may be "" for "name =" */
-    unsigned line; /* 1-based, for error messages */
+    char *name;       /* option name without dashes */
+    char *value;      /* NULL for a bare name; may be "" for "name =" */
+    unsigned line;    /* 1-based, for error messages */
+    unsigned section; /* 0: before any section; k: the k-th section (sections[k - 1]) */
+};
+
+struct conffile_section {
+    char *path;    /* the URL path: starts with '/', no blanks, '?' or '#' */
+    bool exact;    /* "[route = /path]": this path only (else a prefix) */
+    unsigned line; /* of the "[route ...]" line */
 };
 
 struct conffile {
     struct conffile_entry *entries;
     size_t n;
+    struct conffile_section *sections;
+    size_t nsections;
 };
 
 /* Split text (len bytes, not necessarily NUL-terminated) into entries,

@@ -21,6 +21,7 @@
 #include "net/pipepool.h"
 #include "base/log.h"
 #include "backend/backend.h"
+#include "core/routes.h"
 #include "core/server.h"
 #include "core/supervisor.h"
 #include "core/systemd.h"
@@ -34,31 +35,6 @@ static void ensure_std_fds(void)
         int n = open("/dev/null", O_RDWR);
         if (n >= 0 && n != fd) close(n);
     }
-}
-
-static bool is_executable_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-/* Find COMMAND as exec would, once, so a typo fails at start-up. */
-static char *resolve_command(const char *name)
-{
-    if (strchr(name, '/')) return is_executable_file(name) ? strdup(name) : NULL;
-    const char *path = getenv("PATH");
-    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        size_t n = strcspn(path, ":");
-        char candidate[PATH_MAX];
-        int len = snprintf(candidate, sizeof candidate, "%.*s/%s", (int)(n ? n : 1), n ? path : ".",
-                           name);
-        if (len > 0 && (size_t)len < sizeof candidate && is_executable_file(candidate))
-            return strdup(candidate);
-        path += n;
-        if (*path == ':') path++;
-    }
-    return NULL;
 }
 
 /* Who the daemon becomes after start-up (--user, --group). */
@@ -142,47 +118,49 @@ static unsigned default_maxconn(bool proxy)
     return n > 1000000 ? 1000000 : (unsigned)n;
 }
 
-/* A directory option as a canonical path; NULL (after a message) otherwise. */
-static char *directory(const char *given, const char *option)
+/* Calls fn with the top level's settings (if it has an endpoint) and each route's. */
+static bool any_endpoint(const struct config *cfg, bool (*fn)(const struct config *e))
 {
-    struct stat st;
-    char *real = realpath(given, NULL);
-    if (!real || stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "%s: %s=%s: %s\n", PACKAGE_NAME, option, given,
-                real ? "not a directory" : strerror(errno));
-        free(real);
-        return NULL;
-    }
-    return real;
+    if (options_has_endpoint(cfg) && fn(cfg)) return true;
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        if (fn(cfg->routes[i].cfg)) return true;
+    return false;
 }
 
-/* Everything start-up resolves before the server exists; freed on any exit. */
-struct startup {
-    struct config *cfg;
-    char *command, *script_root, *static_root;
-};
-
-static int give_up(struct startup *s, int status)
+static bool is_shared(const struct config *e)
 {
-    if (s->cfg) {
-        options_free(s->cfg);
-        free(s->cfg);
+    return e->backend.shared != SHARED_OFF;
+}
+
+static bool runs_commands(const struct config *e)
+{
+    return !e->backend.proxy;
+}
+
+/* At start-up, while few descriptors are open. */
+static bool prepare_backend(const struct config *e)
+{
+    const struct backend_ops *ops = backend_select(&e->backend);
+    if (ops->prepare) ops->prepare(&e->backend);
+    return false;
+}
+
+static int give_up(struct config *cfg, int status)
+{
+    if (cfg) {
+        options_free(cfg);
+        free(cfg);
     }
-    free(s->command);
-    free(s->script_root);
-    free(s->static_root);
     return status;
 }
 
 int main(int argc, char **argv)
 {
-    struct startup su = {0};
-    su.cfg = calloc(1, sizeof *su.cfg);
-    if (!su.cfg) return 1;
-    struct config *cfg = su.cfg;
+    struct config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg) return 1;
     switch (options_parse(cfg, argc, argv)) {
-    case CONFIG_DONE: return give_up(&su, 0);
-    case CONFIG_USAGE: return give_up(&su, 2);
+    case CONFIG_DONE: return give_up(cfg, 0);
+    case CONFIG_USAGE: return give_up(cfg, 2);
     case CONFIG_RUN: break;
     }
     systemd_notify_init(); /* before anything could hand NOTIFY_SOCKET to a child */
@@ -190,57 +168,39 @@ int main(int argc, char **argv)
     ensure_std_fds();
     signal(SIGPIPE, SIG_IGN);
 
-    if (!cfg->backend.proxy && !cfg->backend.dir &&
-        !(su.command = resolve_command(cfg->backend.command[0]))) {
-        fprintf(stderr, "%s: cannot run '%s': %s\n", PACKAGE_NAME, cfg->backend.command[0],
-                strchr(cfg->backend.command[0], '/') ? "not an executable file"
-                                                     : "not found in PATH");
-        return give_up(&su, 2);
-    }
     struct identity identity;
-    char why[300];
+    char why[700];
     if (resolve_identity(cfg, &identity, why, sizeof why) < 0) {
         fprintf(stderr, "%s: %s\n", PACKAGE_NAME, why);
-        return give_up(&su, 2);
+        return give_up(cfg, 2);
     }
     bool children_as_root = identity.change_user ? identity.uid == 0 : geteuid() == 0;
-    if (!cfg->backend.proxy && children_as_root && !cfg->allow_root_children) {
-        fprintf(stderr,
-                "%s: refusing to run COMMAND as root: give --user=NAME (or "
-                "--allow-root-children)\n",
-                PACKAGE_NAME);
-        return give_up(&su, 2);
+    if (routes_resolve(cfg, children_as_root && !cfg->allow_root_children, why, sizeof why) < 0) {
+        fprintf(stderr, "%s: %s\n", PACKAGE_NAME, why);
+        return give_up(cfg, 2);
     }
-    if ((cfg->backend.dir && !(su.script_root = directory(cfg->backend.dir, "--dir"))) ||
-        (cfg->staticdir && !(su.static_root = directory(cfg->staticdir, "--staticdir"))))
-        return give_up(&su, 2);
-    const struct backend_ops *backend = backend_select(&cfg->backend);
-    if (backend->prepare) backend->prepare(&cfg->backend); /* now, while few descriptors are open */
+    any_endpoint(cfg, prepare_backend);
 #if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_CHILD_SUBREAPER)
     /* Orphaned grandchildren become ours, so they are reaped even when PID 1 does not. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 #endif
-    if (cfg->workers > 1 && cfg->backend.shared) {
+    if (cfg->workers > 1 && any_endpoint(cfg, is_shared)) {
         log_warn(0, "--shared runs one process for every client: ignoring --workers=%u",
                  cfg->workers);
         cfg->workers = 1;
     }
     int supervised_status;
     if (cfg->workers > 1 && !supervisor_run(cfg->workers, &supervised_status))
-        return give_up(&su, supervised_status); /* the supervisor, once the workers are gone */
+        return give_up(cfg, supervised_status); /* the supervisor, once the workers are gone */
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     if (!loop) {
         fprintf(stderr, "%s: cannot initialise libev\n", PACKAGE_NAME);
-        return give_up(&su, 1);
+        return give_up(cfg, 1);
     }
     struct server srv;
-    server_init(&srv, loop, cfg, argc, argv, backend);
-    su.cfg = NULL; /* the server owns it now (a reload replaces it) */
-    srv.backend.command_path = su.command;
-    srv.backend.script_root = su.script_root;
-    srv.endpoint.static_root = su.static_root;
-    srv.default_maxconn = default_maxconn(cfg->backend.proxy);
+    server_init(&srv, loop, cfg, argc, argv); /* the server owns cfg now */
+    srv.default_maxconn = default_maxconn(!any_endpoint(cfg, runs_commands));
     srv.maxconn = cfg->maxconn_set ? cfg->maxconn : srv.default_maxconn;
     int status = 0;
     char err[700];
@@ -253,18 +213,7 @@ int main(int argc, char **argv)
         log_fatal(0, "%s", err);
         status = 1;
     } else {
-        if (cfg->backend.proxy)
-            log_info(0, "%s %s proxying to %s%s", PACKAGE_NAME, PACKAGE_VERSION,
-                     cfg->backend.connect ? cfg->backend.connect : cfg->backend.token_file,
-                     cfg->backend.shared    ? " (one connection, shared)"
-                     : cfg->backend.connect ? ""
-                                            : " (token file)");
-        else
-            log_info(0, "%s %s serving %s%s (%s mode%s)", PACKAGE_NAME, PACKAGE_VERSION,
-                     su.script_root ? "the scripts in " : "",
-                     su.script_root ? su.script_root : su.command,
-                     cfg->backend.binary ? "binary" : "text",
-                     cfg->backend.shared ? ", one process shared" : "");
+        routes_log(srv.routes, "");
         if (srv.maxconn) log_info(0, "at most %u connections (--maxconn)", srv.maxconn);
         if (identity.change_user || identity.change_group)
             log_info(0, "running as uid %u, gid %u", (unsigned)getuid(), (unsigned)getgid());
@@ -278,5 +227,5 @@ int main(int argc, char **argv)
     pipepool_clear();
     ev_loop_destroy(loop);
     systemd_notify_close();
-    return give_up(&su, status);
+    return status;
 }

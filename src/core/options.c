@@ -293,6 +293,50 @@ static const struct option_spec option_table[] = {
 
 #define NOPTIONS (sizeof option_table / sizeof option_table[0])
 
+/* Where an option may be given in the --config file: */
+enum opt_scope {
+    SCOPE_SERVER,    /* the top level only: it is about the whole server */
+    SCOPE_ENDPOINT,  /* also in a route, which has its own (not inherited) */
+    SCOPE_INHERITED, /* also in a route, which inherits the top level's unless it sets it */
+};
+
+static enum opt_scope scope_of(int id)
+{
+    switch (id) {
+    case OPT_MAXMSGSIZE:
+    case OPT_PINGMS:
+    case OPT_IDLE_TIMEOUT:
+    case OPT_STATICDIR:
+    case OPT_HEADER:
+    case OPT_HEADER_WS:
+    case OPT_HEADER_HTTP:
+    case OPT_ORIGIN:
+    case OPT_SAMEORIGIN:
+    case OPT_ORIGIN_OPTIONAL:
+    case OPT_BASIC_AUTH:
+    case OPT_HTPASSWD: return SCOPE_INHERITED;
+    case OPT_BINARY:
+    case OPT_PASSENV:
+    case OPT_MAXFORKS:
+    case OPT_CLOSEMS:
+    case OPT_CONNECT:
+    case OPT_UNIX_TARGET:
+    case OPT_TOKEN_FILE:
+    case OPT_TOKEN_SOURCE:
+    case OPT_CONNECT_TIMEOUT:
+    case OPT_BINARY_ONLY:
+    case OPT_SSL_TARGET:
+    case OPT_SSL_TARGET_INSECURE:
+    case OPT_DIR:
+    case OPT_SHARED:
+    case OPT_SHARED_PREFIX:
+    case OPT_SHARED_EVENTS:
+    case OPT_SLOW_CLIENT:
+    case OPT_SLOW_CLIENT_TIMEOUT: return SCOPE_ENDPOINT;
+    default: return SCOPE_SERVER;
+    }
+}
+
 /* Where the option being applied came from: the command line (file NULL)
  * or a line of the --config file. Messages name it. */
 static struct {
@@ -420,12 +464,12 @@ static void set_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->port = 80;
-    cfg->conn.maxmsgsize = 16ull << 20;
+    cfg->session.maxmsgsize = 16ull << 20;
     cfg->loglevel = LOGL_ACCESS;
     cfg->backend.connect_timeout = 10.0;
     cfg->conn.maxconn_per_ip = 256;
     cfg->conn.handshake_timeout = 10.0;
-    cfg->conn.pingms = 30000;
+    cfg->session.pingms = 30000;
     cfg->shutdown_timeout = 10.0;
     cfg->unixsocket_mode = 0660;
     cfg->backend.slow_client_timeout = 1.0;
@@ -551,7 +595,7 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_MAXMSGSIZE:
         if (!parse_size(value, &v))
             return bad_value(s, value, "expected a size in bytes, like 65536, 64K or 16M");
-        cfg->conn.maxmsgsize = v;
+        cfg->session.maxmsgsize = v;
         return true;
     case OPT_STATICDIR:
         free(cfg->staticdir);
@@ -657,13 +701,13 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
             return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
         return true;
     case OPT_IDLE_TIMEOUT:
-        if (!parse_seconds(value, true, &cfg->conn.idle_timeout))
+        if (!parse_seconds(value, true, &cfg->session.idle_timeout))
             return bad_value(s, value, "expected seconds up to 3600 (0 turns it off)");
         return true;
     case OPT_PINGMS:
         if (!parse_uint(value, 3600000, &v))
             return bad_value(s, value, "expected milliseconds up to 3600000 (0 turns pings off)");
-        cfg->conn.pingms = (unsigned)v;
+        cfg->session.pingms = (unsigned)v;
         return true;
     case OPT_ALLOW_ROOT_CHILDREN: cfg->allow_root_children = true; return true;
     case OPT_DIR: return set_string(&cfg->backend.dir, value, s);
@@ -791,7 +835,8 @@ struct header_acc {
     char *all, *ws, *http;
 };
 
-/* Apply one line of the file, unless the command line gave that option. */
+/* Apply one line of the file, unless the command line gave that option
+ * (cli_seen; NULL in a route, whose own lines always apply). */
 static bool apply_entry(struct config *cfg, struct header_acc *h, const bool *cli_seen, bool *seen,
                         const struct conffile_entry *e, char ***file_command)
 {
@@ -813,8 +858,12 @@ static bool apply_entry(struct config *cfg, struct header_acc *h, const bool *cl
         usage_error("'%s' cannot be used in a configuration file", e->name);
         return false;
     }
+    if (e->section && scope_of(s->id) == SCOPE_SERVER) {
+        usage_error("'%s' is about the whole server: it goes before the first [route]", e->name);
+        return false;
+    }
     size_t idx = index_of(s->id);
-    if (cli_seen[idx]) return true;
+    if (cli_seen && cli_seen[idx]) return true;
     const char *value = e->value;
     if (!s->arg || s->arg[0] == '[') {
         int on = flag_value(value);
@@ -831,50 +880,41 @@ static bool apply_entry(struct config *cfg, struct header_acc *h, const bool *cl
     return apply_option(cfg, &h->all, &h->ws, &h->http, s->id, value);
 }
 
-static bool apply_file(struct config *cfg, struct header_acc *h, const bool *cli_seen, bool *seen,
-                       char ***file_command)
+/* Read the --config file and split it into f. */
+static bool load_file(const char *path, struct conffile *f)
 {
     char err[512];
     size_t len;
-    char *text = readfile(cfg->config_file, CONFIG_FILE_MAX, &len, err, sizeof err);
+    char *text = readfile(path, CONFIG_FILE_MAX, &len, err, sizeof err);
     if (!text) {
         fprintf(stderr, "%s: --config: %s\n", PACKAGE_NAME, err);
         return false;
     }
-    struct conffile f = {0};
-    bool ok = conffile_parse(&f, text, len, err, sizeof err) == 0;
-    if (!ok) fprintf(stderr, "%s: %s:%s\n", PACKAGE_NAME, cfg->config_file, err);
-    origin_of_option.file = cfg->config_file; /* "config" itself is refused in the file */
-    for (size_t i = 0; ok && i < f.n; i++) {
-        origin_of_option.line = f.entries[i].line;
-        ok = apply_entry(cfg, h, cli_seen, seen, &f.entries[i], file_command);
-    }
-    origin_of_option.file = NULL;
-    conffile_free(&f);
+    bool ok = conffile_parse(f, text, len, err, sizeof err) == 0;
+    if (!ok) fprintf(stderr, "%s: %s:%s\n", PACKAGE_NAME, path, err);
     free(text);
     return ok;
 }
 
-/* Exec mode runs COMMAND; proxy mode (--connect or --token-file) takes none.
- * Options of the other mode are refused rather than silently ignored. */
-static bool check_mode(struct config *cfg, const bool *seen, int argc, char **argv,
-                       char ***file_command)
+/* Apply the entries of one section of the file (0: the top level). */
+static bool apply_section(struct config *cfg, struct header_acc *h, const bool *cli_seen,
+                          bool *seen, const struct conffile *f, unsigned section, const char *file,
+                          char ***file_command)
 {
-    cfg->backend.proxy = cfg->backend.connect || cfg->backend.token_file;
-    if (cfg->backend.connect && cfg->backend.token_file) {
-        fprintf(stderr, "%s: --connect and --token-file exclude each other (see '%s --help')\n",
-                PACKAGE_NAME, PACKAGE_NAME);
-        return false;
+    bool ok = true;
+    origin_of_option.file = file; /* "config" itself is refused in the file */
+    for (size_t i = 0; ok && i < f->n; i++) {
+        if (f->entries[i].section != section) continue;
+        origin_of_option.line = f->entries[i].line;
+        ok = apply_entry(cfg, h, cli_seen, seen, &f->entries[i], file_command);
     }
-    for (size_t i = 0; i < NOPTIONS; i++) {
-        const struct option_spec *o = &option_table[i];
-        if (!seen[i] || o->mode == MODE_ANY || (o->mode == MODE_PROXY) == cfg->backend.proxy)
-            continue;
-        fprintf(stderr, "%s: option '--%s' applies only %s (see '%s --help')\n", PACKAGE_NAME,
-                o->name, o->mode == MODE_PROXY ? "with --connect or --token-file" : "to COMMAND",
-                PACKAGE_NAME);
-        return false;
-    }
+    origin_of_option.file = NULL;
+    return ok;
+}
+
+/* The options about the whole server, which only the top level has. */
+static bool check_server(struct config *cfg)
+{
     const char *needs_ssl = cfg->sslcert                ? "--sslcert"
                             : cfg->sslkey               ? "--sslkey"
                             : cfg->sslca                ? "--sslca"
@@ -882,29 +922,64 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                             : cfg->sslkey_password_file ? "--sslkey-password-file"
                                                         : NULL;
     if (cfg->conn.ssl == SSL_OFF && needs_ssl) {
-        fprintf(stderr, "%s: option '%s' needs --ssl (see '%s --help')\n", PACKAGE_NAME, needs_ssl,
-                PACKAGE_NAME);
+        usage_error("option '%s' needs --ssl", needs_ssl);
         return false;
     }
     if (cfg->conn.ssl != SSL_OFF && (!cfg->sslcert || !cfg->sslkey)) {
-        fprintf(stderr, "%s: --ssl needs --sslcert=FILE and --sslkey=FILE (see '%s --help')\n",
-                PACKAGE_NAME, PACKAGE_NAME);
+        usage_error("--ssl needs --sslcert=FILE and --sslkey=FILE");
         return false;
     }
     if (cfg->conn.ssl != SSL_OFF && !cfg->port_set) cfg->port = 443;
     if (cfg->redirport && cfg->redirport == cfg->port) {
-        fprintf(stderr, "%s: --redirport must differ from --port (see '%s --help')\n", PACKAGE_NAME,
-                PACKAGE_NAME);
+        usage_error("--redirport must differ from --port");
         return false;
     }
     if (cfg->conn.proxy_protocol && !cfg->conn.ntrusted && !cfg->conn.trust_unix) {
-        fprintf(stderr, "%s: --proxy-protocol needs --trusted-proxy=CIDR (see '%s --help')\n",
-                PACKAGE_NAME, PACKAGE_NAME);
+        usage_error("--proxy-protocol needs --trusted-proxy=CIDR");
+        return false;
+    }
+    if (cfg->workers > 1 && cfg->unixsocket) {
+        usage_error("--unixsocket cannot be used with --workers");
+        return false;
+    }
+    return true;
+}
+
+/* What serves WebSockets: exec mode runs COMMAND (or --dir's scripts);
+ * proxy mode (--connect or --token-file) takes none. Options of the other
+ * mode are refused rather than silently ignored. where is "" at the top
+ * level, "route PATH: " in a route (origin_of_option then names its line).
+ * cli: COMMAND from the command line, or NULL. optional: the top level of
+ * a file with routes may have no endpoint of its own. */
+static bool check_endpoint(struct config *cfg, const bool *seen, char **cli, char ***file_command,
+                           bool optional, const char *where)
+{
+    cfg->backend.proxy = cfg->backend.connect || cfg->backend.token_file;
+    if (cfg->backend.connect && cfg->backend.token_file) {
+        usage_error("%s--connect and --token-file exclude each other", where);
+        return false;
+    }
+    if (optional && !cfg->backend.proxy && !cfg->backend.dir && !cli && !*file_command) {
+        for (size_t i = 0; i < NOPTIONS; i++) {
+            if (!seen[i] || scope_of(option_table[i].id) != SCOPE_ENDPOINT) continue;
+            usage_error("%s: option '--%s' belongs to an endpoint, and there is none outside "
+                        "the routes (no COMMAND, --dir, --connect or --token-file): give it in a "
+                        "route",
+                        cfg->config_file, option_table[i].name);
+            return false;
+        }
+        return true;
+    }
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const struct option_spec *o = &option_table[i];
+        if (!seen[i] || o->mode == MODE_ANY || (o->mode == MODE_PROXY) == cfg->backend.proxy)
+            continue;
+        usage_error("%soption '--%s' applies only %s", where, o->name,
+                    o->mode == MODE_PROXY ? "with --connect or --token-file" : "to COMMAND");
         return false;
     }
     if (cfg->http.origin_optional && !cfg->http.norigins && !cfg->http.sameorigin) {
-        fprintf(stderr, "%s: --origin-optional needs --origin or --sameorigin (see '%s --help')\n",
-                PACKAGE_NAME, PACKAGE_NAME);
+        usage_error("%s--origin-optional needs --origin or --sameorigin", where);
         return false;
     }
     const char *needs_shared = seen[index_of(OPT_SHARED_PREFIX)]         ? "--shared-prefix"
@@ -912,13 +987,11 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                                : seen[index_of(OPT_SLOW_CLIENT_TIMEOUT)] ? "--slow-client-timeout"
                                                                          : NULL;
     if (!cfg->backend.shared && needs_shared) {
-        fprintf(stderr, "%s: option '%s' needs --shared (see '%s --help')\n", PACKAGE_NAME,
-                needs_shared, PACKAGE_NAME);
+        usage_error("%soption '%s' needs --shared", where, needs_shared);
         return false;
     }
     if (cfg->backend.shared_events && !cfg->backend.shared_prefix) {
-        fprintf(stderr, "%s: option '--shared-events' needs --shared-prefix (see '%s --help')\n",
-                PACKAGE_NAME, PACKAGE_NAME);
+        usage_error("%soption '--shared-events' needs --shared-prefix", where);
         return false;
     }
     const char *not_shared = cfg->backend.dir          ? "--dir"
@@ -929,57 +1002,148 @@ static bool check_mode(struct config *cfg, const bool *seen, int argc, char **ar
                                  ? "--binary with --shared-prefix"
                                  : NULL;
     if (cfg->backend.shared && not_shared) {
-        fprintf(stderr, "%s: %s cannot be used with --shared (see '%s --help')\n", PACKAGE_NAME,
-                not_shared, PACKAGE_NAME);
-        return false;
-    }
-    if (cfg->workers > 1 && cfg->unixsocket) {
-        fprintf(stderr, "%s: --unixsocket cannot be used with --workers (see '%s --help')\n",
-                PACKAGE_NAME, PACKAGE_NAME);
+        usage_error("%s%s cannot be used with --shared", where, not_shared);
         return false;
     }
     if (cfg->backend.ssl_target_insecure && !cfg->backend.ssl_target) {
-        fprintf(stderr, "%s: option '--ssl-target-insecure' needs --ssl-target (see '%s --help')\n",
-                PACKAGE_NAME, PACKAGE_NAME);
+        usage_error("%soption '--ssl-target-insecure' needs --ssl-target", where);
         return false;
     }
     if (*file_command && (cfg->backend.proxy || cfg->backend.dir)) {
-        fprintf(stderr, "%s: %s: 'command' cannot be used with %s (see '%s --help')\n",
-                PACKAGE_NAME, cfg->config_file, cfg->backend.dir ? "--dir" : "proxy mode",
-                PACKAGE_NAME);
+        const char *with = cfg->backend.dir ? "--dir" : "proxy mode";
+        if (*where)
+            usage_error("%s'command' cannot be used with %s", where, with);
+        else
+            usage_error("%s: 'command' cannot be used with %s", cfg->config_file, with);
         return false;
     }
-    if (cfg->backend.proxy) {
-        if (optind < argc) {
-            fprintf(stderr, "%s: unexpected COMMAND '%s' with %s (see '%s --help')\n", PACKAGE_NAME,
-                    argv[optind], cfg->backend.connect ? "--connect" : "--token-file",
-                    PACKAGE_NAME);
+    if (cfg->backend.proxy || cfg->backend.dir) {
+        if (cli) {
+            usage_error("unexpected COMMAND '%s' with %s", cli[0],
+                        cfg->backend.dir       ? "--dir"
+                        : cfg->backend.connect ? "--connect"
+                                               : "--token-file");
             return false;
         }
         return true;
     }
-    if (cfg->backend.dir) {
-        if (optind < argc) {
-            fprintf(stderr, "%s: unexpected COMMAND '%s' with --dir (see '%s --help')\n",
-                    PACKAGE_NAME, argv[optind], PACKAGE_NAME);
-            return false;
-        }
-        return true;
-    }
-    if (optind >= argc && *file_command) { /* the command line's COMMAND wins */
+    if (!cli && *file_command) { /* the command line's COMMAND wins */
         cfg->backend.command = *file_command;
         *file_command = NULL;
         return true;
     }
-    if (optind >= argc) {
-        fprintf(stderr, "%s: missing COMMAND to run (see '%s --help')\n", PACKAGE_NAME,
-                PACKAGE_NAME);
+    if (!cli) {
+        if (*where)
+            usage_error("%sno endpoint: give 'command = PROGRAM ARGS', dir, connect or token-file",
+                        where);
+        else
+            usage_error("missing COMMAND to run");
         return false;
     }
     size_t n = 0;
-    for (int i = optind; i < argc; i++)
-        if (push(&cfg->backend.command, &n, argv[i]) < 0) return false;
+    for (char **w = cli; *w; w++)
+        if (push(&cfg->backend.command, &n, *w) < 0) return false;
     return true;
+}
+
+/* The end of one scope: PATH's default for --passenv, the header lines. */
+static bool finish_scope(struct config *cfg, const struct header_acc *h)
+{
+    if (!cfg->backend.passenv_set && add_passenv(cfg, "PATH,LD_LIBRARY_PATH") != 0) return false;
+    cfg->http.headers_ws = concat(h->all, h->ws);
+    cfg->session.headers_http = concat(h->all, h->http);
+    return true;
+}
+
+static bool copy_string(char **to, const char *from)
+{
+    return !from || (*to = strdup(from)) != NULL;
+}
+
+/* A route takes the top level's value of each SCOPE_INHERITED group of
+ * options that it does not set itself (one option set replaces the group:
+ * its own headers, its own origin rules, its own users). */
+static bool inherit(struct config *r, const struct config *top, const bool *seen)
+{
+#define SET(id) seen[index_of(id)]
+    if (!SET(OPT_MAXMSGSIZE)) r->session.maxmsgsize = top->session.maxmsgsize;
+    if (!SET(OPT_PINGMS)) r->session.pingms = top->session.pingms;
+    if (!SET(OPT_IDLE_TIMEOUT)) r->session.idle_timeout = top->session.idle_timeout;
+    if (!SET(OPT_STATICDIR) && !copy_string(&r->staticdir, top->staticdir)) return false;
+    if (!SET(OPT_HEADER) && !SET(OPT_HEADER_WS) && !SET(OPT_HEADER_HTTP)) {
+        free(r->http.headers_ws);
+        free(r->session.headers_http);
+        r->http.headers_ws = r->session.headers_http = NULL;
+        if (!copy_string(&r->http.headers_ws, top->http.headers_ws) ||
+            !copy_string(&r->session.headers_http, top->session.headers_http))
+            return false;
+    }
+    if (!SET(OPT_ORIGIN) && !SET(OPT_SAMEORIGIN) && !SET(OPT_ORIGIN_OPTIONAL)) {
+        if (top->http.norigins) {
+            size_t bytes = top->http.norigins * sizeof *top->http.origins;
+            if (!(r->http.origins = malloc(bytes))) return false;
+            memcpy(r->http.origins, top->http.origins, bytes);
+            r->http.norigins = top->http.norigins;
+        }
+        r->http.sameorigin = top->http.sameorigin;
+        r->http.origin_optional = top->http.origin_optional;
+    }
+    if (!SET(OPT_BASIC_AUTH) && !SET(OPT_HTPASSWD)) {
+        for (size_t i = 0; i < top->nbasic_auth; i++)
+            if (push(&r->basic_auth, &r->nbasic_auth, top->basic_auth[i]) < 0) return false;
+        if (!copy_string(&r->htpasswd, top->htpasswd)) return false;
+    }
+#undef SET
+    return true;
+}
+
+/* Section k of f becomes a route of top: its own entries, checked as an
+ * endpoint, then what it inherits. */
+static bool add_route(struct config *top, const struct conffile *f, unsigned k)
+{
+    const struct conffile_section *sec = &f->sections[k - 1];
+    char where[160];
+    snprintf(where, sizeof where, "route %s%.120s: ", sec->exact ? "= " : "", sec->path);
+    for (size_t i = 0; i < top->nroutes; i++) {
+        const struct route_config *o = &top->routes[i];
+        if (o->exact == sec->exact && strcmp(o->path, sec->path) == 0) {
+            origin_of_option.file = top->config_file;
+            origin_of_option.line = sec->line;
+            usage_error("%sgiven twice (first on line %u)", where, o->line);
+            origin_of_option.file = NULL;
+            return false;
+        }
+    }
+    struct route_config *grown = realloc(top->routes, (top->nroutes + 1) * sizeof *grown);
+    if (!grown) return false;
+    top->routes = grown;
+    struct route_config *r = &grown[top->nroutes];
+    memset(r, 0, sizeof *r);
+    if (!(r->cfg = calloc(1, sizeof *r->cfg)) || !(r->path = strdup(sec->path))) {
+        free(r->cfg);
+        free(r->path);
+        return false;
+    }
+    r->exact = sec->exact;
+    r->line = sec->line;
+    top->nroutes++; /* options_free(top) frees it from here on */
+    set_defaults(r->cfg);
+    bool seen[NOPTIONS] = {false};
+    struct header_acc h = {0};
+    char **file_command = NULL;
+    bool ok = apply_section(r->cfg, &h, NULL, seen, f, k, top->config_file, &file_command);
+    if (ok) {
+        origin_of_option.file = top->config_file;
+        origin_of_option.line = sec->line;
+        ok = check_endpoint(r->cfg, seen, NULL, &file_command, false, where);
+        origin_of_option.file = NULL;
+    }
+    ok = ok && finish_scope(r->cfg, &h) && inherit(r->cfg, top, seen);
+    free_list(file_command);
+    free(h.all);
+    free(h.ws);
+    free(h.http);
+    return ok;
 }
 
 enum config_result options_parse(struct config *cfg, int argc, char **argv)
@@ -1000,6 +1164,7 @@ enum config_result options_parse(struct config *cfg, int argc, char **argv)
     origin_of_option.file = NULL;
     bool seen[NOPTIONS] = {false};
     struct header_acc h = {0};
+    struct conffile f = {0};
     char **file_command = NULL;
     enum config_result result = CONFIG_RUN;
     bool ok = true;
@@ -1033,14 +1198,16 @@ enum config_result options_parse(struct config *cfg, int argc, char **argv)
     if (ok && result == CONFIG_RUN && cfg->config_file) {
         bool cli_seen[NOPTIONS];
         memcpy(cli_seen, seen, sizeof seen);
-        ok = apply_file(cfg, &h, cli_seen, seen, &file_command);
+        ok = load_file(cfg->config_file, &f) &&
+             apply_section(cfg, &h, cli_seen, seen, &f, 0, cfg->config_file, &file_command);
     }
-    if (ok && result == CONFIG_RUN) ok = check_mode(cfg, seen, argc, argv, &file_command);
-    if (ok && !cfg->backend.passenv_set) ok = add_passenv(cfg, "PATH,LD_LIBRARY_PATH") == 0;
-    if (ok) {
-        cfg->http.headers_ws = concat(h.all, h.ws);
-        cfg->conn.headers_http = concat(h.all, h.http);
-    }
+    if (ok && result == CONFIG_RUN)
+        ok = check_server(cfg) && check_endpoint(cfg, seen, optind < argc ? argv + optind : NULL,
+                                                 &file_command, f.nsections > 0, "");
+    if (ok) ok = finish_scope(cfg, &h);
+    for (unsigned k = 1; ok && result == CONFIG_RUN && k <= f.nsections; k++)
+        ok = add_route(cfg, &f, k);
+    conffile_free(&f);
     free_list(file_command);
     free(h.all);
     free(h.ws);
@@ -1052,8 +1219,22 @@ enum config_result options_parse(struct config *cfg, int argc, char **argv)
     return result;
 }
 
+bool options_has_endpoint(const struct config *cfg)
+{
+    return cfg->backend.proxy || cfg->backend.dir || cfg->backend.command;
+}
+
 void options_free(struct config *cfg)
 {
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        if (cfg->routes[i].cfg) options_free(cfg->routes[i].cfg);
+        free(cfg->routes[i].cfg);
+        free(cfg->routes[i].path);
+    }
+    free(cfg->routes);
+    free(cfg->command_path);
+    free(cfg->script_root);
+    free(cfg->static_root);
     free(cfg->backend.connect);
     free(cfg->backend.token_file);
     free(cfg->sslcert);
@@ -1076,7 +1257,7 @@ void options_free(struct config *cfg)
     free_list(cfg->backend.command);
     free(cfg->staticdir);
     free(cfg->http.headers_ws);
-    free(cfg->conn.headers_http);
+    free(cfg->session.headers_http);
     memset(cfg, 0, sizeof *cfg);
 }
 

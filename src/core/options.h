@@ -12,6 +12,16 @@
 #include "http/settings.h"
 #include "net/settings.h"
 
+struct config;
+
+/* A [route PATH] section of the --config file. */
+struct route_config {
+    char *path;
+    bool exact;         /* [route = PATH]: this path only (else every path it prefixes) */
+    unsigned line;      /* of the section, for messages */
+    struct config *cfg; /* its options; those about the whole server stay unset */
+};
+
 /* Everything the command line and the --config file say: the process's own
  * options here, and the settings each layer below reads in its own struct. */
 struct config {
@@ -46,8 +56,17 @@ struct config {
     unsigned workers; /* --workers: event-loop processes (1: no supervisor) */
 
     struct conn_settings conn;       /* net/: what every connection reads */
+    struct session_settings session; /* net/: what a session reads (routes have their own) */
     struct http_settings http;       /* http/: what answers a request */
     struct backend_settings backend; /* backend/: what the backends read */
+
+    struct route_config *routes; /* the file's [route] sections, in file order */
+    size_t nroutes;
+
+    /* What the options name on disk, found by core/routes.c (not options). */
+    char *command_path; /* COMMAND resolved against PATH */
+    char *script_root;  /* --dir as a canonical path */
+    char *static_root;  /* --staticdir as a canonical path */
 };
 
 enum config_result {
@@ -57,6 +76,11 @@ enum config_result {
 };
 
 enum config_result options_parse(struct config *cfg, int argc, char **argv);
+
+/* Whether cfg (the top level, or a route's) names something that serves
+ * WebSockets: COMMAND, --dir, --connect or --token-file. Without routes
+ * the top level always does. */
+bool options_has_endpoint(const struct config *cfg);
 void options_free(struct config *cfg);
 
 /* For a SIGHUP reload: keep in fresh the live values of the options that

@@ -18,6 +18,8 @@
 #include "proto/cidr.h"
 #include "net/conn.h"
 #include "net/tls.h"
+#include "backend/backend.h"
+#include "http/request.h"
 #include "base/log.h"
 #include "core/systemd.h"
 #include "base/util.h"
@@ -55,15 +57,6 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     server_stop(srv);
 }
 
-/* --basic-auth users, then the --htpasswd file's. */
-static int load_users(const struct config *cfg, struct auth_table *t, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < cfg->nbasic_auth; i++)
-        if (auth_add_plain(t, cfg->basic_auth[i], err, errlen) < 0) return -1;
-    if (cfg->htpasswd && auth_load_htpasswd(t, cfg->htpasswd, err, errlen) < 0) return -1;
-    return 0;
-}
-
 int server_setup(struct server *srv, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
@@ -72,29 +65,23 @@ int server_setup(struct server *srv, char *err, size_t errlen)
                                           cfg->sslkey_password_file, err, errlen);
         if (!srv->ctx.tls) return -1;
     }
-    struct endpoint *ep = &srv->endpoint;
-    ep->auth_required = cfg->nbasic_auth || cfg->htpasswd;
-    if (load_users(cfg, &ep->auth, err, errlen) < 0) return -1;
-    if (cfg->htpasswd && ep->auth.n == 0) {
-        snprintf(err, errlen, "%s: no users", cfg->htpasswd);
-        return -1;
-    }
-    return srv->backend.ops->setup(&srv->backend, err, errlen);
+    if (!(srv->routes = routes_build(srv->cfg, &srv->ctx, NULL, err, errlen))) return -1;
+    srv->ctx.route_arg = &srv->routes->table;
+    return 0;
 }
 
-/* Point the layers at the settings of cfg (at start-up and after a reload). */
+/* Point the connections at the settings of cfg (at start-up and after a reload). */
 static void use_config(struct server *srv, struct config *cfg)
 {
     srv->cfg = cfg;
     srv->ctx.set = &cfg->conn;
-    srv->endpoint.set = &cfg->http;
-    srv->endpoint.https_port = cfg->port;
-    srv->backend.set = &cfg->backend;
+    srv->ctx.session = &cfg->session;
 }
 
-/* --config given: parse the command line and the file again. Options that
- * need a restart keep their running values (with a warning); a file with
- * errors changes nothing. */
+/* --config given: parse the command line and the file again and build a
+ * new route table; connections keep the table they were routed through.
+ * Options that need a restart keep their running values (with a warning);
+ * a file with errors changes nothing. */
 static void reload_config(struct server *srv)
 {
     struct config *fresh = calloc(1, sizeof *fresh);
@@ -108,23 +95,36 @@ static void reload_config(struct server *srv)
                   srv->cfg->config_file);
         return;
     }
-    char changed[512];
+    char changed[512], err[700];
     options_keep_restart_only(fresh, srv->cfg, changed, sizeof changed);
+    struct routes *t = NULL;
+    if (routes_resolve(fresh, geteuid() == 0 && !fresh->allow_root_children, err, sizeof err) < 0 ||
+        !(t = routes_build(fresh, &srv->ctx, srv->routes, err, sizeof err))) {
+        log_error(0, "reload: %s; keeping the current configuration", err);
+        options_keep_restart_only(fresh, srv->cfg, changed, sizeof changed); /* swap back */
+        options_free(fresh);
+        free(fresh);
+        return;
+    }
     if (changed[0])
         log_warn(0, "reload: %s changed, which takes a restart; still using the running value",
                  changed);
-    options_free(srv->cfg);
-    free(srv->cfg);
+    routes_retire(srv->routes);
+    srv->routes->next = srv->retired;
+    srv->retired = srv->routes;
+    srv->routes = t;
+    srv->ctx.route_arg = &t->table;
     use_config(srv, fresh);
     log_min_level = fresh->loglevel;
     srv->maxconn = fresh->maxconn_set ? fresh->maxconn : srv->default_maxconn;
-    srv->endpoint.auth_required = fresh->nbasic_auth || fresh->htpasswd;
     log_info(0, "reload: %s read", fresh->config_file);
+    log_info(0, "reload: %zu users loaded", t->table.top.ep.auth.n);
+    if (fresh->nroutes || srv->retired->cfg->nroutes) routes_log(t, "reload: ");
 }
 
 /* SIGHUP reloads what can change without a restart: the configuration
- * file, the certificate, the users, the proxy's target or tokens. A reload
- * that fails keeps what was in use. */
+ * file (and with it the routes), the certificate, the users, the proxy's
+ * target or tokens. A reload that fails keeps what was in use. */
 static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
@@ -133,7 +133,10 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
     char err[600];
     log_info(0, "SIGHUP: reloading");
     systemd_notify("RELOADING=1\nSTATUS=reloading");
-    if (srv->cfg->config_file) reload_config(srv);
+    if (srv->cfg->config_file)
+        reload_config(srv);
+    else
+        routes_reload_in_place(srv->routes);
     const struct config *cfg = srv->cfg;
     if (cfg->conn.ssl != SSL_OFF) {
         SSL_CTX *fresh = tls_server_context(cfg->sslcert, cfg->sslkey, cfg->sslca,
@@ -146,25 +149,24 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
             log_error(0, "reload: %s; keeping the previous certificate", err);
         }
     }
-    if (cfg->htpasswd || cfg->config_file) {
-        struct auth_table fresh = {0};
-        if (load_users(cfg, &fresh, err, sizeof err) == 0) {
-            auth_free(&srv->endpoint.auth);
-            srv->endpoint.auth = fresh;
-            log_info(0, "reload: %zu users loaded", fresh.n);
-        } else {
-            auth_free(&fresh);
-            log_error(0, "reload: %s; keeping the previous users", err);
-        }
-    }
-    if (srv->backend.ops->reload) srv->backend.ops->reload(&srv->backend);
     systemd_notify("READY=1\nSTATUS=serving, %zu connections", srv->ctx.nconns);
 }
 
-/* Second signal or deadline: SIGKILL what the backend still runs. */
-static void kill_backend(struct server *srv)
+static void kill_backend(struct backend *b)
 {
-    if (srv->backend.ops->kill) srv->backend.ops->kill(&srv->backend);
+    if (b->ops->kill) b->ops->kill(b);
+}
+
+static void stop_backend(struct backend *b)
+{
+    if (b->ops->stop) b->ops->stop(b);
+}
+
+/* Every table's backends: the current one's and the retired ones'. */
+static void each_backend(struct server *srv, void (*fn)(struct backend *b))
+{
+    if (srv->routes) routes_each_backend(srv->routes, fn);
+    for (struct routes *t = srv->retired; t; t = t->next) routes_each_backend(t, fn);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -174,7 +176,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     log_warn(0,
              "shutdown deadline reached with %zu connections and %u processes left; killing them",
              srv->ctx.nconns, srv->ctx.nchildren);
-    kill_backend(srv);
+    each_backend(srv, kill_backend);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -186,22 +188,37 @@ static void check_done(struct server *srv)
         ev_break(ctx->loop, EVBREAK_ALL);
 }
 
+/* Free the retired tables nobody uses any more (each is unlinked first: its
+ * backends' teardown may release objects, and that comes back here later). */
+static void free_unused_tables(struct server *srv)
+{
+    struct routes **p = &srv->retired;
+    while (*p) {
+        struct routes *t = *p;
+        if (!routes_unused(t)) {
+            p = &t->next;
+            continue;
+        }
+        *p = t->next;
+        routes_free(t);
+    }
+}
+
 static void on_released(struct context *ctx)
 {
-    check_done(container_of(ctx, struct server, ctx));
+    struct server *srv = container_of(ctx, struct server, ctx);
+    free_unused_tables(srv);
+    check_done(srv);
 }
 
 void server_init(struct server *srv, struct ev_loop *loop, struct config *cfg, int argc,
-                 char **argv, const struct backend_ops *ops)
+                 char **argv)
 {
     memset(srv, 0, sizeof *srv);
     context_init(&srv->ctx, loop);
     srv->ctx.route = request_route;
-    srv->ctx.route_arg = &srv->endpoint;
+    srv->ctx.route_done = route_done;
     srv->ctx.released = on_released;
-    srv->endpoint.backend = &srv->backend;
-    srv->backend.ops = ops;
-    srv->backend.ctx = &srv->ctx;
     use_config(srv, cfg);
     srv->argc = argc;
     srv->argv = argv;
@@ -574,7 +591,7 @@ void server_stop(struct server *srv)
 {
     if (srv->stopping) {
         log_info(0, "second stop signal: exiting now");
-        kill_backend(srv);
+        each_backend(srv, kill_backend);
         ev_break(srv->ctx.loop, EVBREAK_ALL);
         return;
     }
@@ -583,7 +600,7 @@ void server_stop(struct server *srv)
              srv->ctx.nchildren);
     close_listeners(srv);
     ev_timer_stop(srv->ctx.loop, &srv->accept_backoff);
-    if (srv->backend.ops->stop) srv->backend.ops->stop(&srv->backend);
+    each_backend(srv, stop_backend);
     context_stop_all(&srv->ctx);
     systemd_notify("STOPPING=1\nSTATUS=stopping: %zu connections, %u processes", srv->ctx.nconns,
                    srv->ctx.nchildren);
@@ -595,10 +612,22 @@ void server_stop(struct server *srv)
 void server_free(struct server *srv)
 {
     context_close_all(&srv->ctx);
-    srv->backend.ops->teardown(&srv->backend);
+    while (srv->retired) {
+        struct routes *t = srv->retired;
+        srv->retired = t->next;
+        routes_free(t);
+    }
+    struct routes *current = srv->routes;
+    srv->routes = NULL;
+    if (current) {
+        routes_free(current); /* and with it srv->cfg */
+    } else {
+        options_free(srv->cfg); /* the table was never built */
+        free(srv->cfg);
+    }
+    srv->cfg = NULL;
     close_listeners(srv);
     remove_unix_socket(srv);
-    auth_free(&srv->endpoint.auth);
     if (srv->spare_fd >= 0) close(srv->spare_fd);
     srv->spare_fd = -1;
     free(srv->listeners);
@@ -609,7 +638,4 @@ void server_free(struct server *srv)
     ev_signal_stop(srv->ctx.loop, &srv->sigterm);
     ev_signal_stop(srv->ctx.loop, &srv->sighup);
     context_free(&srv->ctx);
-    options_free(srv->cfg);
-    free(srv->cfg);
-    srv->cfg = NULL;
 }

@@ -9,9 +9,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "backend/backend.h"
 #include "core/options.h"
-#include "http/request.h"
+#include "core/routes.h"
 #include "net/context.h"
 
 struct listener {
@@ -23,11 +22,11 @@ struct listener {
 };
 
 struct server {
-    struct context ctx;       /* what connections and backends share */
-    struct endpoint endpoint; /* what answers requests */
-    struct backend backend;   /* what serves the WebSocket sessions */
-    struct config *cfg;       /* owned; replaced by a SIGHUP reload */
-    int argc;                 /* the command line, parsed again on reload */
+    struct context ctx;     /* what connections and backends share */
+    struct routes *routes;  /* what answers requests; a reload replaces it */
+    struct routes *retired; /* replaced tables that connections still use */
+    struct config *cfg;     /* routes->cfg once built (before: owned here) */
+    int argc;               /* the command line, parsed again on reload */
     char **argv;
     struct listener *listeners;
     size_t nlisteners;
@@ -44,15 +43,13 @@ struct server {
     int spare_fd; /* given up to accept (and refuse) a connection at EMFILE */
 };
 
-/* srv takes ownership of cfg (heap-allocated); argc/argv are kept for
- * reloads; ops serves the sessions. The caller then fills in what start-up
- * resolved: backend.command_path, backend.script_root, endpoint.static_root
- * (they must outlive the server). */
+/* srv takes ownership of cfg (heap-allocated, resolved by routes_resolve());
+ * argc/argv are kept for reloads. */
 void server_init(struct server *srv, struct ev_loop *loop, struct config *cfg, int argc,
-                 char **argv, const struct backend_ops *ops);
+                 char **argv);
 
-/* Load what --ssl, --basic-auth and --htpasswd need, then set the backend
- * up. Returns 0, or -1 with one readable line in err. */
+/* Load what --ssl needs, then build the route table (users, backends).
+ * Returns 0, or -1 with one readable line in err. */
 int server_setup(struct server *srv, char *err, size_t errlen);
 
 /* Bind every configured address (and --redirport). Returns 0, or -1 after

@@ -18,6 +18,7 @@
 #include "proto/http.h"
 #include "base/log.h"
 #include "http/origin.h"
+#include "http/route.h"
 #include "http/static.h"
 
 /* Methods are case-sensitive (RFC 9110 9.1). */
@@ -65,7 +66,7 @@ static void serve_static(const struct endpoint *ep, struct conn *c, const struct
                      "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n"
                      "X-Content-Type-Options: nosniff\r\nConnection: close\r\n",
                      f.content_type, (long long)f.size, date);
-    const char *extra = c->ctx->set->headers_http;
+    const char *extra = conn_session(c)->headers_http;
     if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
         (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
         buf_append(&c->out, "\r\n", 2) < 0) {
@@ -80,8 +81,8 @@ static void serve_static(const struct endpoint *ep, struct conn *c, const struct
         c->file_pos = 0;
         c->file_end = f.size;
     }
-    log_access(c->id, "%s port %u \"%s\" 200 %lld bytes", c->peer_addr, c->peer_port, c->request,
-               (long long)f.size);
+    log_access(c->id, "%s port %u \"%s\"%s%s 200 %lld bytes", c->peer_addr, c->peer_port,
+               c->request, ROUTE_NOTE(c), (long long)f.size);
     conn_send_answer(c, 200);
 }
 
@@ -214,7 +215,12 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
         conn_answer_error(c, 403, why, NULL, true);
         return;
     }
-    if (set->maxforks && c->ctx->nchildren >= set->maxforks) {
+    struct backend *b = ep->backend;
+    if (!b) {
+        conn_answer_error(c, 404, "no WebSocket endpoint at this path", NULL, true);
+        return;
+    }
+    if (set->maxforks && b->nchildren >= set->maxforks) {
         log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", set->maxforks, c->peer_addr,
                  c->peer_port);
         conn_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
@@ -222,7 +228,6 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
         return;
     }
     struct backend_refusal refusal = {0};
-    struct backend *b = ep->backend;
     c->backend = &b->ops->session;
     enum backend_start started = b->ops->start(b, c, req, &refusal);
     if (started == BACKEND_REFUSED) {
@@ -250,9 +255,9 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
     }
 }
 
-void request_route(void *endpoint, struct conn *c, const struct http_request *req, size_t head_len)
+void request_route(void *table, struct conn *c, const struct http_request *req, size_t head_len)
 {
-    struct endpoint *ep = endpoint;
+    struct route_table *t = table;
     const char *path, *query;
     size_t path_len, query_len;
     size_t shown = req->target_len > 200 ? 200 : req->target_len;
@@ -272,10 +277,10 @@ void request_route(void *endpoint, struct conn *c, const struct http_request *re
         return;
     }
     if (c->redirect) {
-        redirect_to_https(ep, c, req);
+        redirect_to_https(&t->top.ep, c, req);
         return;
     }
-    if (!identify_client(c, req) || !authenticate(ep, c, req)) return;
+    if (!identify_client(c, req)) return;
     char *decoded = malloc(path_len + 1);
     if (!decoded) {
         conn_abort(c, "out of memory");
@@ -284,12 +289,23 @@ void request_route(void *endpoint, struct conn *c, const struct http_request *re
     long dlen = http_percent_decode(path, path_len, decoded);
     if (dlen < 0) {
         conn_answer_error(c, 400, "bad percent-encoding in the path", NULL, true);
-    } else if (handshake_is_upgrade(req)) {
-        start_websocket(ep, c, req, head_len);
-    } else if (ep->static_root) {
-        serve_static(ep, c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
-    } else {
-        conn_answer_error(c, 404, NULL, NULL, !method_is(req, "HEAD"));
+        free(decoded);
+        return;
+    }
+    /* From here the route's settings apply, and c keeps its table alive. */
+    struct route *r = route_match(t, decoded, (size_t)dlen);
+    struct endpoint *ep = &r->ep;
+    t->conns++;
+    c->route = t;
+    c->session = r->session;
+    c->route_name = r->path;
+    if (authenticate(ep, c, req)) { /* else it answered 401 */
+        if (handshake_is_upgrade(req))
+            start_websocket(ep, c, req, head_len);
+        else if (ep->static_root)
+            serve_static(ep, c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
+        else
+            conn_answer_error(c, 404, NULL, NULL, !method_is(req, "HEAD"));
     }
     free(decoded);
 }

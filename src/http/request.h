@@ -15,20 +15,20 @@ struct backend;
 struct conn;
 struct http_request;
 
-/* Everything that answers requests. The server builds it and keeps it
- * current across reloads. */
+/* Everything that answers the requests of one route (or of the top level).
+ * The server builds it with the route table. */
 struct endpoint {
-    const struct http_settings *set; /* replaced by a reload */
-    const char *static_root;         /* --staticdir as a canonical path, or NULL */
-    struct auth_table auth;          /* --basic-auth and --htpasswd users */
+    const struct http_settings *set;
+    const char *static_root; /* --staticdir as a canonical path, or NULL */
+    struct auth_table auth;  /* --basic-auth and --htpasswd users */
     bool auth_required;
     unsigned https_port;     /* where --redirport's 301s point */
-    struct backend *backend; /* serves the WebSocket sessions */
+    struct backend *backend; /* serves the WebSocket sessions; NULL: none here (404) */
 };
 
 /* The routing callback of struct context (route_arg is the struct
- * endpoint). head_len: bytes of the head at the start of c->in (frames may
- * follow). */
-void request_route(void *endpoint, struct conn *c, const struct http_request *req, size_t head_len);
+ * route_table, http/route.h). head_len: bytes of the head at the start of
+ * c->in (frames may follow). */
+void request_route(void *table, struct conn *c, const struct http_request *req, size_t head_len);
 
 #endif

@@ -200,11 +200,11 @@ static void log_end(struct conn *c, const char *why)
     const char *req = c->request ? c->request : "-";
     if (c->close_sent || c->close_received || c->closed_by) {
         log_access(c->id,
-                   "DISCONNECT %s port %u \"%s\" -> %s code %u by %s%s%s, in %llu messages %llu "
-                   "bytes, out %llu messages %llu bytes, %.3f s",
-                   c->peer_addr, c->peer_port, req, c->target[0] ? c->target : "-", c->close_code,
-                   c->closed_by ? c->closed_by : "client", why ? ": " : "", why ? why : "",
-                   (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
+                   "DISCONNECT %s port %u \"%s\"%s%s -> %s code %u by %s%s%s, in %llu messages "
+                   "%llu bytes, out %llu messages %llu bytes, %.3f s",
+                   c->peer_addr, c->peer_port, req, ROUTE_NOTE(c), c->target[0] ? c->target : "-",
+                   c->close_code, c->closed_by ? c->closed_by : "client", why ? ": " : "",
+                   why ? why : "", (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
                    (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out, secs);
     } else if (c->status) {
         if (why)
@@ -254,7 +254,13 @@ void conn_free(struct conn *c)
     sq_clear(&c->shared_out);
     free(c->request);
     free(c->remote_user);
+    if (c->route) c->ctx->route_done(c->ctx, c->route);
     free(c);
+}
+
+const struct session_settings *conn_session(const struct conn *c)
+{
+    return c->session ? c->session : c->ctx->session;
 }
 
 /* The peer vanished (EOF without a close frame, reset, write error). */
@@ -792,18 +798,20 @@ void conn_send_answer(struct conn *c, int status)
 void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
                        bool with_body)
 {
-    if (http_append_error(&c->out, status, why, extra, c->ctx->set->headers_http, with_body) < 0) {
+    if (http_append_error(&c->out, status, why, extra, conn_session(c)->headers_http, with_body) <
+        0) {
         conn_abort(c, "out of memory");
         return;
     }
-    log_access(c->id, "%s port %u \"%s\" %d%s%s", c->peer_addr, c->peer_port,
-               c->request ? c->request : "-", status, why ? " " : "", why ? why : "");
+    log_access(c->id, "%s port %u \"%s\"%s%s %d%s%s", c->peer_addr, c->peer_port,
+               c->request ? c->request : "-", ROUTE_NOTE(c), status, why ? " " : "",
+               why ? why : "");
     conn_send_answer(c, status);
 }
 
 void conn_open_session(struct conn *c)
 {
-    const struct conn_settings *set = c->ctx->set;
+    const struct session_settings *set = conn_session(c);
     c->status = 101;
     c->state = CONN_OPEN;
     ev_timer_stop(c->ctx->loop, &c->timer);
@@ -814,10 +822,10 @@ void conn_open_session(struct conn *c)
         ev_timer_set(&c->idle, set->idle_timeout, 0.);
         ev_timer_start(c->ctx->loop, &c->idle);
     }
-    log_access(c->id, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s -> %s", c->peer_addr, c->peer_port,
-               c->via[0] ? " via " : "", c->via, c->request, c->remote_user ? " user " : "",
-               c->remote_user ? c->remote_user : "", c->client_cn[0] ? " cert CN=" : "",
-               c->client_cn, c->target[0] ? c->target : "-");
+    log_access(c->id, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s%s%s -> %s", c->peer_addr, c->peer_port,
+               c->via[0] ? " via " : "", c->via, c->request, ROUTE_NOTE(c),
+               c->remote_user ? " user " : "", c->remote_user ? c->remote_user : "",
+               c->client_cn[0] ? " cert CN=" : "", c->client_cn, c->target[0] ? c->target : "-");
     /* Frames the client sent right behind its request (allowed by no RFC,
      * but harmless) are processed now rather than dropped. */
     buf_consume(&c->in, c->head_len);
@@ -1063,18 +1071,18 @@ static bool input_waiting(const struct conn *c)
 static void ping_or_give_up(struct conn *c)
 {
     if (c->awaiting_pong && input_waiting(c)) {
-        arm_timer(c, c->ctx->set->pingms / 1000.0);
+        arm_timer(c, conn_session(c)->pingms / 1000.0);
         return;
     }
     if (c->awaiting_pong) {
         log_info(c->id, "%s port %u: no pong within %u ms", c->peer_addr, c->peer_port,
-                 c->ctx->set->pingms);
+                 conn_session(c)->pingms);
         conn_ws_close(c, WS_CLOSE_INTERNAL, "ping timeout");
         return;
     }
     c->awaiting_pong = true;
     conn_send(c, WS_FIN | WS_OP_PING, NULL, 0);
-    arm_timer(c, c->ctx->set->pingms / 1000.0);
+    arm_timer(c, conn_session(c)->pingms / 1000.0);
     conn_flush(c);
 }
 
@@ -1112,7 +1120,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     struct conn *c = container_of(w, struct conn, idle);
     if (c->state != CONN_OPEN) return;
     if (input_waiting(c)) c->last_activity = ev_now(loop);
-    ev_tstamp left = c->last_activity + c->ctx->set->idle_timeout - ev_now(loop);
+    ev_tstamp left = c->last_activity + conn_session(c)->idle_timeout - ev_now(loop);
     if (left > 0.001) {
         ev_timer_set(&c->idle, left, 0.);
         ev_timer_start(loop, &c->idle);

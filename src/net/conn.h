@@ -15,6 +15,7 @@
 #include "proto/cidr.h"
 #include "proto/http.h"
 #include "proto/ws.h"
+#include "net/settings.h"
 
 struct conn;
 struct context;
@@ -104,6 +105,12 @@ struct conn {
     bool output_paused; /* backend told to stop producing */
 
     const struct conn_handler *backend; /* set while a backend serves the session */
+    /* Set by the routing callback: the route's session settings and what
+     * keeps them alive (ctx->route_done(ctx, route) is called when the
+     * connection is freed); until then the context's current ones apply. */
+    const struct session_settings *session;
+    void *route;
+    const char *route_name; /* for the logs: the route's path, or NULL */
     void *backend_data;
     const char *subprotocol; /* chosen by the backend, or NULL */
     size_t head_len;         /* request head bytes at the start of `in` while CONNECTING */
@@ -126,6 +133,13 @@ struct conn {
     uint16_t close_code; /* the code that ended the session */
     const char *closed_by;
 };
+
+/* Two printf arguments for "%s%s" in access lines: " route /path" when a
+ * route served c, else nothing. */
+#define ROUTE_NOTE(c) ((c)->route_name ? " route " : ""), ((c)->route_name ? (c)->route_name : "")
+
+/* The session settings that apply to c now. */
+const struct session_settings *conn_session(const struct conn *c);
 
 /* Take ownership of an accepted, non-blocking socket. counted: the address
  * whose --maxconn-per-ip slot this connection holds (released with it). */

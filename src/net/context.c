@@ -25,8 +25,9 @@ static void sweep(struct ev_loop *loop, ev_check *w, int revents)
     (void)loop;
     (void)revents;
     struct context *ctx = container_of(w, struct context, sweeper);
-    if (!ctx->graveyard) return;
+    if (!ctx->graveyard && !ctx->release_pending) return;
     free_graveyard(ctx);
+    ctx->release_pending = false;
     ctx->released(ctx);
 }
 
@@ -101,5 +102,5 @@ void context_hold(struct context *ctx)
 void context_release(struct context *ctx)
 {
     ctx->nbackend_objs--;
-    ctx->released(ctx);
+    ctx->release_pending = true; /* the sweeper tells the server, after the current callbacks */
 }

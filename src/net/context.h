@@ -20,8 +20,9 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 struct context {
     struct ev_loop *loop;
-    const struct conn_settings *set; /* replaced by a reload */
-    SSL_CTX *tls;                    /* --ssl: replaced by a reload, sessions keep theirs */
+    const struct conn_settings *set;        /* replaced by a reload */
+    const struct session_settings *session; /* the top level's; replaced by a reload */
+    SSL_CTX *tls;                           /* --ssl: replaced by a reload, sessions keep theirs */
 
     struct conn *conns; /* every live connection */
     size_t nconns;
@@ -34,12 +35,17 @@ struct context {
 
     unsigned nchildren;     /* processes not yet reaped (what --maxforks counts) */
     unsigned nbackend_objs; /* backend objects alive (a graceful stop waits for them) */
+    bool release_pending;   /* one has gone since the sweeper last ran */
 
     /* A complete request head (head_len bytes at the start of c->in):
      * answer it or start a session. */
     void (*route)(void *route_arg, struct conn *c, const struct http_request *req, size_t head_len);
     void *route_arg;
-    /* A connection or a backend object has gone (a graceful stop may be over). */
+    /* A routed connection is freed: c->route, as the routing callback set it. */
+    void (*route_done)(struct context *ctx, void *route);
+    /* A connection or a backend object has gone (a graceful stop may be
+     * over; a retired route table may be free). Called by the sweeper, after
+     * the callbacks of the loop iteration, never from inside them. */
     void (*released)(struct context *ctx);
 };
 
@@ -62,7 +68,7 @@ bool context_address_allowed(const struct context *ctx, const struct ip_addr *ip
 void context_log_refusal(struct context *ctx, const char *what);
 
 /* A backend object that a graceful stop waits for (a child, a socket to a
- * target) now exists / has gone. */
+ * target) now exists / has gone (the sweeper then calls ctx->released). */
 void context_hold(struct context *ctx);
 void context_release(struct context *ctx);
 

@@ -1,6 +1,7 @@
 /* The options the connections read. core/options.c fills them in; a
- * reload replaces them, so nothing keeps a pointer into them across
- * callbacks. */
+ * reload replaces them: nothing keeps a pointer into a struct conn_settings
+ * across callbacks, and a connection that holds its route's session
+ * settings also holds the route table they belong to. */
 #ifndef WSB_NET_SETTINGS_H
 #define WSB_NET_SETTINGS_H
 
@@ -13,10 +14,6 @@
 struct conn_settings {
     enum { SSL_OFF, SSL_ON, SSL_AUTO } ssl; /* TLS on the listeners (not --redirport's) */
     double handshake_timeout;               /* seconds for TLS and the request head */
-    double idle_timeout;                    /* seconds without a message; 0: off */
-    unsigned pingms;                        /* 0: no pings */
-    uint64_t maxmsgsize;                    /* 0: unlimited */
-    char *headers_http; /* ready "Name: value\r\n" lines for every plain HTTP answer */
 
     /* who may connect */
     struct cidr *allow, *deny, *trusted;
@@ -24,6 +21,15 @@ struct conn_settings {
     bool trust_unix; /* --trusted-proxy=unix */
     bool proxy_protocol;
     unsigned maxconn_per_ip; /* 0: no limit */
+};
+
+/* What a connection reads once a route is chosen (each route has its own;
+ * before that, and for the global endpoint, the top level's). */
+struct session_settings {
+    uint64_t maxmsgsize; /* 0: unlimited */
+    unsigned pingms;     /* 0: no pings */
+    double idle_timeout; /* seconds without a message; 0: off */
+    char *headers_http;  /* ready "Name: value\r\n" lines for every plain HTTP answer */
 };
 
 #endif

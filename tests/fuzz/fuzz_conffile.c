@@ -3,9 +3,9 @@
  *
  * The input is the file's text. conffile_parse must never read past the
  * input and must give entries whose names are option-name characters, with
- * line numbers in order; a file that parses is then handed to options_parse
- * (through a memfd) with "cat" as COMMAND, which must leave a consistent
- * config or a usage error, and free everything either way. */
+ * line numbers in order, and route sections with clean paths; a file that parses is then handed to
+ * options_parse (through a memfd) with "cat" as COMMAND, which must leave a consistent config or a
+ * usage error, and free everything either way. */
 #include "autoconfig.h"
 
 #include <stdbool.h>
@@ -41,6 +41,12 @@ static void check_entries(const struct conffile *f)
         for (const char *c = e->name; *c; c++)
             if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-')) abort();
         if (e->value && strchr(e->value, '\n')) abort();
+        if (e->section > f->nsections) abort();
+    }
+    for (size_t i = 0; i < f->nsections; i++) {
+        const struct conffile_section *s = &f->sections[i];
+        if (s->path[0] != '/' || strpbrk(s->path, " \t?#\n\r")) abort();
+        if (i && s->line <= f->sections[i - 1].line) abort();
     }
 }
 

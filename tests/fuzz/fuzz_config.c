@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!cfg.addresses[i] || !*cfg.addresses[i]) abort();
         if (cfg.naddresses && cfg.addresses[cfg.naddresses]) abort();
         check_header_lines(cfg.http.headers_ws);
-        check_header_lines(cfg.conn.headers_http);
+        check_header_lines(cfg.session.headers_http);
         if (cfg.loglevel > LOGL_FATAL) abort();
         options_free(&cfg);
         break;

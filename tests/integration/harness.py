@@ -75,9 +75,12 @@ def process_state(pid):
 
 class Server:
     def __init__(self, args, tmp_path, port=None, env=None, expect_start=True, pass_fds=(),
-                 listen=None, prefix=()):
+                 listen=None, prefix=(), keeps_children=False):
         """listen: the listening options (default: 127.0.0.1 and a free port);
-        prefix: a wrapper command (systemd-socket-activate ...) that execs wsbridge."""
+        prefix: a wrapper command (systemd-socket-activate ...) that execs wsbridge;
+        keeps_children: a shared COMMAND runs for the daemon's lifetime (a --config
+        route with shared, where the arguments do not show it)."""
+        self.keeps_children = keeps_children
         self.port = port or free_port()
         self.log_path = os.path.join(str(tmp_path), f"wsbridge-{self.port}.log")
         self.log_file = open(self.log_path, "w")
@@ -171,7 +174,8 @@ def server(tmp_path):
         # --shared keeps its one COMMAND (and --workers its workers) for the
         # daemon's lifetime: they must be gone (killed and reaped) once the
         # daemon has stopped.
-        shared = any(str(a).startswith(("--shared", "--workers")) for a in s.args)
+        shared = s.keeps_children or any(str(a).startswith(("--shared", "--workers"))
+                                         for a in s.args)
         kept = s.descendants() if shared else []
         if not shared and s.proc.poll() is None and not s.wait_no_children(timeout=8.0):
             left = [(p, process_state(p)) for p in s.descendants()]

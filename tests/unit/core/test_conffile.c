@@ -98,6 +98,61 @@ static void test_errors(void)
     conffile_free(&f);
 }
 
+static void test_sections(void)
+{
+    static const char text[] = "port = 8080\n"
+                               "[route /chat/]\n"
+                               "shared\n"
+                               "command = room.py\n"
+                               "  [ route   =   /exact ]  \n"
+                               "\n"
+                               "[route /]\n"
+                               "binary\n";
+    struct conffile f = {0};
+    char err[128] = "";
+    ok(parse(&f, text, sizeof text - 1, err, sizeof err) == 0, "a file with routes parses (%s)",
+       err);
+    ok(f.nsections == 3, "three sections (got %zu)", f.nsections);
+    ok(f.n == 4, "four entries (got %zu)", f.n);
+    ok(f.n == 4 && f.entries[0].section == 0 && f.entries[1].section == 1 &&
+           f.entries[2].section == 1 && f.entries[3].section == 3,
+       "entries belong to the section above them (0: none)");
+    ok(f.nsections == 3 && strcmp(f.sections[0].path, "/chat/") == 0 && !f.sections[0].exact &&
+           f.sections[0].line == 2,
+       "[route /chat/] is a prefix route, line 2");
+    ok(f.nsections == 3 && strcmp(f.sections[1].path, "/exact") == 0 && f.sections[1].exact &&
+           f.sections[1].line == 5,
+       "[ route = /exact ] is an exact route; blanks around the parts are fine");
+    ok(f.nsections == 3 && strcmp(f.sections[2].path, "/") == 0 && f.sections[2].line == 7,
+       "an empty section is kept (line 7)");
+    conffile_free(&f);
+    ok(f.sections == NULL && f.nsections == 0, "conffile_free clears the sections");
+
+    static const struct {
+        const char *text;
+        const char *err;
+    } bad[] = {
+        {"[route /a/\n", "1: expected '[route /path/]' (a section ends with ']')"},
+        {"[location /a/]\n", "1: expected '[route /path/]' (the only section is 'route')"},
+        {"[routes /a/]\n", "1: expected '[route /path/]' (the only section is 'route')"},
+        {"[route]\n", "1: a route's path starts with '/'"},
+        {"[route chat/]\n", "1: a route's path starts with '/'"},
+        {"[route = ]\n", "1: a route's path starts with '/'"},
+        {"a = 1\n[route /a b/]\n", "2: a route's path has no blanks"},
+        {"[route /a?x]\n", "1: a route's path has no blanks"},
+        {"[route /a#x]\n", "1: a route's path has no blanks"},
+        {"[]\n", "1: expected '[route /path/]' (the only section is 'route')"},
+        {"[\n", "1: expected '[route /path/]' (a section ends with ']')"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char e[128] = "";
+        int rc = parse(&f, bad[i].text, strlen(bad[i].text), e, sizeof e);
+        ok(rc == -1 && strncmp(e, bad[i].err, strlen(bad[i].err)) == 0,
+           "bad section %zu refused with \"%s\" (got \"%s\")", i, bad[i].err, e);
+        conffile_free(&f);
+    }
+}
+
 /* Every split of a file gives the same entries as the whole: the parser is
  * line-based, so this checks it never reads past len. */
 static void test_truncations(void)
@@ -117,6 +172,7 @@ int main(void)
 {
     test_lines();
     test_errors();
+    test_sections();
     test_truncations();
     return tap_finish();
 }

@@ -114,11 +114,11 @@ static void test_defaults(void)
     ok(list_is(c.backend.passenv, c.backend.npassenv,
                (const char *const[]){"PATH", "LD_LIBRARY_PATH", NULL}),
        "default passenv PATH,LD_LIBRARY_PATH");
-    ok(c.conn.maxmsgsize == 16u << 20, "default maxmsgsize 16 MiB");
+    ok(c.session.maxmsgsize == 16u << 20, "default maxmsgsize 16 MiB");
     ok(c.loglevel == LOGL_ACCESS, "default loglevel access");
     ok(!c.backend.binary && c.http.maxforks == 0 && c.backend.closems == 0 && c.staticdir == NULL,
        "default: text mode, no fork limit, closems 0, no static dir");
-    ok(c.http.headers_ws == NULL && c.conn.headers_http == NULL, "default: no extra headers");
+    ok(c.http.headers_ws == NULL && c.session.headers_http == NULL, "default: no extra headers");
     ok(list_is(c.backend.command, list_len(c.backend.command), (const char *const[]){"cat", NULL}),
        "the command is {\"cat\"}");
     ok(out_text[0] == '\0' && err_text[0] == '\0', "nothing printed for valid options");
@@ -232,7 +232,7 @@ static void test_maxmsgsize(void)
         enum config_result r =
             parse(&c, (const char *const[]){"wsbridge", cases[i].arg, "cat", NULL});
         if (cases[i].valid)
-            ok(r == CONFIG_RUN && c.conn.maxmsgsize == cases[i].value, "%s -> %llu bytes",
+            ok(r == CONFIG_RUN && c.session.maxmsgsize == cases[i].value, "%s -> %llu bytes",
                cases[i].arg, (unsigned long long)cases[i].value);
         else
             ok(r == CONFIG_USAGE && err_text[0] != '\0', "%s is refused with a message",
@@ -249,14 +249,14 @@ static void test_headers(void)
     ok(r == CONFIG_RUN, "header options parse");
     ok(str_is(c.http.headers_ws, "X-A: all\r\nX-B: b\r\nX-W: ws\r\n"),
        "headers_ws: --header lines, then --header-ws lines (got \"%s\")", esc(c.http.headers_ws));
-    ok(str_is(c.conn.headers_http, "X-A: all\r\nX-B: b\r\nX-H: http\r\n"),
+    ok(str_is(c.session.headers_http, "X-A: all\r\nX-B: b\r\nX-H: http\r\n"),
        "headers_http: --header lines, then --header-http lines (got \"%s\")",
-       esc(c.conn.headers_http));
+       esc(c.session.headers_http));
     options_free(&c);
 
     r = parse(&c, ARGS("--header-http=Cache-Control: no-store", "cat"));
     ok(r == CONFIG_RUN && c.http.headers_ws == NULL &&
-           str_is(c.conn.headers_http, "Cache-Control: no-store\r\n"),
+           str_is(c.session.headers_http, "Cache-Control: no-store\r\n"),
        "--header-http only: nothing for the 101 answer");
     options_free(&c);
 
@@ -539,6 +539,125 @@ static void test_config_file_errors(void)
        "a unix socket path longer than sun_path is refused (got \"%s\")", esc(err_text));
 }
 
+static const struct route_config *route_at(const struct config *c, size_t i)
+{
+    return i < c->nroutes ? &c->routes[i] : NULL;
+}
+
+static void test_routes(void)
+{
+    struct config c;
+    const char *path = conf_file("port = 8080\n"
+                                 "staticdir = /srv/www\n"
+                                 "maxmsgsize = 1K\n"
+                                 "pingms = 5000\n"
+                                 "header = X-Top: 1\n"
+                                 "origin = example.com\n"
+                                 "basic-auth = top:secret\n"
+                                 "[route /chat/]\n"
+                                 "shared\n"
+                                 "shared-prefix\n"
+                                 "command = /usr/bin/room  --fast\n"
+                                 "[route /tcp/]\n"
+                                 "connect = 127.0.0.1:7000\n"
+                                 "binary-only\n"
+                                 "maxmsgsize = 2M\n"
+                                 "header-ws = X-Tcp: 1\n"
+                                 "[route = /exact]\n"
+                                 "dir = /srv/scripts\n"
+                                 "maxforks = 3\n"
+                                 "sameorigin\n"
+                                 "htpasswd = /etc/wsbridge/users\n"
+                                 "staticdir = /srv/other\n");
+    enum config_result r = parse_with_file(&c, path, NULL);
+    ok(r == CONFIG_RUN, "a file with routes and no top-level COMMAND runs (%s)", esc(err_text));
+    ok(c.nroutes == 3, "three routes (got %zu)", c.nroutes);
+    ok(!options_has_endpoint(&c), "the top level has no endpoint of its own");
+    const struct route_config *chat = route_at(&c, 0), *tcp = route_at(&c, 1),
+                              *ex = route_at(&c, 2);
+    ok(chat && str_is(chat->path, "/chat/") && !chat->exact && chat->line == 8,
+       "[route /chat/]: a prefix route, line 8");
+    ok(chat && chat->cfg->backend.shared == SHARED_LAZY && chat->cfg->backend.shared_prefix &&
+           list_is(chat->cfg->backend.command, list_len(chat->cfg->backend.command),
+                   (const char *const[]){"/usr/bin/room", "--fast", NULL}),
+       "the chat route: shared, prefixed, its own command");
+    ok(chat && chat->cfg->session.maxmsgsize == 1024 && chat->cfg->session.pingms == 5000 &&
+           str_is(chat->cfg->staticdir, "/srv/www") && chat->cfg->http.norigins == 1 &&
+           chat->cfg->nbasic_auth == 1 && str_is(chat->cfg->http.headers_ws, "X-Top: 1\r\n"),
+       "a route inherits limits, pings, the static dir, origins, users and headers");
+    ok(chat && list_is(chat->cfg->backend.passenv, chat->cfg->backend.npassenv,
+                       (const char *const[]){"PATH", "LD_LIBRARY_PATH", NULL}),
+       "a route gets the default --passenv");
+    ok(tcp && tcp->cfg->backend.proxy && str_is(tcp->cfg->backend.connect, "127.0.0.1:7000") &&
+           tcp->cfg->backend.binary_only && tcp->cfg->session.maxmsgsize == (2u << 20),
+       "the tcp route: proxy mode with its own limit");
+    ok(tcp && str_is(tcp->cfg->http.headers_ws, "X-Tcp: 1\r\n") &&
+           tcp->cfg->session.headers_http == NULL,
+       "a header option in a route replaces all the inherited header lines");
+    ok(ex && ex->exact && str_is(ex->path, "/exact") &&
+           str_is(ex->cfg->backend.dir, "/srv/scripts") && ex->cfg->http.maxforks == 3,
+       "[route = /exact]: an exact route with --dir and --maxforks");
+    ok(ex && ex->cfg->http.sameorigin && ex->cfg->http.norigins == 0 && ex->cfg->nbasic_auth == 0 &&
+           str_is(ex->cfg->htpasswd, "/etc/wsbridge/users") &&
+           str_is(ex->cfg->staticdir, "/srv/other"),
+       "setting one option of a group (origins, users) replaces the whole inherited group");
+    options_free(&c);
+    ok(c.nroutes == 0 && c.routes == NULL, "options_free frees the routes");
+    unlink(path);
+
+    path = conf_file("[route /a/]\ncommand = cat\n");
+    r = parse_with_file(&c, path, (const char *const[]){"echo", NULL});
+    ok(r == CONFIG_RUN && options_has_endpoint(&c) && c.nroutes == 1 &&
+           list_is(c.backend.command, 1, (const char *const[]){"echo", NULL}),
+       "COMMAND on the command line is the top level's endpoint next to the routes");
+    options_free(&c);
+    unlink(path);
+
+    path = conf_file("[route /a/]\ncommand = cat\n");
+    r = parse_with_file(&c, path, (const char *const[]){"--maxmsgsize=5", NULL});
+    ok(r == CONFIG_RUN && c.routes[0].cfg->session.maxmsgsize == 5,
+       "a command-line option is inherited like the file's top level");
+    options_free(&c);
+    unlink(path);
+
+    static const struct {
+        const char *text;
+        const char *want;
+    } bad[] = {
+        {"[route /a/]\nport = 1\ncommand = cat\n",
+         ":2: 'port' is about the whole server: it goes before the first [route]"},
+        {"[route /a/]\nworkers = 2\ncommand = cat\n", ":2: 'workers' is about the whole server"},
+        {"[route /a/]\nbinary\n",
+         ":1: route /a/: no endpoint: give 'command = PROGRAM ARGS', dir, connect or token-file"},
+        {"[route /a/]\ncommand = cat\n[route /b/]\nconnect = x:1\ncommand = cat\n",
+         ":3: route /b/: 'command' cannot be used with proxy mode"},
+        {"[route /a/]\nconnect = x:1\nbinary\n",
+         ":1: route /a/: option '--binary' applies only to COMMAND"},
+        {"[route /a/]\ncommand = cat\nshared-prefix\n",
+         ":1: route /a/: option '--shared-prefix' needs --shared"},
+        {"\n[route /a/]\ncommand = cat\n[route /a/]\ncommand = cat\n",
+         ":4: route /a/: given twice (first on line 2)"},
+        {"binary\n[route /a/]\ncommand = cat\n",
+         "option '--binary' belongs to an endpoint, and there is none outside the routes"},
+        {"[route /a/]\ncommand = cat\nbogus = 1\n", ":3: unknown option 'bogus'"},
+        {"[route /a/]\ncommand = cat\nmaxmsgsize = lots\n",
+         ":3: invalid value in 'maxmsgsize = lots'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        path = conf_file(bad[i].text);
+        r = parse_with_file(&c, path, NULL);
+        ok(r == CONFIG_USAGE && strstr(err_text, bad[i].want) && strstr(err_text, path),
+           "routes file %s refused: \"%s\" (got \"%s\")", esc(bad[i].text), bad[i].want,
+           esc(err_text));
+        unlink(path);
+    }
+    path = conf_file("");
+    r = parse_with_file(&c, path, NULL);
+    ok(r == CONFIG_USAGE && strstr(err_text, "missing COMMAND to run"),
+       "no routes and no COMMAND: still 'missing COMMAND' (got \"%s\")", esc(err_text));
+    unlink(path);
+}
+
 static void test_restart_only(void)
 {
     struct config live, fresh;
@@ -582,6 +701,7 @@ int main(void)
     test_reparse();
     test_config_file();
     test_config_file_errors();
+    test_routes();
     test_restart_only();
     return tap_finish();
 }

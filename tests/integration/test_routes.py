@@ -1,0 +1,275 @@
+"""Routes: [route PATH] sections of the --config file, several endpoints on one
+server. Each route serves its own mode (exec, shared, proxy, --dir), keeps its
+own limits and auth, longest prefix wins, unknown paths get 404, a reload adds
+and removes routes without touching open sessions, and errors name the line."""
+
+import base64
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+import websockets
+
+from harness import BINARY, free_port, root_children
+from rawws import Conn, request
+from wsclient import OPEN, recv_all, run
+
+CAT = "#!/bin/sh\nexec cat\n"
+
+
+def basic(user, password):
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def basic_line(user, password):
+    return "".join(f"{k}: {v}" for k, v in basic(user, password).items())
+
+
+def status_of(port, path, extra=()):
+    c = Conn(port)
+    try:
+        c.send(request(path=path, extra=list(extra)))
+        return c.read_response()[0]
+    finally:
+        c.close()
+
+
+def http_get(port, path):
+    c = Conn(port)
+    try:
+        c.send(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        status, _, body = c.read_response()
+        return status, body
+    finally:
+        c.close()
+
+
+def say(script, word):
+    """A script that prints word and then echoes."""
+    return script(f"#!/bin/sh\necho {word}\nexec cat\n")
+
+
+@pytest.fixture
+def routes_server(server, tmp_path):
+    """routes_server(text, keeps_children=False): wsbridge with this --config file."""
+
+    def start(text, **kw):
+        conf = tmp_path / "routes.conf"
+        conf.write_text(text)
+        s = server(f"--config={conf}", **kw)
+        s.conf = conf
+        return s
+
+    return start
+
+
+def test_each_route_serves_its_own_mode(routes_server, script, backend, tmp_path):
+    echo = backend("echo")
+    scripts = tmp_path / "cgi" / "scripts"
+    scripts.mkdir(parents=True)
+    hello = scripts / "hello.sh"
+    hello.write_text('#!/bin/sh\necho "$SCRIPT_NAME $PATH_INFO"\n')
+    hello.chmod(0o755)
+    www = tmp_path / "www"
+    (www / "room").mkdir(parents=True)
+    (www / "index.html").write_text("top page\n")
+    (www / "room" / "index.html").write_text("room page\n")
+    s = routes_server(f"staticdir = {www}\n"
+                      f"[route /echo/]\ncommand = {script(CAT)}\n"
+                      f"[route /room/]\nshared\ncommand = {script(CAT)}\n"
+                      f"[route /tcp/]\nconnect = {echo.target}\n"
+                      f"[route /scripts/]\ndir = {tmp_path / 'cgi'}\n",
+                      keeps_children=True)
+
+    async def talk():
+        async with websockets.connect(s.url + "/echo/one", **OPEN) as ws:
+            await ws.send("exec")
+            assert await ws.recv() == "exec"
+        async with websockets.connect(s.url + "/room/", **OPEN) as a, \
+                websockets.connect(s.url + "/room/", **OPEN) as b:
+            await a.send("to everyone")
+            assert await a.recv() == "to everyone"
+            assert await b.recv() == "to everyone", "one shared COMMAND for the route"
+        async with websockets.connect(s.url + "/tcp/", **OPEN) as ws:
+            await ws.send(b"\x00binary\xff")
+            assert await ws.recv() == b"\x00binary\xff"
+        async with websockets.connect(s.url + "/scripts/hello.sh/more", **OPEN) as ws:
+            msgs, code, _ = await recv_all(ws)
+            assert msgs == ["/scripts/hello.sh /more"] and code == 1000
+
+    run(talk())
+    assert status_of(s.port, "/nothing/") == 404, "no route, and no endpoint at the top"
+    assert http_get(s.port, "/") == (200, b"top page\n"), "plain HTTP outside routes: staticdir"
+    assert http_get(s.port, "/room/") == (200, b"room page\n"), "a route serves the files too"
+    log = s.log()
+    assert re.search(r'CONNECT .*"GET /echo/one" route /echo/ -> pid', log)
+    assert re.search(r'DISCONNECT .*"GET /tcp/" route /tcp/ -> 127\.0\.0\.1:\d+', log)
+    assert re.search(r'"GET /room/" route /room/ 200', log)
+    assert "route /room/: serving" in log and "route /tcp/: proxying to 127.0.0.1:" in log
+
+
+def test_limits_and_auth_are_per_route(routes_server, script):
+    s = routes_server(f"[route /open/]\ncommand = {script(CAT)}\n"
+                      f"[route /locked/]\nbasic-auth = alice:secret\ncommand = {script(CAT)}\n"
+                      f"[route /small/]\nmaxmsgsize = 8\ncommand = {script(CAT)}\n"
+                      f"[route /one/]\nmaxforks = 1\ncommand = {script(CAT)}\n")
+    assert status_of(s.port, "/locked/") == 401
+    assert status_of(s.port, "/locked/", [basic_line("alice", "wrong")]) == 401
+    assert status_of(s.port, "/open/") == 101, "the route next to it needs no credentials"
+
+    async def talk():
+        async with websockets.connect(s.url + "/locked/", extra_headers=basic("alice", "secret"),
+                                      **OPEN) as ws:
+            await ws.send("in")
+            assert await ws.recv() == "in"
+        async with websockets.connect(s.url + "/open/", **OPEN) as ws:
+            await ws.send("x" * 100)
+            assert await ws.recv() == "x" * 100, "the other routes keep the default limit"
+        async with websockets.connect(s.url + "/small/", **OPEN) as ws:
+            await ws.send("x" * 9)
+            _, code, _ = await recv_all(ws)
+            assert code == 1009
+        async with websockets.connect(s.url + "/one/", **OPEN) as ws:
+            await ws.send("first")
+            assert await ws.recv() == "first"
+            assert status_of(s.port, "/one/") == 429, "the route's own --maxforks"
+            async with websockets.connect(s.url + "/open/", **OPEN) as other:
+                await other.send("free")
+                assert await other.recv() == "free", "other routes do not count against it"
+
+    run(talk())
+
+
+def test_longest_prefix_wins_and_exact_routes(routes_server, script):
+    s = routes_server(f"[route /a/]\ncommand = {say(script, 'a')}\n"
+                      f"[route /a/b/]\ncommand = {say(script, 'ab')}\n"
+                      f"[route = /a/x]\ncommand = {say(script, 'exact')}\n"
+                      f"[route /api]\ncommand = {say(script, 'api')}\n")
+
+    async def first(path):
+        async with websockets.connect(s.url + path, **OPEN) as ws:
+            return await ws.recv()
+
+    async def talk():
+        return [await first(p) for p in
+                ("/a/", "/a/c", "/a/b/", "/a/b/c/d", "/a/x", "/a/xy", "/api", "/api/v1", "/apis")]
+
+    assert run(talk()) == ["a", "a", "ab", "ab", "exact", "a", "api", "api", "api"]
+    assert status_of(s.port, "/b") == 404
+    assert status_of(s.port, "/") == 404
+    assert status_of(s.port, "/a") == 404, "/a/ does not match /a"
+
+
+def test_the_top_level_endpoint_answers_what_no_route_matches(routes_server, script):
+    s = routes_server(f"command = {say(script, 'top')}\n"
+                      f"[route /r/]\ncommand = {say(script, 'route')}\n")
+
+    async def first(path):
+        async with websockets.connect(s.url + path, **OPEN) as ws:
+            return await ws.recv()
+
+    async def talk():
+        return [await first("/r/x"), await first("/"), await first("/other")]
+
+    assert run(talk()) == ["route", "top", "top"]
+    log = s.log()
+    assert re.search(r'CONNECT .*"GET /other" -> pid', log), "no route named for the top level"
+
+
+def test_reload_adds_and_removes_routes_and_keeps_open_sessions(routes_server, script):
+    cat = script(CAT)
+    shared = script(CAT)
+    base = f"[route /room/]\nshared\ncommand = {shared}\n"
+    s = routes_server(base + f"[route /old/]\ncommand = {cat}\n", keeps_children=True)
+
+    def reload(text, done=r"reload: .*routes\.conf read"):
+        before = len(re.findall(done, s.log()))
+        s.conf.write_text(text)
+        s.proc.send_signal(signal.SIGHUP)
+        s.wait_log(rf"(?s)(?:.*{done}){{{before + 1}}}")
+
+    async def talk():
+        async with websockets.connect(s.url + "/old/", **OPEN) as old, \
+                websockets.connect(s.url + "/room/", **OPEN) as room:
+            await room.send("hello")
+            assert await room.recv() == "hello"
+            pid = int(re.search(r"started shared \S+ as pid (\d+)", s.log()).group(1))
+            reload(base + f"[route /new/]\ncommand = {cat}\n")
+            await old.send("still here")
+            assert await old.recv() == "still here", "a removed route's session goes on"
+            assert status_of(s.port, "/old/") == 404, "new connections see the new table"
+            async with websockets.connect(s.url + "/new/", **OPEN) as new:
+                await new.send("added")
+                assert await new.recv() == "added"
+            async with websockets.connect(s.url + "/room/", **OPEN) as room2:
+                await room2.send("same room")
+                assert await room2.recv() == "same room"
+                assert await room.recv() == "same room", "an unchanged shared route keeps COMMAND"
+            assert len(re.findall(r"started shared", s.log())) == 1
+            assert os.path.exists(f"/proc/{pid}")
+            # A broken file changes nothing, and names the line.
+            reload(base + "[route /x/]\nport = 1\n", done=r"routes\.conf has errors")
+            assert f"{s.conf}:5: 'port' is about the whole server" in s.log()
+            async with websockets.connect(s.url + "/new/", **OPEN) as new:
+                await new.send("kept")
+                assert await new.recv() == "kept"
+            # A route whose command cannot run is refused too.
+            reload(base + "[route /y/]\ncommand = /nonexistent/prog\n",
+                   done=r"keeping the current configuration")
+            assert re.search(rf"{re.escape(str(s.conf))}:4: route /y/: cannot run "
+                             r"'/nonexistent/prog': not an executable file", s.log())
+            assert status_of(s.port, "/new/") == 101
+
+    run(talk())
+    deadline = time.monotonic() + 8
+    while len(s.descendants()) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(s.descendants()) == 1, "only the shared COMMAND is left once the sessions end"
+
+
+def test_a_removed_shared_route_stops_its_command_after_the_last_client(routes_server, script):
+    shared = script(CAT)
+    s = routes_server(f"[route /room/]\nshared\ncommand = {shared}\n"
+                      f"[route /other/]\ncommand = {script(CAT)}\n")
+
+    async def talk():
+        async with websockets.connect(s.url + "/room/", **OPEN) as room:
+            await room.send("a")
+            assert await room.recv() == "a"
+            s.conf.write_text(f"[route /other/]\ncommand = {script(CAT)}\n")
+            s.proc.send_signal(signal.SIGHUP)
+            s.wait_log(r"reload: .*routes\.conf read")
+            await room.send("b")
+            assert await room.recv() == "b", "its client keeps the shared COMMAND"
+            assert len(s.descendants()) == 1
+
+    run(talk())
+    assert s.wait_no_children(timeout=8.0), "the retired COMMAND ends with its last client"
+
+
+@pytest.mark.parametrize("text,want", [
+    ("[route /a/]\nworkers = 2\ncommand = cat\n",
+     ":2: 'workers' is about the whole server: it goes before the first [route]"),
+    ("port = 1\n\n[route /a/]\nbinary\n",
+     ":3: route /a/: no endpoint: give 'command = PROGRAM ARGS', dir, connect or token-file"),
+    ("[route a/]\n", ":1: a route's path starts with '/'"),
+    ("[route /a/]\ncommand = cat\n[route /a/]\ncommand = cat\n",
+     ":3: route /a/: given twice (first on line 1)"),
+    ("[route /a/]\ncommand = no-such-program-here\n",
+     ":1: route /a/: cannot run 'no-such-program-here': not found in PATH"),
+    ("[route /a/]\ncommand = cat\ndir = /nonexistent\n",
+     ":1: route /a/: 'command' cannot be used with --dir"),
+    ("[route /a/]\nstaticdir = /nonexistent\ncommand = cat\n",
+     ":1: route /a/: --staticdir=/nonexistent: No such file or directory"),
+])
+def test_errors_name_the_file_and_line(tmp_path, text, want):
+    conf = tmp_path / "bad.conf"
+    conf.write_text(text)
+    r = subprocess.run([BINARY, f"--config={conf}", "--port", str(free_port()),
+                        *root_children([])], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2, r.stderr
+    assert f"{conf}{want}" in r.stderr, r.stderr
