@@ -1315,7 +1315,6 @@ void options_keep_restart_only(struct config *fresh, struct config *live, char *
          "shared-prefix");
     KEEP(backend.shared_events, fresh->backend.shared_events == live->backend.shared_events,
          "shared-events");
-    KEEP(staticdir, same_string(fresh->staticdir, live->staticdir), "staticdir");
     KEEP(backend.connect, same_string(fresh->backend.connect, live->backend.connect), "connect");
     KEEP(backend.token_file, same_string(fresh->backend.token_file, live->backend.token_file),
          "token-file");

@@ -7,6 +7,7 @@ The chat test saves a screenshot to $WSBRIDGE_ARTIFACTS (or the test's
 temporary directory) and prints where."""
 
 import html
+import re
 import os
 import shlex
 import subprocess
@@ -343,3 +344,55 @@ def test_page_reconnects_after_a_restart_on_the_same_port(page, server, name, pa
     # anything it says goes out, so the reply comes under the same name.
     submit(page, field, "after the restart")
     wait_text(page, "log", reply.format("after the restart"))
+
+
+def quickstart_config(tmp_path, kv_port, notifications):
+    """examples/wsbridge.conf, which ./quickstart serves, with the TCP service
+    on a free port and the notifications file in the test's directory."""
+    with open(os.path.join(EXAMPLES, "wsbridge.conf")) as f:
+        conf = f.read()
+    for old, new in (("127.0.0.1:7000", f"127.0.0.1:{kv_port}"),
+                     ("/tmp/wsbridge-notifications.txt", notifications)):
+        assert old in conf, f"examples/wsbridge.conf no longer has {old}"
+        conf = conf.replace(old, new)
+    path = tmp_path / "wsbridge.conf"
+    path.write_text(conf)
+    return str(path)
+
+
+def connected(driver):
+    """The status line says connected: examples/common/status.js's states,
+    or the clock page's own."""
+    state, words = status(driver)
+    return (state, words) == ("open", "connected") or (state is None and words == "open")
+
+
+def test_one_server_serves_every_example_from_the_index(page, server, tmp_path, kvserver):
+    with open(os.path.join(REPO, "quickstart")) as f:
+        assert "--config=examples/wsbridge.conf" in f.read(), "./quickstart serves another file"
+    conf = quickstart_config(tmp_path, kvserver, str(tmp_path / "notifications.txt"))
+    # Relative paths in the file are relative to where wsbridge runs: the top
+    # of the tree, as with ./quickstart.
+    s = server(f"--config={conf}", cwd=REPO, keeps_children=True)
+    page.get(f"{s.http}/")
+    examples = [a.get_attribute("href") for a in page.find_elements(By.CSS_SELECTOR, "dt a")]
+    assert {f"{s.http}/{name}/" for name in [*COMMANDS, "clock"]} <= set(examples)
+    pages = []
+    for link in examples:
+        page.get(link)
+        tutorial = page.find_elements(By.CSS_SELECTOR, "ol a")  # basics/ lists its pages
+        pages += [a.get_attribute("href") for a in tutorial] or [link]
+    assert len(pages) == len(examples) + 2
+    for url in pages:
+        page.get(url)
+        until(page, connected, f"{url} connected")
+        if url.endswith("/tcp/"):
+            wait_text(page, "log", "HELLO")  # the route's target answered
+        elif url.endswith("/clock/"):
+            until(page, lambda d: ":" in text(d, "time") and "--" not in text(d, "time"),
+                  "the clock ticking")
+    # Every route, in one server: the shared programs it started, and one
+    # access line per page naming its route.
+    log = s.log()
+    for name in [*COMMANDS, "clock"]:
+        assert re.search(rf"CONNECT .* route /{name}/ ", log), f"no connection on /{name}/:\n{log}"

@@ -14,7 +14,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-BINARY = os.environ.get("WSBRIDGE", os.path.join(HERE, "..", "..", "wsbridge"))
+BINARY = os.path.abspath(os.environ.get("WSBRIDGE", os.path.join(HERE, "..", "..", "wsbridge")))
 SANITIZER_PATTERNS = re.compile(
     r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer")
 
@@ -75,8 +75,9 @@ def process_state(pid):
 
 class Server:
     def __init__(self, args, tmp_path, port=None, env=None, expect_start=True, pass_fds=(),
-                 listen=None, prefix=(), keeps_children=False):
-        """listen: the listening options (default: 127.0.0.1 and a free port);
+                 listen=None, prefix=(), keeps_children=False, cwd=None):
+        """cwd: where wsbridge runs (relative paths in a config file);
+        listen: the listening options (default: 127.0.0.1 and a free port);
         prefix: a wrapper command (systemd-socket-activate ...) that execs wsbridge;
         keeps_children: a shared COMMAND runs for the daemon's lifetime (a --config
         route with shared, where the arguments do not show it)."""
@@ -93,7 +94,7 @@ class Server:
             listen = ["--address=127.0.0.1", f"--port={self.port}"]
         self.args = [*prefix, BINARY, *listen, *root_children(args), *args]
         self.proc = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                     env=full_env, pass_fds=pass_fds)
+                                     env=full_env, pass_fds=pass_fds, cwd=cwd)
         if expect_start:
             self.wait_listening()
 

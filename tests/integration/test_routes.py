@@ -231,6 +231,24 @@ def test_reload_adds_and_removes_routes_and_keeps_open_sessions(routes_server, s
     assert len(s.descendants()) == 1, "only the shared COMMAND is left once the sessions end"
 
 
+def test_reload_changes_the_static_files_of_the_top_level_and_of_routes(routes_server, script,
+                                                                        tmp_path):
+    for d in ("one", "two"):
+        (tmp_path / d / "r").mkdir(parents=True)
+        (tmp_path / d / "page.html").write_text(f"{d}\n")
+        (tmp_path / d / "r" / "page.html").write_text(f"{d}/r\n")  # the path is not stripped
+    cat = script(CAT)
+    s = routes_server(f"staticdir = {tmp_path / 'one'}\n[route /r/]\ncommand = {cat}\n")
+    assert http_get(s.port, "/page.html") == (200, b"one\n")
+    assert http_get(s.port, "/r/page.html") == (200, b"one/r\n")
+    s.conf.write_text(f"staticdir = {tmp_path / 'two'}\n[route /r/]\ncommand = {cat}\n")
+    s.proc.send_signal(signal.SIGHUP)
+    s.wait_log(r"reload: .*routes\.conf read")
+    assert "staticdir changed" not in s.log()
+    assert http_get(s.port, "/page.html") == (200, b"two\n")
+    assert http_get(s.port, "/r/page.html") == (200, b"two/r\n"), "the route inherits it"
+
+
 def test_a_removed_shared_route_stops_its_command_after_the_last_client(routes_server, script):
     shared = script(CAT)
     s = routes_server(f"[route /room/]\nshared\ncommand = {shared}\n"
