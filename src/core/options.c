@@ -285,7 +285,9 @@ static const struct option_spec option_table[] = {
     {"config", "FILE", NULL,
      "Read options from FILE, one per line: 'name = value', a bare 'name' for a flag, "
      "'command = PROGRAM ARGS' for COMMAND, '#' comments. Options given on the command line "
-     "win. Re-read on SIGHUP.",
+     "win. '[route PATH]' starts a route: the WebSocket requests whose path starts with PATH "
+     "('[route = PATH]': is PATH) get the endpoint that follows (its own COMMAND, dir, "
+     "connect...). Re-read on SIGHUP.",
      OPT_CONFIG, MODE_ANY},
     {"help", NULL, NULL, "Show this help and exit.", OPT_HELP, MODE_ANY},
     {"version", NULL, NULL, "Show the version and exit.", OPT_VERSION, MODE_ANY},

@@ -41,7 +41,12 @@ static void serve_static(const struct endpoint *ep, struct conn *c, const struct
     struct static_file f;
     int status = static_resolve(ep->static_root, path, path_len, &f);
     if (status == 301) {
-        /* Directories need their slash so relative links resolve. */
+        /* Directories need their slash so relative links resolve. One
+         * leading slash: "//host/" would send the browser to another site. */
+        while (raw_len > 1 && raw_path[1] == '/') {
+            raw_path++;
+            raw_len--;
+        }
         char *loc = malloc(raw_len + query_len + 32);
         if (!loc) {
             conn_abort(c, "out of memory");
@@ -292,6 +297,9 @@ void request_route(void *table, struct conn *c, const struct http_request *req, 
         free(decoded);
         return;
     }
+    /* "//admin/" must not dodge the route /admin/ (and its auth) for the
+     * files it shares with the top level. */
+    dlen = (long)http_merge_slashes(decoded, (size_t)dlen);
     /* From here the route's settings apply, and c keeps its table alive. */
     struct route *r = route_match(t, decoded, (size_t)dlen);
     struct endpoint *ep = &r->ep;

@@ -239,6 +239,14 @@ long http_percent_decode(const char *in, size_t n, char *out)
     return (long)o;
 }
 
+size_t http_merge_slashes(char *path, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        if (path[i] != '/' || o == 0 || path[o - 1] != '/') path[o++] = path[i];
+    return o;
+}
+
 long http_query_param(const char *query, size_t len, const char *name, char *out)
 {
     size_t nlen = strlen(name), i = 0;

@@ -76,6 +76,10 @@ bool http_split_target(const struct http_request *r, const char **path, size_t *
  * or -1 for a malformed escape or a NUL byte. */
 long http_percent_decode(const char *in, size_t n, char *out);
 
+/* Merge each run of '/' in path (n bytes) into one, in place, so that
+ * "//a" and "/a" name the same route and file. Returns the new length. */
+size_t http_merge_slashes(char *path, size_t n);
+
 /* The value of parameter `name` in a query string ("a=1&name=v"), decoded
  * as a form value ('+' is a space) into out (at least len bytes). Returns
  * its length, or -1 when absent or badly encoded. */

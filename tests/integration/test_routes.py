@@ -144,6 +144,33 @@ def test_limits_and_auth_are_per_route(routes_server, script):
     run(talk())
 
 
+def test_doubled_slashes_do_not_dodge_a_routes_auth(routes_server, script, tmp_path):
+    (tmp_path / "www" / "locked" / "sub").mkdir(parents=True)
+    (tmp_path / "www" / "locked" / "secret.txt").write_text("secret\n")
+    s = routes_server(f"staticdir = {tmp_path / 'www'}\n"
+                      f"[route /locked/]\nbasic-auth = alice:secret\ncommand = {script(CAT)}\n")
+    for path in ("/locked/secret.txt", "//locked/secret.txt", "/%2Flocked/secret.txt",
+                 "///locked//secret.txt"):
+        assert http_get(s.port, path)[0] == 401, path
+    c = Conn(s.port)
+    try:
+        c.send(f"GET //locked//secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"{basic_line('alice', 'secret')}\r\nConnection: close\r\n\r\n".encode())
+        assert c.read_response()[0::2] == (200, b"secret\n")
+    finally:
+        c.close()
+    # A directory's redirect keeps one leading slash: never "//host/".
+    c = Conn(s.port)
+    try:
+        c.send(f"GET //locked/sub HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"{basic_line('alice', 'secret')}\r\nConnection: close\r\n\r\n".encode())
+        status, headers, _ = c.read_response()
+        assert status == 301
+        assert headers["location"] == ["/locked/sub/"], headers
+    finally:
+        c.close()
+
+
 def test_longest_prefix_wins_and_exact_routes(routes_server, script):
     s = routes_server(f"[route /a/]\ncommand = {say(script, 'a')}\n"
                       f"[route /a/b/]\ncommand = {say(script, 'ab')}\n"

@@ -516,6 +516,28 @@ static void check_decode(const char *in, size_t n, long want, const char *want_o
 
 #define DEC(in, want, out) check_decode(in, sizeof in - 1, want, out)
 
+static void check_merge(const char *in, const char *want)
+{
+    char buf[64];
+    size_t n = strlen(in);
+    memcpy(buf, in, n);
+    size_t r = http_merge_slashes(buf, n);
+    ok(r == strlen(want) && memcmp(buf, want, r) == 0, "merge_slashes \"%s\" -> \"%s\"", in,
+       want);
+}
+
+static void test_merge_slashes(void)
+{
+    check_merge("", "");
+    check_merge("/", "/");
+    check_merge("//", "/");
+    check_merge("///a", "/a");
+    check_merge("/a//b///c/", "/a/b/c/");
+    check_merge("/a/b", "/a/b");
+    check_merge("a//", "a/");
+    check_merge("/a/./b", "/a/./b"); /* dot segments are rootpath's to refuse */
+}
+
 static void test_percent_decode(void)
 {
     DEC("", 0, "");
@@ -729,6 +751,7 @@ int main(void)
     test_tchar();
     test_split_target();
     test_percent_decode();
+    test_merge_slashes();
     test_append_error();
     test_query_param();
     return tap_finish();
