@@ -14,6 +14,7 @@ import pytest
 import websockets
 
 from harness import BINARY, free_port, root_children
+from test_access import crypt_hash
 from rawws import Conn, request
 from wsclient import OPEN, recv_all, run
 
@@ -318,3 +319,49 @@ def test_errors_name_the_file_and_line(tmp_path, text, want):
                         *root_children([])], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2, r.stderr
     assert f"{conf}{want}" in r.stderr, r.stderr
+
+
+def test_the_readmes_routes_example_runs_as_it_says(routes_server, script, backend, tmp_path):
+    """README.md's example file, with its paths and target moved into the
+    test's directory: it starts, and each route serves what its comment says."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    text = readme.split("## Routes", 1)[1].split("```ini\n", 1)[1].split("```", 1)[0]
+    www, ws = tmp_path / "www", tmp_path / "ws"
+    (www / "chat").mkdir(parents=True)
+    (www / "chat" / "index.html").write_text("chat page\n")
+    (ws / "jobs").mkdir(parents=True)
+    job = ws / "jobs" / "run.sh"
+    job.write_text("#!/bin/sh\necho job\n")
+    job.chmod(0o755)
+    (tmp_path / "ops.htpasswd").write_text(f"ops:{crypt_hash('pw', 'METHOD_SHA512')}\n")
+    target = backend("echo")
+    swaps = {"port = 8080\n": "", "address = 127.0.0.1\n": "",
+             "/srv/www": str(www), "/srv/ws": str(ws),
+             "/usr/local/bin/room.py": script(CAT), "/usr/local/bin/status.sh": say(script, "ok"),
+             "/etc/wsbridge/ops.htpasswd": str(tmp_path / "ops.htpasswd"),
+             "127.0.0.1:5901": target.target}
+    for old, new in swaps.items():
+        assert old in text, f"the README's routes example no longer has {old!r}"
+        text = text.replace(old, new)
+    s = routes_server(text, keeps_children=True)
+    origin = {"Origin": "https://example.org"}
+
+    async def talk():
+        async with websockets.connect(s.url + "/chat/", extra_headers=origin, **OPEN) as chat:
+            # cat as the room: the events and the prefixed lines come back to everyone
+            assert (await chat.recv()).startswith("!open\t")
+            await chat.send("hi")
+            assert (await chat.recv()).endswith("\thi")
+        async with websockets.connect(s.url + "/vnc/", extra_headers=origin, **OPEN) as vnc:
+            await vnc.send(b"\x01\x02")
+            assert await vnc.recv() == b"\x01\x02"
+        async with websockets.connect(s.url + "/status", extra_headers=origin, **OPEN) as st:
+            assert await st.recv() == "ok"
+
+    run(talk())
+    assert http_get(s.port, "/chat/index.html") == (200, b"chat page\n")
+    assert status_of(s.port, "/chat/") == 403, "the top level's origin rule is inherited"
+    assert status_of(s.port, "/jobs/run.sh", ["Origin: https://example.org"]) == 401
+    assert status_of(s.port, "/jobs/run.sh",
+                     ["Origin: https://example.org", basic_line("ops", "pw")]) == 101
+    assert status_of(s.port, "/status/x", ["Origin: https://example.org"]) == 404
