@@ -30,9 +30,8 @@ void backend_hold(struct backend *b)
 
 void backend_release(struct backend *b)
 {
-    struct context *ctx = b->ctx;
     b->objects--;
-    context_release(ctx); /* may free b */
+    context_release(b->ctx); /* the sweeper may free b, once these callbacks are over */
 }
 
 void backend_child_started(struct backend *b)

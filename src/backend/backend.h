@@ -71,8 +71,9 @@ struct backend {
 const struct backend_ops *backend_select(const struct backend_settings *set);
 
 /* An object a graceful stop waits for (a child, a target socket) now
- * exists / has gone. backend_release() may free b (a retired route's,
- * once its last object is gone): it is the caller's last use of b. */
+ * exists / has gone. Once a retired route's backend has no object left,
+ * the sweeper frees it after the current callbacks: an object that has
+ * been released must not reach b from a later callback. */
 void backend_hold(struct backend *b);
 void backend_release(struct backend *b);
 

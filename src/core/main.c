@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,20 +10,19 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_PRCTL_H
 #include <sys/prctl.h>
 #endif
 
-#include "core/options.h"
-#include "net/pipepool.h"
-#include "base/log.h"
 #include "backend/backend.h"
+#include "base/log.h"
+#include "core/options.h"
 #include "core/routes.h"
 #include "core/server.h"
 #include "core/supervisor.h"
 #include "core/systemd.h"
+#include "net/pipepool.h"
 
 /* Descriptors 0-2 must exist, or a pipe could land on them and then be
  * clobbered when a child's stdio is set up. */

@@ -522,8 +522,7 @@ static void check_merge(const char *in, const char *want)
     size_t n = strlen(in);
     memcpy(buf, in, n);
     size_t r = http_merge_slashes(buf, n);
-    ok(r == strlen(want) && memcmp(buf, want, r) == 0, "merge_slashes \"%s\" -> \"%s\"", in,
-       want);
+    ok(r == strlen(want) && memcmp(buf, want, r) == 0, "merge_slashes \"%s\" -> \"%s\"", in, want);
 }
 
 static void test_merge_slashes(void)
