@@ -51,6 +51,7 @@ struct exec_child {
     uint64_t id;       /* connection id, for logs */
     pid_t pid;         /* also the process group id */
     bool binary;
+    bool pty;                  /* --pty: out_fd is the terminal's master */
     int in_fd, out_fd, err_fd; /* -1 once closed */
     ev_io in_w, out_w, err_w;
     ev_child cw;
@@ -273,7 +274,9 @@ static void read_stdout(struct exec_child *ch)
         if (ch->kill_done) maybe_finish(ch); /* drained a pipe nobody of ours still writes */
         return;
     }
-    if (n < 0) log_error(ch->id, "reading the command's stdout: %s", strerror(errno));
+    /* A terminal's master reads EIO once nothing holds the other side: EOF. */
+    if (n < 0 && !(ch->pty && errno == EIO))
+        log_error(ch->id, "reading the command's stdout: %s", strerror(errno));
     finish_stdout(ch);
     if (!ch->reaped) begin_termination(ch); /* it closed stdout but lives on */
     maybe_finish(ch);
@@ -456,7 +459,8 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
         return BACKEND_REFUSED;
     }
     struct launched sp;
-    int rc = launch_with_pipes(path, argv, envp, &sp);
+    const struct launch_how how = launch_how_of(set);
+    int rc = launch_with_pipes(path, argv, envp, &how, &sp);
     free(envp);
     struct exec_child *ch = rc ? NULL : calloc(1, sizeof *ch);
     if (!ch) {
@@ -477,6 +481,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
     ch->id = c->id;
     ch->pid = pid;
     ch->binary = set->binary;
+    ch->pty = sp.pty;
     ch->in_fd = sp.in_fd;
     ch->out_fd = sp.out_fd;
     ch->err_fd = sp.err_fd;
@@ -611,6 +616,8 @@ static void exec_teardown(struct backend *b)
 
 static int exec_setup(struct backend *b, char *err, size_t errlen)
 {
+    const struct launch_how how = launch_how_of(b->set);
+    if (launch_check(&how, err, errlen) < 0) return -1;
     if (!(b->state = calloc(1, sizeof(struct exec_state)))) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -7,11 +7,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/pty.h"
 #include "base/log.h"
 
 #define ERR_LINE_MAX 4096 /* stderr is logged in lines of at most this */
@@ -182,27 +185,115 @@ static int fast_spawn(const char *path, char *const *argv, char **envp, const in
 }
 #endif
 
-int launch_with_pipes(const char *path, char *const *argv, char **envp, struct launched *child)
+const char *launch_stdbuf_library(void)
 {
+    static const char *const places[] = {
+        LIBSTDBUF_PATH,
+        "/usr/libexec/coreutils/libstdbuf.so",
+        "/usr/lib/coreutils/libstdbuf.so",
+        "/usr/local/libexec/coreutils/libstdbuf.so",
+    };
+    static const char *found; /* looked for until found, then kept */
+    for (size_t i = 0; !found && i < sizeof places / sizeof places[0]; i++)
+        if (access(places[i], R_OK) == 0) found = places[i];
+    return found;
+}
+
+struct launch_how launch_how_of(const struct backend_settings *set)
+{
+    return (struct launch_how){.line_buffer = set->line_buffer, .pty = set->pty};
+}
+
+int launch_check(const struct launch_how *how, char *err, size_t errlen)
+{
+    if (how->line_buffer && !launch_stdbuf_library()) {
+        snprintf(err, errlen,
+                 "--line-buffer needs coreutils' libstdbuf.so, which is not at %s nor in the "
+                 "usual places: install coreutils, or build with --with-libstdbuf=PATH",
+                 LIBSTDBUF_PATH);
+        return -1;
+    }
+    return 0;
+}
+
+static bool named(const char *entry, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/* envp plus what stdbuf -oL adds: libstdbuf.so first in LD_PRELOAD (before
+ * any the environment already has) and _STDBUF_O=L; and for Python, which
+ * buffers without C stdio, PYTHONUNBUFFERED=1. One allocation. */
+static char **line_buffered(char **envp, const char *lib)
+{
+    static const char *const replaced[] = {"LD_PRELOAD", "_STDBUF_O", "PYTHONUNBUFFERED"};
+    size_t n = 0, extra = 0;
+    const char *theirs = NULL;
+    for (; envp[n]; n++)
+        if (named(envp[n], "LD_PRELOAD")) theirs = envp[n] + sizeof "LD_PRELOAD";
+    if (theirs && *theirs) extra = 1 + strlen(theirs);
+    size_t ptrs = (n + 4) * sizeof(char *);
+    size_t preload_len = sizeof "LD_PRELOAD=" + strlen(lib) + extra;
+    char **env = malloc(ptrs + preload_len);
+    if (!env) return NULL;
+    char *preload = (char *)env + ptrs;
+    snprintf(preload, preload_len, "LD_PRELOAD=%s%s%s", lib, extra ? ":" : "", extra ? theirs : "");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool keep = true;
+        for (size_t r = 0; r < sizeof replaced / sizeof replaced[0]; r++)
+            if (named(envp[i], replaced[r])) keep = false;
+        if (keep) env[k++] = envp[i];
+    }
+    env[k++] = preload;
+    env[k++] = "_STDBUF_O=L";
+    env[k++] = "PYTHONUNBUFFERED=1";
+    env[k] = NULL;
+    return env;
+}
+
+static void close_all(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
+}
+
+int launch_with_pipes(const char *path, char *const *argv, char **envp,
+                      const struct launch_how *how, struct launched *child)
+{
+    bool pty = how && how->pty;
+    char **env = envp;
+    if (how && how->line_buffer) {
+        const char *lib = launch_stdbuf_library();
+        if (!lib) return ENOENT;
+        if (!(env = line_buffered(envp, lib))) return ENOMEM;
+    }
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     int rc = 0;
-    if (make_pipe(pin, 1) < 0 || make_pipe(pout, 0) < 0 || make_pipe(perr, 0) < 0) rc = errno;
+    if (make_pipe(pin, 1) < 0)
+        rc = errno;
+    else if (pty)
+        rc = pty_open(&pout[0], &pout[1]); /* stdout: the master is ours, the slave the child's */
+    else if (make_pipe(pout, 0) < 0)
+        rc = errno;
+    if (!rc && make_pipe(perr, 0) < 0) rc = errno;
     /* The child's ends. */
     int theirs[] = {pin[0], pout[1], perr[1]};
-    if (!rc) rc = fast_spawn(path, argv, envp, theirs, &child->pid);
-    if (rc == -1) rc = spawn(path, argv, envp, pin, pout, perr, &child->pid);
+    if (!rc) rc = fast_spawn(path, argv, env, theirs, &child->pid);
+    if (rc == -1) rc = spawn(path, argv, env, pin, pout, perr, &child->pid);
+    if (env != envp) free(env);
     /* They belong to the child now (or to nobody). */
-    for (int i = 0; i < 3; i++)
-        if (theirs[i] >= 0) close(theirs[i]);
+    close_all(theirs, 3);
+    int ours[] = {pin[1], pout[0], perr[0]};
     if (rc) {
-        int ours[] = {pin[1], pout[0], perr[0]};
-        for (int i = 0; i < 3; i++)
-            if (ours[i] >= 0) close(ours[i]);
+        close_all(ours, 3);
         return rc;
     }
     child->in_fd = pin[1];
     child->out_fd = pout[0];
     child->err_fd = perr[0];
+    child->pty = pty;
     return 0;
 }
 

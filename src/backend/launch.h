@@ -8,11 +8,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "backend/settings.h"
 #include "base/buf.h"
 
 struct launched {
     pid_t pid;                 /* also its process group id */
     int in_fd, out_fd, err_fd; /* our ends: non-blocking, close-on-exec */
+    bool pty;                  /* out_fd is a pty's master (it reads EIO at the end) */
+};
+
+/* How stdio is set up, beyond three pipes. */
+struct launch_how {
+    bool line_buffer; /* libstdbuf.so preloaded, stdout line-buffered (stdbuf -oL) */
+    bool pty;         /* stdout on a raw pseudo-terminal (backend/pty.h) */
 };
 
 /* Reserve the descriptors the fast way of starting commands needs; call it
@@ -20,10 +28,23 @@ struct launched {
  * the first do nothing. */
 void launch_reserve_slots(void);
 
+/* What the options (--line-buffer, --pty) ask for. */
+struct launch_how launch_how_of(const struct backend_settings *set);
+
 /* Start path in its own process group, with default signal
- * dispositions, an empty signal mask and no descriptor but the three pipes.
- * Returns 0, or an errno value (nothing is left open then). */
-int launch_with_pipes(const char *path, char *const *argv, char **envp, struct launched *child);
+ * dispositions, an empty signal mask and no descriptor but its stdin,
+ * stdout and stderr: three pipes, or with how->pty stdout on a terminal.
+ * how may be NULL. Returns 0, or an errno value (nothing is left open then). */
+int launch_with_pipes(const char *path, char *const *argv, char **envp,
+                      const struct launch_how *how, struct launched *child);
+
+/* coreutils' libstdbuf.so for --line-buffer: where configure found it, or
+ * where Debian and others install it; NULL when it is nowhere. */
+const char *launch_stdbuf_library(void);
+
+/* Whether how can be done on this machine (a backend's setup asks, so a
+ * start-up or reload fails with the reason): 0, or -1 with err set. */
+int launch_check(const struct launch_how *how, char *err, size_t errlen);
 
 /* Read what is in a child's stderr pipe and log it, one line per line
  * (longer lines cut at 4 KiB), as "LABEL: text" under connection id (0 for

@@ -73,6 +73,7 @@ struct shared_hub {
     size_t next_addr; /* --connect: the address to try next */
     pid_t pid;
     int in_fd, out_fd, err_fd;
+    bool pty; /* --pty: out_fd is the terminal's master */
     ev_io in_w, out_w, err_w;
     ev_child cw;
     bool reaped, out_done, counted;
@@ -249,7 +250,8 @@ static void read_stdout(struct shared_hub *h)
     if (rc < 0) log_error(0, "out of memory broadcasting COMMAND's output; output lost");
     deliver(h, &all, NULL);
     if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) return;
-    if (n < 0)
+    /* A terminal's master reads EIO once nothing holds the other side: EOF. */
+    if (n < 0 && !(h->pty && errno == EIO))
         log_error(0, "shared %s: %s", h->sock ? h->target.name : "COMMAND's stdout",
                   strerror(errno));
     ev_io_stop(h->b->ctx->loop, &h->out_w);
@@ -469,13 +471,15 @@ static int start_child(struct shared_hub *h, char *err, size_t errlen)
     if (h->sock) return open_socket(h, err, errlen);
     char **env = shared_environment(b->set);
     struct launched child;
-    int rc = env ? launch_with_pipes(b->command_path, b->set->command, env, &child) : ENOMEM;
+    const struct launch_how how = launch_how_of(b->set);
+    int rc = env ? launch_with_pipes(b->command_path, b->set->command, env, &how, &child) : ENOMEM;
     free_environment(env);
     if (rc) {
         snprintf(err, errlen, "%.200s: %s", b->command_path, strerror(rc));
         return -1;
     }
     h->pid = child.pid;
+    h->pty = child.pty;
     h->in_fd = child.in_fd;
     h->out_fd = child.out_fd;
     h->err_fd = child.err_fd;
@@ -763,6 +767,8 @@ static void shared_shutdown(struct conn *c)
 /* Set up the hub; with --shared=eager, start COMMAND now. */
 static int shared_setup(struct backend *b, char *err, size_t errlen)
 {
+    const struct launch_how how = launch_how_of(b->set);
+    if (launch_check(&how, err, errlen) < 0) return -1;
     struct shared_hub *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(err, errlen, "out of memory");

@@ -22,6 +22,8 @@ enum opt_id {
     OPT_PORT = 256,
     OPT_ADDRESS,
     OPT_BINARY,
+    OPT_LINE_BUFFER,
+    OPT_PTY,
     OPT_PASSENV,
     OPT_MAXFORKS,
     OPT_CLOSEMS,
@@ -104,6 +106,17 @@ static const struct option_spec option_table[] = {
      "reach its stdin unchanged. Without it, each stdout line becomes one text message and "
      "each text message becomes one line on stdin.",
      OPT_BINARY, MODE_EXEC},
+    {"line-buffer", NULL, NULL,
+     "Start COMMAND with its output line-buffered, so each line it prints goes out at once "
+     "rather than when 4 KiB have piled up or it exits: C stdio through coreutils' "
+     "libstdbuf.so (as 'stdbuf -oL'; grep, sed, tr, jq...) and Python through "
+     "PYTHONUNBUFFERED=1. Other programs: --pty.",
+     OPT_LINE_BUFFER, MODE_EXEC},
+    {"pty", NULL, NULL,
+     "Give COMMAND a pseudo-terminal as stdout (raw: no CR added), so that programs which "
+     "flush per line only on a terminal do so, whatever buffers they use; stdin and stderr "
+     "stay pipes.",
+     OPT_PTY, MODE_EXEC},
     {"passenv", "VAR[,VAR...]", "PATH,LD_LIBRARY_PATH",
      "Environment variables passed on to COMMAND; every other variable of the daemon is "
      "removed. Repeatable.",
@@ -318,6 +331,8 @@ static enum opt_scope scope_of(int id)
     case OPT_BASIC_AUTH:
     case OPT_HTPASSWD: return SCOPE_INHERITED;
     case OPT_BINARY:
+    case OPT_LINE_BUFFER:
+    case OPT_PTY:
     case OPT_PASSENV:
     case OPT_MAXFORKS:
     case OPT_CLOSEMS:
@@ -577,6 +592,8 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         if (!*value) return bad_value(s, value, "expected an address");
         return push(&cfg->addresses, &cfg->naddresses, value) == 0;
     case OPT_BINARY: cfg->backend.binary = true; return true;
+    case OPT_LINE_BUFFER: cfg->backend.line_buffer = true; return true;
+    case OPT_PTY: cfg->backend.pty = true; return true;
     case OPT_PASSENV:
         cfg->backend.passenv_set = true;
         switch (add_passenv(cfg, value)) {
@@ -1311,6 +1328,9 @@ void options_keep_restart_only(struct config *fresh, struct config *live, char *
     KEEP(backend.command, same_list(fresh->backend.command, live->backend.command), "command");
     KEEP(backend.dir, same_string(fresh->backend.dir, live->backend.dir), "dir");
     KEEP(backend.binary, fresh->backend.binary == live->backend.binary, "binary");
+    KEEP(backend.line_buffer, fresh->backend.line_buffer == live->backend.line_buffer,
+         "line-buffer");
+    KEEP(backend.pty, fresh->backend.pty == live->backend.pty, "pty");
     KEEP(backend.shared, fresh->backend.shared == live->backend.shared, "shared");
     KEEP(workers, fresh->workers == live->workers, "workers");
     KEEP(backend.shared_prefix, fresh->backend.shared_prefix == live->backend.shared_prefix,
