@@ -4,8 +4,11 @@
 #include "backend/backend.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
+#include "net/conn.h"
 #include "net/context.h"
+#include "proto/handshake.h"
 
 extern const struct backend_ops exec_backend, proxy_backend, shared_backend;
 
@@ -44,4 +47,18 @@ void backend_child_reaped(struct backend *b)
 {
     b->nchildren--;
     b->ctx->nchildren--;
+}
+
+bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c,
+                              const struct http_request *req, struct backend_refusal *r)
+{
+    if (!set->nsubprotocols) return true;
+    c->subprotocol = handshake_pick_subprotocol(req, set->subprotocols, set->nsubprotocols);
+    if (c->subprotocol || !set->subprotocol_required) return true;
+    r->http_status = 400;
+    int n = snprintf(r->why, sizeof r->why, "no subprotocol this endpoint speaks was offered:");
+    for (size_t i = 0; i < set->nsubprotocols && n > 0 && (size_t)n < sizeof r->why; i++)
+        n += snprintf(r->why + n, sizeof r->why - (size_t)n, "%s %s", i ? "," : "",
+                      set->subprotocols[i]);
+    return false;
 }

@@ -77,6 +77,12 @@ const struct backend_ops *backend_select(const struct backend_settings *set);
 void backend_hold(struct backend *b);
 void backend_release(struct backend *b);
 
+/* --subprotocol: set c->subprotocol to the first of set's that the client
+ * offers. Returns false, with r filled (400 naming ours), when there is
+ * none and --subprotocol-required. */
+bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c,
+                              const struct http_request *req, struct backend_refusal *r);
+
 /* A process of b was started / has been reaped. */
 void backend_child_started(struct backend *b);
 void backend_child_reaped(struct backend *b);

@@ -20,6 +20,7 @@ struct cgienv_input {
     const char *remote_user;   /* Basic auth user, or NULL */
     size_t script_name_len;    /* --dir: bytes of the decoded path naming the script, or 0 */
     const char *ssl_client_cn; /* verified client certificate's CN (--sslca), or NULL */
+    const char *subprotocol;   /* the one answered (--subprotocol), or NULL */
 };
 
 /* Build a NULL-terminated environment in one allocation (release it with a

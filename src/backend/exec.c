@@ -423,6 +423,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
     const struct backend_settings *set = b->set;
     struct context *ctx = b->ctx;
     /* --dir: the URL path names the script; else the one COMMAND. */
+    if (!backend_pick_subprotocol(set, c, req, refusal)) return BACKEND_REFUSED;
     const char *path = b->command_path;
     char *const *argv = set->command;
     struct script_match script;
@@ -452,6 +453,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
         .remote_user = c->remote_user,
         .script_name_len = script_name_len,
         .ssl_client_cn = c->client_verified ? c->client_cn : NULL,
+        .subprotocol = c->subprotocol,
     };
     char **envp = cgienv_build(&in);
     if (!envp) {

@@ -12,9 +12,12 @@ struct backend_settings {
     char **command; /* NULL-terminated argv of COMMAND */
     char *dir;      /* --dir: scripts chosen by the URL path instead of COMMAND */
     bool binary;
-    bool line_buffer; /* --line-buffer: libstdbuf.so preloaded */
-    bool pty;         /* --pty: stdin and stdout on a pseudo-terminal */
-    char **passenv; /* NULL-terminated variable names */
+    bool line_buffer;    /* --line-buffer: libstdbuf.so preloaded */
+    bool pty;            /* --pty: stdout on a pseudo-terminal */
+    char **subprotocols; /* NULL-terminated, in our order of preference */
+    size_t nsubprotocols;
+    bool subprotocol_required; /* refuse clients that offer none of them */
+    char **passenv;            /* NULL-terminated variable names */
     size_t npassenv;
     bool passenv_set; /* --passenv given, even empty: no default list */
     unsigned closems;

@@ -358,14 +358,17 @@ static void send_line(struct shared_hub *h, const char *prefix, const uint8_t *p
     write_stdin(h);
 }
 
-/* --shared-events: "!open<TAB>ID<TAB>ADDRESS" and "!close<TAB>ID". */
+/* --shared-events: "!open<TAB>ID<TAB>ADDRESS" (with --subprotocol, then
+ * "<TAB>PROTOCOL", empty for none) and "!close<TAB>ID". */
 static void send_event(struct shared_hub *h, const char *what, struct shared_client *cl)
 {
-    if (!h->b->set->shared_events) return;
-    char line[160];
+    const struct backend_settings *set = h->b->set;
+    if (!set->shared_events) return;
+    char line[400];
+    const char *proto = cl->conn->subprotocol ? cl->conn->subprotocol : "";
     int n = strcmp(what, "open") == 0
-                ? snprintf(line, sizeof line, "!open\t%llu\t%s", (unsigned long long)cl->id,
-                           cl->conn->peer_addr)
+                ? snprintf(line, sizeof line, "!open\t%llu\t%s%s%.200s", (unsigned long long)cl->id,
+                           cl->conn->peer_addr, set->nsubprotocols ? "\t" : "", proto)
                 : snprintf(line, sizeof line, "!close\t%llu", (unsigned long long)cl->id);
     send_line(h, NULL, (const uint8_t *)line, (size_t)n, true);
 }
@@ -634,6 +637,8 @@ static enum backend_start shared_start(struct backend *b, struct conn *c,
     refusal->http_status = 0; /* as exec: accept, then close 1011 */
     if (h->sock && http_header_has_token(req, "Sec-WebSocket-Protocol", "binary"))
         c->subprotocol = "binary"; /* what noVNC and websockify clients ask for */
+    else if (!backend_pick_subprotocol(b->set, c, req, refusal))
+        return BACKEND_REFUSED;
     if (!h->running && !ev_is_active(&h->restart) &&
         start_child(h, refusal->why, sizeof refusal->why) < 0)
         return BACKEND_REFUSED;

@@ -24,6 +24,8 @@ enum opt_id {
     OPT_BINARY,
     OPT_LINE_BUFFER,
     OPT_PTY,
+    OPT_SUBPROTOCOL,
+    OPT_SUBPROTOCOL_REQUIRED,
     OPT_PASSENV,
     OPT_MAXFORKS,
     OPT_CLOSEMS,
@@ -117,6 +119,16 @@ static const struct option_spec option_table[] = {
      "flush per line only on a terminal do so, whatever buffers they use; stdin and stderr "
      "stay pipes.",
      OPT_PTY, MODE_EXEC},
+    {"subprotocol", "NAME[,NAME...]", NULL,
+     "Subprotocols COMMAND speaks, in order of preference (repeatable): the first of them that "
+     "the client offers is answered in Sec-WebSocket-Protocol and passed to COMMAND as "
+     "SEC_WEBSOCKET_PROTOCOL. Without it no subprotocol is ever answered, and a browser that "
+     "asks for one (new WebSocket(url, 'chat')) fails the connection.",
+     OPT_SUBPROTOCOL, MODE_EXEC},
+    {"subprotocol-required", NULL, NULL,
+     "With --subprotocol: refuse clients that offer none of them (HTTP 400 naming the "
+     "supported ones) instead of connecting them without a subprotocol.",
+     OPT_SUBPROTOCOL_REQUIRED, MODE_EXEC},
     {"passenv", "VAR[,VAR...]", "PATH,LD_LIBRARY_PATH",
      "Environment variables passed on to COMMAND; every other variable of the daemon is "
      "removed. Repeatable.",
@@ -267,7 +279,7 @@ static const struct option_spec option_table[] = {
      OPT_SHARED_PREFIX, MODE_EXEC},
     {"shared-events", NULL, NULL,
      "With --shared-prefix: tell COMMAND about clients with lines '!open<TAB>ID<TAB>ADDRESS' "
-     "and '!close<TAB>ID'.",
+     "(with --subprotocol, then '<TAB>PROTOCOL') and '!close<TAB>ID'.",
      OPT_SHARED_EVENTS, MODE_EXEC},
     {"slow-client", "close|drop", "close",
      "With --shared: a client whose queue stays full for --slow-client-timeout is closed with "
@@ -333,6 +345,8 @@ static enum opt_scope scope_of(int id)
     case OPT_BINARY:
     case OPT_LINE_BUFFER:
     case OPT_PTY:
+    case OPT_SUBPROTOCOL:
+    case OPT_SUBPROTOCOL_REQUIRED:
     case OPT_PASSENV:
     case OPT_MAXFORKS:
     case OPT_CLOSEMS:
@@ -456,7 +470,21 @@ static bool add_header_line(char **lines, const char *spec)
     return true;
 }
 
-static int add_passenv(struct config *cfg, const char *list)
+static bool variable_name(const char *name)
+{
+    return !strchr(name, '=');
+}
+
+static bool subprotocol_name(const char *name)
+{
+    for (const char *p = name; *p; p++)
+        if (!http_is_tchar((unsigned char)*p)) return false;
+    return true;
+}
+
+/* Append the names of a comma list ("a, b,c") to *names. Returns 0, 1 when
+ * one is not valid(), or -1 when out of memory. */
+static int add_names(char ***names, size_t *n, const char *list, bool (*valid)(const char *))
 {
     char *copy = strdup(list);
     if (!copy) return -1;
@@ -465,16 +493,21 @@ static int add_passenv(struct config *cfg, const char *list)
     for (char *name = strtok_r(copy, ",", &save); name && rc == 0;
          name = strtok_r(NULL, ",", &save)) {
         while (*name == ' ') name++;
-        size_t n = strlen(name);
-        while (n && name[n - 1] == ' ') name[--n] = '\0';
-        if (n == 0) continue;
-        if (strchr(name, '='))
+        size_t len = strlen(name);
+        while (len && name[len - 1] == ' ') name[--len] = '\0';
+        if (len == 0) continue;
+        if (!valid(name))
             rc = 1;
-        else if (push(&cfg->backend.passenv, &cfg->backend.npassenv, name) < 0)
+        else if (push(names, n, name) < 0)
             rc = -1;
     }
     free(copy);
     return rc;
+}
+
+static int add_passenv(struct config *cfg, const char *list)
+{
+    return add_names(&cfg->backend.passenv, &cfg->backend.npassenv, list, variable_name);
 }
 
 static void set_defaults(struct config *cfg)
@@ -594,6 +627,14 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_BINARY: cfg->backend.binary = true; return true;
     case OPT_LINE_BUFFER: cfg->backend.line_buffer = true; return true;
     case OPT_PTY: cfg->backend.pty = true; return true;
+    case OPT_SUBPROTOCOL:
+        switch (add_names(&cfg->backend.subprotocols, &cfg->backend.nsubprotocols, value,
+                          subprotocol_name)) {
+        case 0: return true;
+        case 1: return bad_value(s, value, "expected names (tokens) separated by commas");
+        default: return false;
+        }
+    case OPT_SUBPROTOCOL_REQUIRED: cfg->backend.subprotocol_required = true; return true;
     case OPT_PASSENV:
         cfg->backend.passenv_set = true;
         switch (add_passenv(cfg, value)) {
@@ -1024,6 +1065,10 @@ static bool check_endpoint(struct config *cfg, const bool *seen, char **cli, cha
         usage_error("%s%s cannot be used with --shared", where, not_shared);
         return false;
     }
+    if (cfg->backend.subprotocol_required && !cfg->backend.nsubprotocols) {
+        usage_error("%soption '--subprotocol-required' needs --subprotocol", where);
+        return false;
+    }
     if (cfg->backend.ssl_target_insecure && !cfg->backend.ssl_target) {
         usage_error("%soption '--ssl-target-insecure' needs --ssl-target", where);
         return false;
@@ -1273,6 +1318,7 @@ void options_free(struct config *cfg)
     free(cfg->unixsocket);
     free_list(cfg->addresses);
     free_list(cfg->backend.passenv);
+    free_list(cfg->backend.subprotocols);
     free_list(cfg->backend.command);
     free(cfg->staticdir);
     free(cfg->http.headers_ws);

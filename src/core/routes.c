@@ -171,11 +171,10 @@ static bool same_backend(const struct backend *b, const struct config *e)
     return b->ops == backend_select(y) && same_list(x->command, y->command) &&
            same_string(b->command_path, e->command_path) &&
            same_string(b->script_root, e->script_root) && x->binary == y->binary &&
-           x->line_buffer == y->line_buffer && x->pty == y->pty &&
-           x->shared == y->shared && x->shared_prefix == y->shared_prefix &&
-           x->shared_events == y->shared_events && same_string(x->connect, y->connect) &&
-           same_string(x->token_file, y->token_file) && x->ssl_target == y->ssl_target &&
-           x->ssl_target_insecure == y->ssl_target_insecure;
+           x->line_buffer == y->line_buffer && x->pty == y->pty && x->shared == y->shared &&
+           x->shared_prefix == y->shared_prefix && x->shared_events == y->shared_events &&
+           same_string(x->connect, y->connect) && same_string(x->token_file, y->token_file) &&
+           x->ssl_target == y->ssl_target && x->ssl_target_insecure == y->ssl_target_insecure;
 }
 
 static struct route *route_of(struct routes *t, const struct route_config *rc)

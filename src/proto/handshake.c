@@ -112,3 +112,17 @@ const char *handshake_error_headers(int status)
     default: return NULL;
     }
 }
+
+const char *handshake_pick_subprotocol(const struct http_request *req, char *const *ours, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t len = strlen(ours[k]);
+        for (size_t i = 0; i < req->nheaders; i++) {
+            const struct http_header *h = &req->headers[i];
+            if (http_name_eq(h->name, h->name_len, "Sec-WebSocket-Protocol") &&
+                http_list_has(h->value, h->value_len, ours[k], len, true))
+                return ours[k];
+        }
+    }
+    return NULL;
+}

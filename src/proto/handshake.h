@@ -30,6 +30,12 @@ bool handshake_accept(const char *key, size_t len, char out[HANDSHAKE_ACCEPT_LEN
 int handshake_append_101(struct buf *out, const struct http_request *req, const char *subprotocol,
                          const char *extra_headers);
 
+/* The subprotocol to answer: the first of ours (n names, in our order of
+ * preference) that the client offers in its Sec-WebSocket-Protocol headers
+ * (comma lists, blanks trimmed; compared exactly, as browsers check the
+ * answer against their offer exactly). NULL when it offers none of them. */
+const char *handshake_pick_subprotocol(const struct http_request *req, char *const *ours, size_t n);
+
 /* Extra header lines that go with an error status (Allow, Sec-WebSocket-Version). */
 const char *handshake_error_headers(int status);
 

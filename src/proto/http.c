@@ -156,7 +156,7 @@ size_t http_header_count(const struct http_request *r, const char *name)
     return n;
 }
 
-static bool list_has_token(const char *v, size_t n, const char *token)
+bool http_list_has(const char *v, size_t n, const char *element, size_t len, bool exact_case)
 {
     size_t i = 0;
     while (i < n) {
@@ -165,7 +165,10 @@ static bool list_has_token(const char *v, size_t n, const char *token)
         while (i < n && v[i] != ',') i++;
         size_t end = i;
         while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
-        if (end > start && http_name_eq(v + start, end - start, token)) return true;
+        if (end - start != len || !len) continue;
+        if (exact_case ? memcmp(v + start, element, len) == 0
+                       : http_name_eq(v + start, len, element))
+            return true;
     }
     return false;
 }
@@ -175,7 +178,7 @@ bool http_header_has_token(const struct http_request *r, const char *name, const
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct http_header *h = &r->headers[i];
         if (http_name_eq(h->name, h->name_len, name) &&
-            list_has_token(h->value, h->value_len, token))
+            http_list_has(h->value, h->value_len, token, strlen(token), false))
             return true;
     }
     return false;

@@ -65,6 +65,10 @@ size_t http_header_count(const struct http_request *r, const char *name);
  * comma-separated value (case-insensitive, whitespace trimmed). */
 bool http_header_has_token(const struct http_request *r, const char *name, const char *token);
 
+/* Whether the comma-separated list v (n bytes; blanks around elements
+ * trimmed) has element (len bytes): ASCII case-insensitively, or exactly. */
+bool http_list_has(const char *v, size_t n, const char *element, size_t len, bool exact_case);
+
 bool http_is_tchar(unsigned char c);
 
 /* Split the request-target into path and query (absolute-form targets are

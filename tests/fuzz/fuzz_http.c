@@ -9,7 +9,8 @@
  * the whole input, with the same request. A complete head is then checked and
  * handed to handshake_check, handshake_append_101, http_split_target,
  * http_percent_decode, http_query_param (against a reference, on the query
- * and on the raw input) and cgienv_build, whose results are checked too. */
+ * and on the raw input), cgienv_build and handshake_pick_subprotocol, whose
+ * results are checked too. */
 #include "autoconfig.h"
 
 #include <stdbool.h>
@@ -295,7 +296,13 @@ static void check_after_parse(const struct http_request *req, uint64_t rnd)
         free(env);
     }
     free(decoded);
-    sink = st + upgrade + http_header_has_token(req, "Connection", "upgrade");
+    /* The subprotocol picked is one of ours, and one the client offered:
+     * the case-insensitive token search finds it too. */
+    char *ours[] = {"chat", "v2.chat", "binary", NULL};
+    const char *picked = handshake_pick_subprotocol(req, ours, 3);
+    if (picked && !http_header_has_token(req, "Sec-WebSocket-Protocol", picked)) abort();
+    if (picked && picked != ours[0] && picked != ours[1] && picked != ours[2]) abort();
+    sink = st + upgrade + http_header_has_token(req, "Connection", "upgrade") + (picked != NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -296,6 +296,59 @@ static void test_append_101(void)
     buf_free(&out);
 }
 
+/* ---- subprotocols -------------------------------------------------------------- */
+
+/* The pick for a request with these Sec-WebSocket-Protocol lines (NULL-ended). */
+static const char *pick(const char *const *offers, char *const *ours, size_t n)
+{
+    const char *headers[8] = {"Host: x"};
+    size_t k = 1;
+    char lines[6][128];
+    for (; offers[k - 1] && k < 7; k++) {
+        snprintf(lines[k - 1], sizeof lines[0], "Sec-WebSocket-Protocol: %s", offers[k - 1]);
+        headers[k] = lines[k - 1];
+    }
+    headers[k] = NULL;
+    static struct parsed p;
+    build(&p, "GET / HTTP/1.1", headers);
+    const char *r = p.rc > 0 ? handshake_pick_subprotocol(&p.req, ours, n) : "(unparsed)";
+    release(&p);
+    return r;
+}
+
+static void check_pick(const char *const *offers, char *const *ours, size_t n, const char *want)
+{
+    const char *got = pick(offers, ours, n);
+    ok(want ? got && strcmp(got, want) == 0 : got == NULL, "offer \"%s\"%s -> %s (got %s)",
+       offers[0] ? offers[0] : "", offers[0] && offers[1] ? " + more" : "", want ? want : "none",
+       got ? got : "none");
+}
+
+static void test_pick_subprotocol(void)
+{
+    char *chat_first[] = {"chat", "superchat", NULL};
+    char *super_first[] = {"superchat", "chat", NULL};
+    check_pick((const char *[]){"chat", NULL}, chat_first, 2, "chat");
+    check_pick((const char *[]){"superchat, chat", NULL}, chat_first, 2, "chat"); /* our order */
+    check_pick((const char *[]){"chat,superchat", NULL}, super_first, 2, "superchat");
+    check_pick((const char *[]){" \t chat \t", NULL}, chat_first, 2, "chat"); /* trimmed */
+    check_pick((const char *[]){"x", "superchat", NULL}, chat_first, 2, "superchat");
+    check_pick((const char *[]){"Chat", NULL}, chat_first, 2, NULL); /* exact: browsers check so */
+    check_pick((const char *[]){"chatty, cha, hat", NULL}, chat_first, 2, NULL);
+    check_pick((const char *[]){",,", NULL}, chat_first, 2, NULL);
+    check_pick((const char *[]){NULL}, chat_first, 2, NULL);
+    check_pick((const char *[]){"chat", NULL}, chat_first, 0, NULL);
+}
+
+static void test_list_has(void)
+{
+    ok(http_list_has("a, B ,c", 7, "b", 1, false), "list: case-insensitive element found");
+    ok(!http_list_has("a, B ,c", 7, "b", 1, true), "list: exact element not found");
+    ok(http_list_has("a, B ,c", 7, "B", 1, true), "list: exact element found");
+    ok(!http_list_has("ab", 2, "a", 1, false), "list: a prefix is not an element");
+    ok(!http_list_has(", ,", 3, "", 0, false), "list: an empty element never matches");
+}
+
 int main(void)
 {
     test_accept();
@@ -303,5 +356,7 @@ int main(void)
     test_check();
     test_is_upgrade();
     test_append_101();
+    test_pick_subprotocol();
+    test_list_has();
     return tap_finish();
 }
