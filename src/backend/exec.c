@@ -33,10 +33,12 @@ extern char **environ;
 #define STDIN_BATCH      65536          /* client bytes held for stdin before the client waits */
 #define DIRECT_WRITE_MIN 16384          /* a chunk this big is written without copying */
 
-/* websocketd's spacing of the termination signals, in ms (plus --closems). */
+/* websocketd's spacing of the termination signals, in ms (plus --closems);
+ * the first is --close-signal's. */
 static const int kill_delays_ms[] = {100, 250, 500};
 static const int kill_signals[] = {SIGINT, SIGTERM, SIGKILL};
 #define KILL_STEPS    3
+#define NO_SIGNAL_MS  850  /* --close-signal=none without --closems: the whole sequence's time */
 #define AFTER_KILL_MS 1000 /* then stop waiting for stdout held by escaped processes */
 
 /* The backend's state: the children still tracked (their clients may be gone). */
@@ -131,13 +133,20 @@ static void schedule_kill_step(struct exec_child *ch, int ms)
     ev_timer_start(ch->b->ctx->loop, &ch->kill_timer);
 }
 
-/* Close stdin, then SIGINT, SIGTERM, SIGKILL to the whole process group. */
+/* Close stdin, then SIGINT (--close-signal), SIGTERM, SIGKILL to the whole
+ * process group; with --close-signal=none only SIGKILL, after --closems. */
 static void begin_termination(struct exec_child *ch)
 {
     if (ch->terminating) return;
     ch->terminating = true;
     close_stdin(ch);
-    schedule_kill_step(ch, kill_delays_ms[0] + (int)ch->b->set->closems);
+    const struct backend_settings *set = ch->b->set;
+    if (set->close_signal == 0) {
+        ch->kill_step = KILL_STEPS - 1;
+        schedule_kill_step(ch, set->closems ? (int)set->closems : NO_SIGNAL_MS);
+        return;
+    }
+    schedule_kill_step(ch, kill_delays_ms[0] + (int)set->closems);
 }
 
 static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -147,10 +156,14 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
     struct exec_child *ch = container_of(w, struct exec_child, kill_timer);
     enter(ch);
     if (ch->kill_step < KILL_STEPS && group_alive(ch)) {
-        int sig = kill_signals[ch->kill_step];
-        if (sig == SIGKILL)
-            log_info(ch->id, "process group %d did not end after SIGINT and SIGTERM: sent SIGKILL",
+        int first = ch->b->set->close_signal;
+        int sig = ch->kill_step == 0 ? first : kill_signals[ch->kill_step];
+        if (sig == SIGKILL && first == 0)
+            log_info(ch->id, "process group %d did not end after its stdin closed: sent SIGKILL",
                      (int)ch->pid);
+        else if (sig == SIGKILL)
+            log_info(ch->id, "process group %d did not end after SIG%s and SIGTERM: sent SIGKILL",
+                     (int)ch->pid, sigabbrev_np(first) ? sigabbrev_np(first) : "?");
         else
             log_debug(ch->id, "sending %s to process group %d", strsignal(sig), (int)ch->pid);
         kill(-ch->pid, sig);

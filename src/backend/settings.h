@@ -21,6 +21,8 @@ struct backend_settings {
     size_t npassenv;
     bool passenv_set; /* --passenv given, even empty: no default list */
     unsigned closems;
+    int close_signal;      /* the first of the close sequence; 0: none (only SIGKILL) */
+    bool close_signal_set; /* --close-signal given (refused with --shared) */
 
     /* proxy: --connect or --token-file instead of COMMAND */
     bool proxy;

@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "proto/cidr.h"
@@ -29,6 +31,7 @@ enum opt_id {
     OPT_PASSENV,
     OPT_MAXFORKS,
     OPT_CLOSEMS,
+    OPT_CLOSE_SIGNAL,
     OPT_MAXMSGSIZE,
     OPT_STATICDIR,
     OPT_HEADER,
@@ -140,6 +143,11 @@ static const struct option_spec option_table[] = {
      "Extra milliseconds given to COMMAND before each signal once its client has gone "
      "(stdin closed, then SIGINT, SIGTERM and SIGKILL after 100, 250 and 500 ms).",
      OPT_CLOSEMS, MODE_EXEC},
+    {"close-signal", "SIG|none", "INT",
+     "The first signal of that sequence (HUP, INT, QUIT, TERM, USR1, USR2 or a number), then "
+     "SIGTERM and SIGKILL. 'none': no signal but SIGKILL, sent when COMMAND has not ended "
+     "within --closems (or 850 ms) of its stdin closing. Not with --shared.",
+     OPT_CLOSE_SIGNAL, MODE_EXEC},
     {"maxmsgsize", "BYTES", "16M",
      "Largest message accepted from a client (suffixes K, M, G; 0 means no limit). A larger one "
      "closes the connection with 1009.",
@@ -350,6 +358,7 @@ static enum opt_scope scope_of(int id)
     case OPT_PASSENV:
     case OPT_MAXFORKS:
     case OPT_CLOSEMS:
+    case OPT_CLOSE_SIGNAL:
     case OPT_CONNECT:
     case OPT_UNIX_TARGET:
     case OPT_TOKEN_FILE:
@@ -510,6 +519,33 @@ static int add_passenv(struct config *cfg, const char *list)
     return add_names(&cfg->backend.passenv, &cfg->backend.npassenv, list, variable_name);
 }
 
+/* "HUP", "SIGHUP", "hup", "1"; "none" is 0. */
+static bool parse_signal(const char *value, int *sig)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"TERM", SIGTERM},
+                 {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"KILL", SIGKILL}, {"ALRM", SIGALRM}};
+    if (strcasecmp(value, "none") == 0) {
+        *sig = 0;
+        return true;
+    }
+    uint64_t v;
+    if (parse_uint(value, (uint64_t)SIGRTMAX, &v)) {
+        *sig = (int)v;
+        return v > 0;
+    }
+    const char *name = strncasecmp(value, "SIG", 3) == 0 ? value + 3 : value;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(name, names[i].name) == 0) {
+            *sig = names[i].sig;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void set_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -517,6 +553,7 @@ static void set_defaults(struct config *cfg)
     cfg->session.maxmsgsize = 16ull << 20;
     cfg->loglevel = LOGL_ACCESS;
     cfg->backend.connect_timeout = 10.0;
+    cfg->backend.close_signal = SIGINT;
     cfg->conn.maxconn_per_ip = 256;
     cfg->conn.handshake_timeout = 10.0;
     cfg->session.pingms = 30000;
@@ -651,6 +688,11 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         if (!parse_uint(value, 3600000, &v))
             return bad_value(s, value, "expected milliseconds from 0 to 3600000");
         cfg->backend.closems = (unsigned)v;
+        return true;
+    case OPT_CLOSE_SIGNAL:
+        if (!parse_signal(value, &cfg->backend.close_signal))
+            return bad_value(s, value, "expected a signal (HUP, INT, TERM... or a number) or none");
+        cfg->backend.close_signal_set = true;
         return true;
     case OPT_MAXMSGSIZE:
         if (!parse_size(value, &v))
@@ -1054,10 +1096,11 @@ static bool check_endpoint(struct config *cfg, const bool *seen, char **cli, cha
         usage_error("%soption '--shared-events' needs --shared-prefix", where);
         return false;
     }
-    const char *not_shared = cfg->backend.dir          ? "--dir"
-                             : cfg->backend.token_file ? "--token-file"
-                             : cfg->backend.ssl_target ? "--ssl-target"
-                             : cfg->http.maxforks      ? "--maxforks"
+    const char *not_shared = cfg->backend.dir                ? "--dir"
+                             : cfg->backend.token_file       ? "--token-file"
+                             : cfg->backend.ssl_target       ? "--ssl-target"
+                             : cfg->http.maxforks            ? "--maxforks"
+                             : cfg->backend.close_signal_set ? "--close-signal"
                              : cfg->backend.binary && cfg->backend.shared_prefix
                                  ? "--binary with --shared-prefix"
                                  : NULL;

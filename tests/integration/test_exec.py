@@ -6,12 +6,14 @@ import re
 import resource
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 import websockets
 
 import no_close_range
+from harness import BINARY, free_port, root_children
 from rawws import Conn, close_payload, frame
 from wsclient import OPEN, collect, recv_all, recv_bytes, run
 
@@ -555,3 +557,81 @@ def test_sigterm_closes_sessions_with_1001_and_ends_children(server, script):
         return codes
     assert run(go()) == [1001] * 5
     assert s.proc.wait(10) == 0
+
+
+# --- --close-signal ------------------------------------------------------------
+
+def signals_seen(server, script, tmp_path, *args):
+    """Which signals a child that ignores its stdin closing receives once its
+    client has gone, in order, as it logs them; and the daemon."""
+    log = tmp_path / "signals"
+    body = ("#!/bin/bash\n"
+            + "".join(f"trap 'echo {n} >> {log}' {n}\n" for n in ("HUP", "INT", "TERM", "USR1"))
+            + "echo ready\nwhile :; do sleep 0.05; done\n")
+    s = server(*args, script(body))
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            assert await asyncio.wait_for(ws.recv(), 5) == "ready"
+    run(go())
+    assert s.wait_no_children(10), s.descendants()  # SIGKILL ends it in any case
+    return (log.read_text().split() if log.exists() else []), s
+
+
+@pytest.mark.parametrize("value,first", [("HUP", "HUP"), ("SIGUSR1", "USR1"), ("15", "TERM"),
+                                         ("int", "INT")])
+def test_close_signal_replaces_the_first_signal(server, script, tmp_path, value, first):
+    seen, s = signals_seen(server, script, tmp_path, f"--close-signal={value}")
+    assert seen == [first, "TERM"], seen
+    s.wait_log(rf"did not end after SIG{first} and SIGTERM: sent SIGKILL")
+
+
+def test_close_signal_none_sends_only_sigkill_after_closems(server, script, tmp_path):
+    start = time.monotonic()
+    seen, s = signals_seen(server, script, tmp_path, "--close-signal=none", "--closems=400")
+    assert seen == []
+    assert time.monotonic() - start >= 0.4
+    s.wait_log(r"did not end after its stdin closed: sent SIGKILL")
+
+
+def test_close_signal_none_lets_a_program_finish_by_itself(server, script, tmp_path):
+    """What websocketd #207 asks for: a program that cleans up after EOF is
+    not interrupted."""
+    done = tmp_path / "done"
+    body = (f"#!/bin/sh\ntrap 'echo signal >> {done}' INT TERM\ncat >/dev/null\n"
+            f"sleep 0.3\necho clean >> {done}\n")
+    s = server("--close-signal=none", "--closems=3000", script(body))
+
+    async def go():
+        async with websockets.connect(s.url, **OPEN) as ws:
+            await ws.send("bye")
+    run(go())
+    assert s.wait_no_children(10)
+    assert done.read_text() == "clean\n"
+
+
+@pytest.mark.parametrize("args,want", [
+    (["--close-signal=FOO", "cat"], "expected a signal"),
+    (["--close-signal=0", "cat"], "expected a signal"),
+    (["--shared", "--close-signal=HUP", "cat"], "--close-signal cannot be used with --shared"),
+])
+def test_close_signal_bad_values(args, want):
+    r = subprocess.run([BINARY, f"--port={free_port()}", *root_children(args), *args],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and want in r.stderr, r.stderr
+
+
+def test_close_signal_per_route(server, script, tmp_path):
+    log = tmp_path / "signals"
+    body = (f"#!/bin/bash\ntrap 'echo HUP >> {log}; exit 0' HUP\necho ready\n"
+            "while :; do sleep 0.05; done\n")
+    conf = tmp_path / "routes.conf"
+    conf.write_text(f"[route /r/]\nclose-signal = HUP\ncommand = {script(body)}\n")
+    s = server(f"--config={conf}")
+
+    async def go():
+        async with websockets.connect(s.url + "/r/", **OPEN) as ws:
+            assert await asyncio.wait_for(ws.recv(), 5) == "ready"
+    run(go())
+    assert s.wait_no_children(10)
+    assert log.read_text() == "HUP\n"
