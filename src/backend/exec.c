@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/rootpath.h"
 #include "backend/launch.h"
+#include "proto/json.h"
 #include "proto/utf8.h"
 #include "base/util.h"
 #include "proto/ws.h"
@@ -32,6 +33,7 @@ extern char **environ;
 #define READ_MAX_BYTES   WS_PAYLOAD_64K /* one binary message per stdout read of at most this */
 #define STDIN_BATCH      65536          /* client bytes held for stdin before the client waits */
 #define DIRECT_WRITE_MIN 16384          /* a chunk this big is written without copying */
+#define STDERR_HELD_MAX  65536          /* --passstderr bytes held behind a fragmented line */
 
 /* websocketd's spacing of the termination signals, in ms (plus --closems);
  * the first is --close-signal's. */
@@ -67,9 +69,11 @@ struct exec_child {
     struct buf pending; /* client bytes taken but not yet written to stdin */
     bool fragment_open; /* a long line is going out as fragments */
     bool utf8_warned;
-    struct buf line;    /* stdout bytes of an unfinished line (text mode) */
-    struct buf errline; /* unfinished stderr line */
-    int busy;           /* callbacks of ours on the stack: freeing waits for them */
+    struct buf line;     /* stdout bytes of an unfinished line (text mode) */
+    struct buf errline;  /* unfinished stderr line */
+    struct buf err_held; /* --passstderr messages waiting for a fragmented stdout line to end */
+    bool output_paused;  /* the client is full: stdout (and --passstderr's stderr) not read */
+    int busy;            /* callbacks of ours on the stack: freeing waits for them */
     bool free_pending;
 };
 
@@ -181,11 +185,11 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
     leave(ch);
 }
 
-/* One text frame: the line itself when it is valid UTF-8, else a repaired copy. */
-static void send_text(struct exec_child *ch, const uint8_t *p, size_t n, bool fin)
+static void flush_held_stderr(struct exec_child *ch);
+
+/* One frame of text: as it is when valid UTF-8, else a repaired copy. */
+static void send_text_frame(struct exec_child *ch, uint8_t b0, const uint8_t *p, size_t n)
 {
-    uint8_t b0 = (fin ? WS_FIN : 0) | (ch->fragment_open ? WS_OP_CONT : WS_OP_TEXT);
-    ch->fragment_open = !fin;
     if (utf8_validate(UTF8_ACCEPT, p, n) == UTF8_ACCEPT) {
         conn_send(ch->conn, b0, p, n);
         return;
@@ -201,6 +205,15 @@ static void send_text(struct exec_child *ch, const uint8_t *p, size_t n, bool fi
         log_warn(ch->id, "the command wrote invalid UTF-8 in text mode; replaced with U+FFFD "
                          "(use --binary for binary data)");
     }
+}
+
+/* One text message, or a fragment of one (fin false): the stdout lines. */
+static void send_text(struct exec_child *ch, const uint8_t *p, size_t n, bool fin)
+{
+    uint8_t b0 = (fin ? WS_FIN : 0) | (ch->fragment_open ? WS_OP_CONT : WS_OP_TEXT);
+    ch->fragment_open = !fin;
+    send_text_frame(ch, b0, p, n);
+    if (fin) flush_held_stderr(ch); /* stderr lines that waited for this message to end */
 }
 
 /* Turn the complete lines in ch->line into messages; at EOF, the rest too.
@@ -295,13 +308,99 @@ static void read_stdout(struct exec_child *ch)
     maybe_finish(ch);
 }
 
+/* ---- stderr: logged, and with --passstderr sent too ------------------------------- */
+
+/* Whether stderr is read now: always when it is only logged; with
+ * --passstderr only while the client takes output and little is held. */
+static void update_stderr_reading(struct exec_child *ch)
+{
+    if (ch->err_fd < 0) return;
+    bool passing = ch->b->set->pass_stderr && ch->conn;
+    if (passing && (ch->output_paused || buf_len(&ch->err_held) >= STDERR_HELD_MAX))
+        ev_io_stop(ch->b->ctx->loop, &ch->err_w);
+    else
+        ev_io_start(ch->b->ctx->loop, &ch->err_w);
+}
+
+/* --passstderr's message for one stderr line, appended to out: the line
+ * (UTF-8 repaired), or {"stream":"stderr","data":"LINE"}. */
+static int stderr_message(enum pass_stderr how, const uint8_t *p, size_t n, struct buf *out)
+{
+    static const char head[] = "{\"stream\":\"stderr\",\"data\":\"", tail[] = "\"}";
+    uint8_t *fixed = malloc(3 * n + 1);
+    if (!fixed) return -1;
+    size_t m = utf8_sanitize(p, n, fixed, NULL);
+    int rc;
+    if (how == STDERR_PLAIN) {
+        rc = buf_append(out, fixed, m);
+    } else {
+        size_t e = json_escape(fixed, m, NULL);
+        rc = buf_reserve(out, sizeof head - 1 + e + sizeof tail - 1);
+        if (rc == 0) {
+            buf_append(out, head, sizeof head - 1);
+            buf_commit(out, json_escape(fixed, m, buf_tail(out)));
+            buf_append(out, tail, sizeof tail - 1);
+        }
+    }
+    free(fixed);
+    return rc;
+}
+
+/* Held messages are kept as a 4-byte length, then the payload. */
+static void hold_stderr(struct exec_child *ch, const struct buf *msg)
+{
+    uint32_t len = (uint32_t)buf_len(msg);
+    if (buf_append(&ch->err_held, &len, sizeof len) < 0 ||
+        buf_append(&ch->err_held, buf_head(msg), len) < 0)
+        log_error(ch->id, "out of memory holding a stderr line for the client; line lost");
+}
+
+static void flush_held_stderr(struct exec_child *ch)
+{
+    if (!buf_len(&ch->err_held)) return;
+    const uint8_t *p = buf_head(&ch->err_held);
+    size_t n = buf_len(&ch->err_held), at = 0;
+    while (ch->conn && at + sizeof(uint32_t) <= n) {
+        uint32_t len;
+        memcpy(&len, p + at, sizeof len);
+        conn_send(ch->conn, WS_FIN | WS_OP_TEXT, p + at + sizeof len, len);
+        at += sizeof len + len;
+    }
+    buf_free(&ch->err_held);
+    update_stderr_reading(ch);
+}
+
+static void stderr_line(void *arg, const uint8_t *p, size_t n)
+{
+    struct exec_child *ch = arg;
+    const struct backend_settings *set = ch->b->set;
+    if (!set->quiet_stderr) launch_log_line(ch->id, "stderr", p, n);
+    if (!set->pass_stderr || !ch->conn) return;
+    struct buf msg = {0};
+    if (stderr_message(set->pass_stderr, p, n, &msg) < 0) {
+        log_error(ch->id, "out of memory sending a stderr line to the client; line lost");
+    } else if (ch->fragment_open) {
+        hold_stderr(ch, &msg); /* never inside a stdout message */
+    } else {
+        conn_send(ch->conn, WS_FIN | WS_OP_TEXT, buf_head(&msg), buf_len(&msg));
+        conn_flush(ch->conn);
+    }
+    buf_free(&msg);
+}
+
 static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct exec_child *ch = container_of(w, struct exec_child, err_w);
-    if (!launch_log_stderr(ch->err_fd, &ch->errline, ch->id, "stderr"))
+    enter(ch);
+    if (launch_read_stderr(ch->err_fd, &ch->errline, stderr_line, ch)) {
+        update_stderr_reading(ch);
+    } else {
         close_fd(ch, &ch->err_fd, &ch->err_w);
+        maybe_finish(ch); /* it may have waited for this */
+    }
+    leave(ch);
 }
 
 /* Write what the client sent; EAGAIN arms the watcher. */
@@ -369,6 +468,7 @@ static void child_free(struct exec_child *ch)
     }
     buf_free(&ch->line);
     buf_free(&ch->errline);
+    buf_free(&ch->err_held);
     buf_free(&ch->pending);
     list_unlink(st->children, ch);
     free(ch);
@@ -391,7 +491,10 @@ static void maybe_finish(struct exec_child *ch)
     /* stdout still open: wait for EOF, unless the close sequence has run its
      * course and what is left is an idle pipe held open by an escaped process. */
     if (ch->out_fd >= 0 && (!ch->kill_done || stdout_has_data(ch))) return;
+    /* --passstderr: its last lines (a traceback) too, on the same terms. */
+    if (ch->conn && ch->b->set->pass_stderr && ch->err_fd >= 0 && !ch->kill_done) return;
     finish_stdout(ch);
+    if (ch->conn) flush_held_stderr(ch);
     if (ch->conn) {
         struct conn *c = ch->conn;
         ch->conn = NULL;
@@ -503,6 +606,9 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
     ev_io_init(&ch->in_w, on_stdin_writable, ch->in_fd, EV_WRITE);
     ev_io_init(&ch->out_w, on_stdout, ch->out_fd, EV_READ);
     ev_io_init(&ch->err_w, on_stderr, ch->err_fd, EV_READ);
+    /* When both pipes have lines at once, stdout's go first: a program
+     * usually prints its output before the error that explains it. */
+    ev_set_priority(&ch->err_w, -1);
     ev_child_init(&ch->cw, on_exit_status, pid, 0);
     ev_init(&ch->kill_timer, on_kill_timer);
     ev_child_start(ctx->loop, &ch->cw);
@@ -566,9 +672,11 @@ static void exec_client_closed(struct conn *c)
     if (!ch) return;
     ch->conn = NULL;
     buf_free(&ch->line);
+    buf_free(&ch->err_held);
     ch->fragment_open = false;
     /* Keep draining stdout so a child that writes while it ends is not killed by SIGPIPE. */
     if (ch->out_fd >= 0) ev_io_start(ch->b->ctx->loop, &ch->out_w);
+    update_stderr_reading(ch); /* ... and stderr, which is only logged from now on */
     enter(ch);
     begin_termination(ch);
     maybe_finish(ch);
@@ -590,13 +698,17 @@ static void exec_shutdown(struct conn *c)
 static void exec_pause_output(struct conn *c)
 {
     struct exec_child *ch = c->backend_data;
+    ch->output_paused = true;
     ev_io_stop(ch->b->ctx->loop, &ch->out_w);
+    update_stderr_reading(ch);
 }
 
 static void exec_resume_output(struct conn *c)
 {
     struct exec_child *ch = c->backend_data;
+    ch->output_paused = false;
     if (ch->out_fd >= 0) ev_io_start(ch->b->ctx->loop, &ch->out_w);
+    update_stderr_reading(ch);
 }
 
 /* SIGKILL every tracked child's process group (second signal, deadline). */

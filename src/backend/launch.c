@@ -17,8 +17,6 @@
 #include "backend/pty.h"
 #include "base/log.h"
 
-#define ERR_LINE_MAX 4096 /* stderr is logged in lines of at most this */
-
 static int make_pipe(int fds[2], int our_end)
 {
     if (pipe2(fds, O_CLOEXEC) < 0) return -1;
@@ -297,19 +295,27 @@ int launch_with_pipes(const char *path, char *const *argv, char **envp,
     return 0;
 }
 
-static void log_line(uint64_t id, const char *label, const uint8_t *p, size_t n)
+void launch_log_line(uint64_t id, const char *label, const uint8_t *p, size_t n)
 {
-    if (n && p[n - 1] == '\r') n--;
     log_error(id, "%s: %.*s", label, (int)n, (const char *)p);
 }
 
-bool launch_log_stderr(int fd, struct buf *partial, uint64_t id, const char *label)
+/* One line handed over: without its '\r' (the '\n' is gone already). */
+static void hand_over(void (*line)(void *, const uint8_t *, size_t), void *arg, const uint8_t *p,
+                      size_t n)
 {
-    uint8_t tmp[ERR_LINE_MAX];
+    if (n && p[n - 1] == '\r') n--;
+    line(arg, p, n);
+}
+
+bool launch_read_stderr(int fd, struct buf *partial,
+                        void (*line)(void *arg, const uint8_t *p, size_t n), void *arg)
+{
+    uint8_t tmp[LAUNCH_ERR_LINE_MAX];
     ssize_t n = read(fd, tmp, sizeof tmp);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
     if (n <= 0 || buf_append(partial, tmp, (size_t)n) < 0) {
-        if (buf_len(partial)) log_line(id, label, buf_head(partial), buf_len(partial));
+        if (buf_len(partial)) hand_over(line, arg, buf_head(partial), buf_len(partial));
         buf_free(partial);
         return n > 0; /* out of memory: the line is lost, the pipe is not */
     }
@@ -317,15 +323,32 @@ bool launch_log_stderr(int fd, struct buf *partial, uint64_t id, const char *lab
     size_t len = buf_len(partial), used = 0;
     const uint8_t *nl;
     while ((nl = memchr(p + used, '\n', len - used))) {
-        log_line(id, label, p + used, (size_t)(nl - (p + used)));
+        hand_over(line, arg, p + used, (size_t)(nl - (p + used)));
         used = (size_t)(nl - p) + 1;
     }
-    if (len - used >= ERR_LINE_MAX) {
-        log_line(id, label, p + used, len - used);
+    if (len - used >= LAUNCH_ERR_LINE_MAX) {
+        hand_over(line, arg, p + used, len - used);
         used = len;
     }
     buf_consume(partial, used);
     return true;
+}
+
+struct log_target {
+    uint64_t id;
+    const char *label;
+};
+
+static void log_one(void *arg, const uint8_t *p, size_t n)
+{
+    const struct log_target *t = arg;
+    launch_log_line(t->id, t->label, p, n);
+}
+
+bool launch_log_stderr(int fd, struct buf *partial, uint64_t id, const char *label)
+{
+    struct log_target t = {id, label};
+    return launch_read_stderr(fd, partial, log_one, &t);
 }
 
 int launch_write_queue(int fd, struct buf *q)

@@ -46,10 +46,18 @@ const char *launch_stdbuf_library(void);
  * start-up or reload fails with the reason): 0, or -1 with err set. */
 int launch_check(const struct launch_how *how, char *err, size_t errlen);
 
-/* Read what is in a child's stderr pipe and log it, one line per line
- * (longer lines cut at 4 KiB), as "LABEL: text" under connection id (0 for
- * the server). partial keeps an unfinished line. Returns false at EOF or on
- * an error, after logging what was left: the caller closes the pipe. */
+/* Read what is in a child's stderr pipe and hand it to line() one line at a
+ * time (without its "\n" or "\r\n"; longer lines cut at LAUNCH_ERR_LINE_MAX).
+ * partial keeps an unfinished line. Returns false at EOF or on an error,
+ * after handing over what was left: the caller closes the pipe. */
+#define LAUNCH_ERR_LINE_MAX 4096
+bool launch_read_stderr(int fd, struct buf *partial,
+                        void (*line)(void *arg, const uint8_t *p, size_t n), void *arg);
+
+/* Log a line of stderr as "LABEL: text" under connection id (0: the server). */
+void launch_log_line(uint64_t id, const char *label, const uint8_t *p, size_t n);
+
+/* launch_read_stderr() that only logs (what a line() of the server's does). */
 bool launch_log_stderr(int fd, struct buf *partial, uint64_t id, const char *label);
 
 /* Write queued bytes to a non-blocking pipe or socket. Returns 0 when all

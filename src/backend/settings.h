@@ -23,6 +23,8 @@ struct backend_settings {
     unsigned closems;
     int close_signal;      /* the first of the close sequence; 0: none (only SIGKILL) */
     bool close_signal_set; /* --close-signal given (refused with --shared) */
+    enum pass_stderr { STDERR_LOG_ONLY, STDERR_JSON, STDERR_PLAIN } pass_stderr; /* --passstderr */
+    bool quiet_stderr; /* --quiet-stderr: stderr is not logged */
 
     /* proxy: --connect or --token-file instead of COMMAND */
     bool proxy;

@@ -279,11 +279,21 @@ static void update_reading(struct shared_hub *h)
         ev_io_stop(h->b->ctx->loop, &h->out_w);
 }
 
+static void ignore_line(void *arg, const uint8_t *p, size_t n) /* --quiet-stderr */
+{
+    (void)arg;
+    (void)p;
+    (void)n;
+}
+
 static void on_stderr(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
     struct shared_hub *h = container_of(w, struct shared_hub, err_w);
-    if (launch_log_stderr(h->err_fd, &h->errline, 0, "shared stderr")) return;
+    bool more = h->b->set->quiet_stderr
+                    ? launch_read_stderr(h->err_fd, &h->errline, ignore_line, NULL)
+                    : launch_log_stderr(h->err_fd, &h->errline, 0, "shared stderr");
+    if (more) return;
     ev_io_stop(loop, &h->err_w);
     close(h->err_fd);
     h->err_fd = -1;

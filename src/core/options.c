@@ -32,6 +32,8 @@ enum opt_id {
     OPT_MAXFORKS,
     OPT_CLOSEMS,
     OPT_CLOSE_SIGNAL,
+    OPT_PASSSTDERR,
+    OPT_QUIET_STDERR,
     OPT_MAXMSGSIZE,
     OPT_STATICDIR,
     OPT_HEADER,
@@ -148,6 +150,14 @@ static const struct option_spec option_table[] = {
      "SIGTERM and SIGKILL. 'none': no signal but SIGKILL, sent when COMMAND has not ended "
      "within --closems (or 850 ms) of its stdin closing. Not with --shared.",
      OPT_CLOSE_SIGNAL, MODE_EXEC},
+    {"passstderr", "[=json|plain]", NULL,
+     "Also send each line COMMAND writes to stderr to the client, as a text message of its own: "
+     "'json' (the default) as {\"stream\":\"stderr\",\"data\":\"LINE\"} (websocketd's shape), "
+     "'plain' as the line itself. Text mode only; not with --shared.",
+     OPT_PASSSTDERR, MODE_EXEC},
+    {"quiet-stderr", NULL, NULL,
+     "Do not log what COMMAND writes to stderr (it still reaches the client with --passstderr).",
+     OPT_QUIET_STDERR, MODE_EXEC},
     {"maxmsgsize", "BYTES", "16M",
      "Largest message accepted from a client (suffixes K, M, G; 0 means no limit). A larger one "
      "closes the connection with 1009.",
@@ -359,6 +369,8 @@ static enum opt_scope scope_of(int id)
     case OPT_MAXFORKS:
     case OPT_CLOSEMS:
     case OPT_CLOSE_SIGNAL:
+    case OPT_PASSSTDERR:
+    case OPT_QUIET_STDERR:
     case OPT_CONNECT:
     case OPT_UNIX_TARGET:
     case OPT_TOKEN_FILE:
@@ -689,6 +701,15 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
             return bad_value(s, value, "expected milliseconds from 0 to 3600000");
         cfg->backend.closems = (unsigned)v;
         return true;
+    case OPT_PASSSTDERR:
+        if (!value || strcmp(value, "json") == 0)
+            cfg->backend.pass_stderr = STDERR_JSON;
+        else if (strcmp(value, "plain") == 0)
+            cfg->backend.pass_stderr = STDERR_PLAIN;
+        else
+            return bad_value(s, value, "expected json or plain");
+        return true;
+    case OPT_QUIET_STDERR: cfg->backend.quiet_stderr = true; return true;
     case OPT_CLOSE_SIGNAL:
         if (!parse_signal(value, &cfg->backend.close_signal))
             return bad_value(s, value, "expected a signal (HUP, INT, TERM... or a number) or none");
@@ -1101,11 +1122,16 @@ static bool check_endpoint(struct config *cfg, const bool *seen, char **cli, cha
                              : cfg->backend.ssl_target       ? "--ssl-target"
                              : cfg->http.maxforks            ? "--maxforks"
                              : cfg->backend.close_signal_set ? "--close-signal"
+                             : cfg->backend.pass_stderr      ? "--passstderr"
                              : cfg->backend.binary && cfg->backend.shared_prefix
                                  ? "--binary with --shared-prefix"
                                  : NULL;
     if (cfg->backend.shared && not_shared) {
         usage_error("%s%s cannot be used with --shared", where, not_shared);
+        return false;
+    }
+    if (cfg->backend.pass_stderr && cfg->backend.binary) {
+        usage_error("%s--passstderr sends text messages: it cannot be used with --binary", where);
         return false;
     }
     if (cfg->backend.subprotocol_required && !cfg->backend.nsubprotocols) {
