@@ -72,9 +72,12 @@ static int resolve_endpoint(struct config *e, const char *where, bool refuse_roo
         return -1;
     }
     if (refuse_root && runs_commands(e)) {
+        const char *what = e->backend.dir ? e->backend.dir : e->backend.command[0];
+        const char *it = e->backend.dir ? "them" : "it";
         snprintf(err, errlen,
-                 "%srefusing to run COMMAND as root: give --user=NAME (or --allow-root-children)",
-                 where);
+                 "%srefusing to run %s%.200s as root: add --user=nobody (or any user who may read "
+                 "and run %s) to run %s as that user, or --allow-root-children to run %s as root",
+                 where, e->backend.dir ? "the scripts in " : "", what, it, it, it);
         return -1;
     }
     if (e->backend.dir &&

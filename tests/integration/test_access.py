@@ -391,9 +391,13 @@ def test_idle_timeout(server, script):
 def test_root_needs_user_or_allow_root_children(script):
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    r = subprocess.run([BINARY, f"--port={free_port()}", script(CAT)], capture_output=True,
+    cat = script(CAT)
+    r = subprocess.run([BINARY, f"--port={free_port()}", cat], capture_output=True,
                        text=True, timeout=10)
-    assert r.returncode == 2 and "refusing to run COMMAND as root" in r.stderr
+    assert r.returncode == 2, r.stderr
+    # It says what to type: the program, and both ways out.
+    assert f"refusing to run {cat} as root: add --user=nobody" in r.stderr
+    assert "or --allow-root-children to run it as root" in r.stderr
 
 
 def test_user_drops_privileges_for_the_daemon_and_children(server):
