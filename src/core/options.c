@@ -36,6 +36,7 @@ enum opt_id {
     OPT_QUIET_STDERR,
     OPT_MAXMSGSIZE,
     OPT_STATICDIR,
+    OPT_DEVCONSOLE,
     OPT_HEADER,
     OPT_HEADER_WS,
     OPT_HEADER_HTTP,
@@ -166,6 +167,11 @@ static const struct option_spec option_table[] = {
      "Serve files from DIR to plain HTTP GET and HEAD requests (index.html for directories). "
      "Without it such requests get 404.",
      OPT_STATICDIR, MODE_ANY},
+    {"devconsole", NULL, NULL,
+     "Answer plain GET requests that no --staticdir file answers with a built-in page for "
+     "trying this endpoint: connect (URL and subprotocols editable), send text or binary, see "
+     "every message with its time and size, and the close. For development.",
+     OPT_DEVCONSOLE, MODE_ANY},
     {"header", "'NAME: VALUE'", NULL, "Add a header to every response. Repeatable.", OPT_HEADER,
      MODE_ANY},
     {"header-ws", "'NAME: VALUE'", NULL, "Add a header to WebSocket upgrade responses. Repeatable.",
@@ -368,6 +374,7 @@ static enum opt_scope scope_of(int id)
     case OPT_PASSENV:
     case OPT_MAXFORKS:
     case OPT_CLOSEMS:
+    case OPT_DEVCONSOLE:
     case OPT_CLOSE_SIGNAL:
     case OPT_PASSSTDERR:
     case OPT_QUIET_STDERR:
@@ -710,6 +717,7 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
             return bad_value(s, value, "expected json or plain");
         return true;
     case OPT_QUIET_STDERR: cfg->backend.quiet_stderr = true; return true;
+    case OPT_DEVCONSOLE: cfg->http.devconsole = true; return true;
     case OPT_CLOSE_SIGNAL:
         if (!parse_signal(value, &cfg->backend.close_signal))
             return bad_value(s, value, "expected a signal (HUP, INT, TERM... or a number) or none");

@@ -18,6 +18,7 @@
 #include "proto/http.h"
 #include "base/log.h"
 #include "http/origin.h"
+#include "http/devconsole.h"
 #include "http/route.h"
 #include "http/static.h"
 
@@ -25,6 +26,36 @@
 static bool method_is(const struct http_request *req, const char *m)
 {
     return req->method_len == strlen(m) && memcmp(req->method, m, req->method_len) == 0;
+}
+
+/* --devconsole: the page, for a GET or HEAD that nothing else answers. Its
+ * script and style are inline and it may only open WebSockets. */
+static void serve_console(struct conn *c, const struct http_request *req)
+{
+    bool head = method_is(req, "HEAD");
+    if (!head && !method_is(req, "GET")) {
+        conn_answer_error(c, 405, NULL, "Allow: GET, HEAD\r\n", true);
+        return;
+    }
+    char head_lines[512];
+    int n = snprintf(head_lines, sizeof head_lines,
+                     "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                     "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+                     "style-src 'unsafe-inline'; connect-src ws: wss:\r\n"
+                     "Connection: close\r\n",
+                     devconsole_page_len);
+    const char *extra = conn_session(c)->headers_http;
+    if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
+        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
+        buf_append(&c->out, "\r\n", 2) < 0 ||
+        (!head && buf_append(&c->out, devconsole_page, devconsole_page_len) < 0)) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    log_access(c->id, "%s port %u \"%s\"%s%s 200 dev console", c->peer_addr, c->peer_port,
+               c->request, ROUTE_NOTE(c));
+    conn_send_answer(c, 200);
 }
 
 /* path is the decoded path; raw_path the one the client sent (for Location,
@@ -57,6 +88,10 @@ static void serve_static(const struct endpoint *ep, struct conn *c, const struct
         sprintf(loc + n, "\r\n");
         conn_answer_error(c, 301, NULL, loc, !head);
         free(loc);
+        return;
+    }
+    if (status == 404 && ep->set->devconsole) {
+        serve_console(c, req);
         return;
     }
     if (status != 200) {
@@ -312,6 +347,8 @@ void request_route(void *table, struct conn *c, const struct http_request *req, 
             start_websocket(ep, c, req, head_len);
         else if (ep->static_root)
             serve_static(ep, c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
+        else if (ep->set->devconsole)
+            serve_console(c, req);
         else
             conn_answer_error(c, 404, NULL, NULL, !method_is(req, "HEAD"));
     }

@@ -14,6 +14,7 @@ struct http_settings {
     bool sameorigin, origin_optional;
     unsigned maxforks; /* programs running at once; 0: unlimited */
     char *headers_ws;  /* ready "Name: value\r\n" lines for the 101 answer */
+    bool devconsole;   /* plain GETs that no file answers get the dev console */
 };
 
 #endif
