@@ -44,6 +44,15 @@ def root_children(args):
     return ["--allow-root-children"] if os.geteuid() == 0 and exec_mode and not explicit else []
 
 
+def refusal(*args):
+    """wsbridge with these arguments (and a free port) must refuse to start
+    with exit status 2: returns its stderr, the message to check."""
+    r = subprocess.run([BINARY, f"--port={free_port()}", *root_children(args), *args],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2, f"exit {r.returncode}, not 2: {r.stderr}"
+    return r.stderr
+
+
 def children_of(pid):
     """Direct children, from /proc (every thread's list)."""
     out = []
