@@ -27,6 +27,9 @@ struct backend_refusal {
 };
 
 struct backend_ops {
+    /* Each message goes to every client (--shared): compressed once, so
+     * sessions agree on server_no_context_takeover at a fixed window. */
+    bool broadcast;
     /* Whether this backend serves these settings; exactly one does. */
     bool (*serves)(const struct backend_settings *set);
     /* Optional: at start-up, before workers are forked and while few

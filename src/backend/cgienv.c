@@ -225,6 +225,7 @@ char **cgienv_build(const struct cgienv_input *in)
         add_str(&b, "SSL_CLIENT_VERIFY", "SUCCESS"); /* unverified clients never get this far */
     }
     if (in->subprotocol) add_str(&b, "SEC_WEBSOCKET_PROTOCOL", in->subprotocol);
+    if (in->extensions) add_str(&b, "SEC_WEBSOCKET_EXTENSIONS", in->extensions);
     add_headers(&b, req);
     add_passenv(&b, in);
     free(decoded);

@@ -21,6 +21,7 @@ struct cgienv_input {
     size_t script_name_len;    /* --dir: bytes of the decoded path naming the script, or 0 */
     const char *ssl_client_cn; /* verified client certificate's CN (--sslca), or NULL */
     const char *subprotocol;   /* the one answered (--subprotocol), or NULL */
+    const char *extensions;    /* the Sec-WebSocket-Extensions answered, or NULL */
 };
 
 /* Build a NULL-terminated environment in one allocation (release it with a

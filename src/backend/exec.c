@@ -17,12 +17,14 @@
 #include "backend/backend.h"
 #include "base/buf.h"
 #include "backend/cgienv.h"
+#include "net/compress.h"
 #include "net/conn.h"
 #include "net/context.h"
 #include "base/log.h"
 #include "base/rootpath.h"
 #include "backend/launch.h"
 #include "proto/json.h"
+#include "proto/pmd.h"
 #include "proto/utf8.h"
 #include "base/util.h"
 #include "proto/ws.h"
@@ -557,6 +559,8 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
         argv = script_argv;
         script_name_len = script.script_name_len;
     }
+    char extensions[PMD_RESPONSE_MAX];
+    if (c->compress) pmd_format(&c->compress->params, extensions, sizeof extensions);
     struct cgienv_input in = {
         .req = req,
         .remote_addr = c->peer_addr,
@@ -570,6 +574,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
         .script_name_len = script_name_len,
         .ssl_client_cn = c->client_verified ? c->client_cn : NULL,
         .subprotocol = c->subprotocol,
+        .extensions = c->compress ? extensions : NULL,
     };
     char **envp = cgienv_build(&in);
     if (!envp) {

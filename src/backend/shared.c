@@ -27,6 +27,7 @@
 
 #include "backend/backend.h"
 #include "base/buf.h"
+#include "net/compress.h"
 #include "net/conn.h"
 #include "net/context.h"
 #include "backend/launch.h"
@@ -53,6 +54,7 @@ struct shared_client {
     uint64_t id;
     bool above;    /* queue over the high-water mark */
     bool dropping; /* --slow-client=drop: skipped until it drains */
+    bool zcounted; /* counted in hub->nzclients */
     ev_tstamp above_since;
     uint64_t dropped;
     bool closing;       /* server stopping: 1001 once COMMAND is done */
@@ -64,7 +66,11 @@ struct shared_hub {
     struct backend *b;
     struct shared_client *clients;
     size_t nclients;
-    size_t nblocking; /* clients above the mark that COMMAND waits for */
+    /* permessage-deflate: each message is also compressed once, for the
+     * clients whose sessions can take that copy (compress_shares_output) */
+    size_t nzclients;              /* clients with server_no_context_takeover agreed */
+    struct compress_settings zset; /* the latest such client's route's */
+    size_t nblocking;              /* clients above the mark that COMMAND waits for */
 
     bool running; /* COMMAND started (or the connection opened), not yet down */
     bool sock;    /* --connect: the source is one socket (in_fd == out_fd) */
@@ -96,9 +102,12 @@ struct shared_hub {
 
 /* ---- output: COMMAND → every client --------------------------------------------- */
 
-/* Frames being gathered for one destination (everyone, or one client). */
+/* Frames being gathered for one destination (everyone, or one client):
+ * as they are, and the same messages compressed for the clients that agreed
+ * on permessage-deflate (built only while there are such clients). */
 struct batch {
     struct sq_block *block;
+    struct sq_block *zblock;
     unsigned msgs;
     size_t payload;
 };
@@ -114,7 +123,9 @@ static void deliver(struct shared_hub *h, struct batch *b, struct shared_client 
                 cl->dropped += b->msgs;
                 continue;
             }
-            long queued = conn_queue_shared(cl->conn, b->block, b->msgs, b->payload);
+            bool z = b->zblock && compress_shares_output(cl->conn->compress, &h->zset);
+            long queued =
+                conn_queue_shared(cl->conn, z ? b->zblock : b->block, b->msgs, b->payload);
             if (queued > (long)QUEUE_CAP && !cl->dropping) {
                 /* Past any burst the mark allows: too slow right now. */
                 cl->above_since = ev_now(h->b->ctx->loop) - h->b->set->slow_client_timeout;
@@ -123,34 +134,64 @@ static void deliver(struct shared_hub *h, struct batch *b, struct shared_client 
         }
     }
     sq_block_unref(b->block);
+    if (b->zblock) sq_block_unref(b->zblock);
     *b = (struct batch){0};
+}
+
+/* Room for a frame of n payload bytes in *blk (a new block if there is none). */
+static bool has_room(struct sq_block *blk, size_t n)
+{
+    return !blk || blk->cap - blk->len >= WS_MAX_HEADER + n;
+}
+
+static int append_frame(struct sq_block **blk, uint8_t b0, const uint8_t *p, size_t n)
+{
+    if (!*blk) {
+        size_t cap = WS_MAX_HEADER + n > READ_MAX + 1024 ? WS_MAX_HEADER + n : READ_MAX + 1024;
+        if (!(*blk = sq_block_new(cap))) return -1;
+    }
+    uint8_t *at = (*blk)->data + (*blk)->len;
+    size_t hl = ws_frame_header(at, b0, n, NULL);
+    memcpy(at + hl, p, n);
+    (*blk)->len += hl + n;
+    return 0;
 }
 
 /* Append one message (a text frame, or binary) to the batch. */
 static int add_frame(struct shared_hub *h, struct batch *b, uint8_t opcode, const uint8_t *p,
                      size_t n)
 {
-    bool valid = opcode != WS_OP_TEXT || utf8_validate(UTF8_ACCEPT, p, n) == UTF8_ACCEPT;
-    size_t m = valid ? n : utf8_sanitize(p, n, NULL, NULL);
-    if (b->block && b->block->cap - b->block->len < WS_MAX_HEADER + m) deliver(h, b, NULL);
-    if (!b->block) {
-        size_t cap = WS_MAX_HEADER + m > READ_MAX + 1024 ? WS_MAX_HEADER + m : READ_MAX + 1024;
-        if (!(b->block = sq_block_new(cap))) return -1;
+    uint8_t *repaired = NULL;
+    if (opcode == WS_OP_TEXT && utf8_validate(UTF8_ACCEPT, p, n) != UTF8_ACCEPT) {
+        size_t m = utf8_sanitize(p, n, NULL, NULL);
+        if (!(repaired = malloc(m ? m : 1))) return -1;
+        utf8_sanitize(p, n, repaired, NULL);
+        p = repaired;
+        n = m;
+        if (!h->utf8_warned) {
+            h->utf8_warned = true;
+            log_warn(0, "shared COMMAND wrote invalid UTF-8 in text mode; replaced with U+FFFD");
+        }
     }
-    uint8_t *at = b->block->data + b->block->len;
-    size_t hl = ws_frame_header(at, WS_FIN | opcode, m, NULL);
-    if (valid)
-        memcpy(at + hl, p, n);
-    else
-        utf8_sanitize(p, n, at + hl, NULL);
-    b->block->len += hl + m;
+    int rc = -1;
+    const uint8_t *zp = p;
+    size_t zn = n;
+    uint8_t zb0 = WS_FIN | opcode;
+    if (h->nzclients) {
+        int r = compress_once(&h->zset, p, n, &zp, &zn);
+        if (r < 0) goto out;
+        if (r > 0) zb0 |= WS_RSV1;
+    }
+    /* Both copies of a batch hold the same messages. */
+    if (!has_room(b->block, n) || (h->nzclients && !has_room(b->zblock, zn))) deliver(h, b, NULL);
+    if (append_frame(&b->block, WS_FIN | opcode, p, n) < 0) goto out;
+    if (h->nzclients && append_frame(&b->zblock, zb0, zp, zn) < 0) goto out;
     b->msgs++;
-    b->payload += m;
-    if (!valid && !h->utf8_warned) {
-        h->utf8_warned = true;
-        log_warn(0, "shared COMMAND wrote invalid UTF-8 in text mode; replaced with U+FFFD");
-    }
-    return 0;
+    b->payload += n;
+    rc = 0;
+out:
+    free(repaired);
+    return rc;
 }
 
 static struct shared_client *find_client(struct shared_hub *h, uint64_t id)
@@ -662,6 +703,11 @@ static enum backend_start shared_start(struct backend *b, struct conn *c,
     cl->id = c->id;
     list_push(h->clients, cl);
     h->nclients++;
+    if (c->compress && c->compress->params.server_nct) {
+        cl->zcounted = true;
+        h->nzclients++;
+        h->zset = *c->compress->set;
+    }
     c->backend_data = cl;
     if (h->sock)
         snprintf(c->target, sizeof c->target, "shared %.100s", h->target.name);
@@ -688,6 +734,7 @@ static void detach(struct shared_hub *h, struct shared_client *cl)
     unblock(h, cl);
     list_unlink(h->clients, cl);
     h->nclients--;
+    if (cl->zcounted) h->nzclients--;
     send_event(h, "close", cl);
     if (cl->dropped)
         log_info(cl->id, "%llu messages were not delivered to this slow client",
@@ -888,6 +935,7 @@ static void shared_prepare(const struct backend_settings *set)
 }
 
 const struct backend_ops shared_backend = {
+    .broadcast = true,
     .serves = shared_serves,
     .prepare = shared_prepare,
     .setup = shared_setup,

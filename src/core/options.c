@@ -35,6 +35,12 @@ enum opt_id {
     OPT_PASSSTDERR,
     OPT_QUIET_STDERR,
     OPT_MAXMSGSIZE,
+    OPT_COMPRESS,
+    OPT_COMPRESS_MODE,
+    OPT_COMPRESS_LEVEL,
+    OPT_COMPRESS_WINDOW_BITS,
+    OPT_COMPRESS_MEM_LEVEL,
+    OPT_COMPRESS_MIN_SIZE,
     OPT_STATICDIR,
     OPT_DEVCONSOLE,
     OPT_HEADER,
@@ -163,6 +169,30 @@ static const struct option_spec option_table[] = {
      "Largest message accepted from a client (suffixes K, M, G; 0 means no limit). A larger one "
      "closes the connection with 1009.",
      OPT_MAXMSGSIZE, MODE_ANY},
+    {"compress", "on|off", "on",
+     "permessage-deflate (RFC 7692): compress messages for clients that offer it (every "
+     "browser does). 'off' never accepts the offer.",
+     OPT_COMPRESS, MODE_ANY},
+    {"compress-mode", "low-memory|high-ratio", "low-memory",
+     "low-memory: every message is compressed on its own (no context takeover either way), so "
+     "an idle connection holds no zlib state. high-ratio: context takeover both ways, much "
+     "smaller output for similar messages, at (1 << (window-bits + 2)) + (1 << (mem-level + 9)) "
+     "bytes plus about 40 KiB per connection once it has sent and received a message (300 KiB "
+     "at the defaults). --shared never takes context over on its side.",
+     OPT_COMPRESS_MODE, MODE_ANY},
+    {"compress-level", "1-9", "6", "zlib compression level: 1 fastest, 9 smallest.",
+     OPT_COMPRESS_LEVEL, MODE_ANY},
+    {"compress-window-bits", "9-15", "15",
+     "Largest deflate window the server compresses with (a client may ask for less; with "
+     "--shared an offer that asks for less than this is declined).",
+     OPT_COMPRESS_WINDOW_BITS, MODE_ANY},
+    {"compress-mem-level", "1-9", "8",
+     "zlib memLevel for compressing: lower uses less memory and compresses less.",
+     OPT_COMPRESS_MEM_LEVEL, MODE_ANY},
+    {"compress-min-size", "BYTES", "64",
+     "Messages shorter than this are sent uncompressed (each message says whether it is "
+     "compressed).",
+     OPT_COMPRESS_MIN_SIZE, MODE_ANY},
     {"staticdir", "DIR", NULL,
      "Serve files from DIR to plain HTTP GET and HEAD requests (index.html for directories). "
      "Without it such requests get 404.",
@@ -357,6 +387,12 @@ static enum opt_scope scope_of(int id)
     case OPT_MAXMSGSIZE:
     case OPT_PINGMS:
     case OPT_IDLE_TIMEOUT:
+    case OPT_COMPRESS:
+    case OPT_COMPRESS_MODE:
+    case OPT_COMPRESS_LEVEL:
+    case OPT_COMPRESS_WINDOW_BITS:
+    case OPT_COMPRESS_MEM_LEVEL:
+    case OPT_COMPRESS_MIN_SIZE:
     case OPT_STATICDIR:
     case OPT_HEADER:
     case OPT_HEADER_WS:
@@ -437,6 +473,15 @@ static bool parse_uint(const char *s, uint64_t max, uint64_t *out)
     if (errno || *end || v > max) return false;
     *out = v;
     return true;
+}
+
+static bool parse_on_off(const char *s, bool *out)
+{
+    if (strcmp(s, "on") == 0 || strcmp(s, "off") == 0) {
+        *out = s[1] == 'n';
+        return true;
+    }
+    return false;
 }
 
 static bool parse_size(const char *s, uint64_t *out)
@@ -576,6 +621,8 @@ static void set_defaults(struct config *cfg)
     cfg->conn.maxconn_per_ip = 256;
     cfg->conn.handshake_timeout = 10.0;
     cfg->session.pingms = 30000;
+    cfg->session.compress = (struct compress_settings){
+        .on = true, .level = 6, .window_bits = 15, .mem_level = 8, .min_size = 64};
     cfg->shutdown_timeout = 10.0;
     cfg->unixsocket_mode = 0660;
     cfg->backend.slow_client_timeout = 1.0;
@@ -727,6 +774,35 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         if (!parse_size(value, &v))
             return bad_value(s, value, "expected a size in bytes, like 65536, 64K or 16M");
         cfg->session.maxmsgsize = v;
+        return true;
+    case OPT_COMPRESS:
+        if (!parse_on_off(value, &cfg->session.compress.on))
+            return bad_value(s, value, "expected on or off");
+        return true;
+    case OPT_COMPRESS_MODE:
+        if (strcmp(value, "low-memory") == 0)
+            cfg->session.compress.high_ratio = false;
+        else if (strcmp(value, "high-ratio") == 0)
+            cfg->session.compress.high_ratio = true;
+        else
+            return bad_value(s, value, "expected low-memory or high-ratio");
+        return true;
+    case OPT_COMPRESS_LEVEL:
+    case OPT_COMPRESS_MEM_LEVEL:
+        if (!parse_uint(value, 9, &v) || v < 1) return bad_value(s, value, "expected 1 to 9");
+        if (id == OPT_COMPRESS_LEVEL)
+            cfg->session.compress.level = (uint8_t)v;
+        else
+            cfg->session.compress.mem_level = (uint8_t)v;
+        return true;
+    case OPT_COMPRESS_WINDOW_BITS:
+        if (!parse_uint(value, 15, &v) || v < 9) return bad_value(s, value, "expected 9 to 15");
+        cfg->session.compress.window_bits = (uint8_t)v;
+        return true;
+    case OPT_COMPRESS_MIN_SIZE:
+        if (!parse_size(value, &v) || v > UINT32_MAX)
+            return bad_value(s, value, "expected a size in bytes, like 64 or 1K");
+        cfg->session.compress.min_size = (uint32_t)v;
         return true;
     case OPT_STATICDIR:
         free(cfg->staticdir);
@@ -1210,6 +1286,14 @@ static bool inherit(struct config *r, const struct config *top, const bool *seen
     if (!SET(OPT_MAXMSGSIZE)) r->session.maxmsgsize = top->session.maxmsgsize;
     if (!SET(OPT_PINGMS)) r->session.pingms = top->session.pingms;
     if (!SET(OPT_IDLE_TIMEOUT)) r->session.idle_timeout = top->session.idle_timeout;
+    struct compress_settings *z = &r->session.compress;
+    const struct compress_settings *tz = &top->session.compress;
+    if (!SET(OPT_COMPRESS)) z->on = tz->on;
+    if (!SET(OPT_COMPRESS_MODE)) z->high_ratio = tz->high_ratio;
+    if (!SET(OPT_COMPRESS_LEVEL)) z->level = tz->level;
+    if (!SET(OPT_COMPRESS_WINDOW_BITS)) z->window_bits = tz->window_bits;
+    if (!SET(OPT_COMPRESS_MEM_LEVEL)) z->mem_level = tz->mem_level;
+    if (!SET(OPT_COMPRESS_MIN_SIZE)) z->min_size = tz->min_size;
     if (!SET(OPT_STATICDIR) && !copy_string(&r->staticdir, top->staticdir)) return false;
     if (!SET(OPT_HEADER) && !SET(OPT_HEADER_WS) && !SET(OPT_HEADER_HTTP)) {
         free(r->http.headers_ws);

@@ -12,10 +12,12 @@
 #include "http/auth.h"
 #include "backend/backend.h"
 #include "proto/cidr.h"
+#include "net/compress.h"
 #include "net/conn.h"
 #include "net/context.h"
 #include "proto/handshake.h"
 #include "proto/http.h"
+#include "proto/pmd.h"
 #include "base/log.h"
 #include "http/origin.h"
 #include "http/devconsole.h"
@@ -267,6 +269,23 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
                           true);
         return;
     }
+    const struct compress_settings *zset = &conn_session(c)->compress;
+    struct pmd_params pmd;
+    if (zset->on &&
+        pmd_negotiate(req,
+                      &(struct pmd_config){.low_memory = !zset->high_ratio,
+                                           .window_bits = zset->window_bits,
+                                           .fixed_window = b->ops->broadcast},
+                      &pmd) &&
+        !(c->compress = compress_new(&pmd, zset))) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    char extensions[PMD_RESPONSE_MAX];
+    if (c->compress) {
+        pmd_format(&pmd, extensions, sizeof extensions);
+        log_debug(c->id, "permessage-deflate agreed: %s", extensions);
+    }
     struct backend_refusal refusal = {0};
     c->backend = &b->ops->session;
     enum backend_start started = b->ops->start(b, c, req, &refusal);
@@ -279,7 +298,8 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
         }
     }
     /* The request head is still in c->in; the 101 waits in c->out until the backend is ready. */
-    if (handshake_append_101(&c->out, req, c->subprotocol, set->headers_ws) < 0) {
+    if (handshake_append_101(&c->out, req, c->subprotocol, c->compress ? extensions : NULL,
+                             set->headers_ws) < 0) {
         conn_abort(c, "out of memory");
         return;
     }

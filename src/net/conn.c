@@ -18,6 +18,7 @@
 
 #include "proto/cidr.h"
 #include "base/log.h"
+#include "net/compress.h"
 #include "net/context.h"
 #include "net/pipepool.h"
 #include "proto/proxyproto.h"
@@ -31,6 +32,8 @@
 /* Socket reads land here first; only bytes a backend cannot take yet are
  * copied into the connection. One loop, one thread: one buffer. */
 static uint8_t scratch[READ_CHUNK];
+/* Compressed client messages are inflated here, a piece at a time. */
+static uint8_t inflated[READ_CHUNK];
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void process_kept_input(struct conn *c);
@@ -252,6 +255,7 @@ void conn_free(struct conn *c)
     buf_free(&c->in);
     buf_free(&c->out);
     sq_clear(&c->shared_out);
+    compress_free(c->compress);
     free(c->request);
     free(c->remote_user);
     if (c->route) c->ctx->route_done(c->ctx, c->route);
@@ -518,6 +522,43 @@ blocked:
     update_reading(c);
 }
 
+static void count_out(struct conn *c, uint8_t b0, size_t payload)
+{
+    if ((b0 & 0x0F) < WS_OP_CLOSE) {
+        c->bytes_out += payload;
+        c->last_activity = ev_now(c->ctx->loop);
+        if (b0 & WS_FIN) c->msgs_out++;
+    }
+}
+
+/* A compressing session: the n payload bytes at `payload`, in the space
+ * reserved at the tail of c->out (at most WS_MAX_HEADER past it), become a
+ * frame there, compressed when compress_frame() says so. Returns 0, or -1
+ * when the connection failed. */
+static int commit_compressed(struct conn *c, uint8_t b0, uint8_t *payload, size_t n)
+{
+    count_out(c, b0, n);
+    const uint8_t *p = payload;
+    size_t len = n;
+    int r = compress_frame(c->compress, &b0, payload, n, &p, &len);
+    if (r < 0) {
+        conn_abort(c, "compressing a message failed");
+        return -1;
+    }
+    /* The compressed copy is elsewhere, so the queue may move. */
+    if (r > 0 && buf_reserve(&c->out, WS_MAX_HEADER + len) < 0) {
+        conn_abort(c, "out of memory queueing a message");
+        return -1;
+    }
+    uint8_t hdr[WS_MAX_HEADER];
+    size_t h = ws_frame_header(hdr, b0, len, NULL);
+    uint8_t *at = buf_tail(&c->out);
+    if (at + h != p) memmove(at + h, p, len);
+    memcpy(at, hdr, h);
+    buf_commit(&c->out, h + len);
+    return 0;
+}
+
 uint8_t *conn_send_begin(struct conn *c, uint8_t b0, size_t len)
 {
     if (c->state == CONN_DEAD) return NULL;
@@ -525,23 +566,27 @@ uint8_t *conn_send_begin(struct conn *c, uint8_t b0, size_t len)
         conn_abort(c, "out of memory queueing a message");
         return NULL;
     }
-    buf_commit(&c->out, ws_frame_header(buf_tail(&c->out), b0, len, NULL));
-    if ((b0 & 0x0F) < WS_OP_CLOSE) {
-        c->bytes_out += len;
-        c->last_activity = ev_now(c->ctx->loop);
-        if (b0 & WS_FIN) c->msgs_out++;
+    if (c->compress) {
+        /* The header is known only once the payload is compressed. */
+        c->begun_b0 = b0;
+        return buf_tail(&c->out) + WS_MAX_HEADER;
     }
+    buf_commit(&c->out, ws_frame_header(buf_tail(&c->out), b0, len, NULL));
+    count_out(c, b0, len);
     return buf_tail(&c->out);
 }
 
 void conn_send_commit(struct conn *c, size_t len)
 {
-    buf_commit(&c->out, len);
+    if (c->compress)
+        commit_compressed(c, c->begun_b0, buf_tail(&c->out) + WS_MAX_HEADER, len);
+    else
+        buf_commit(&c->out, len);
 }
 
 bool conn_can_splice(const struct conn *c)
 {
-    return !c->ssl && !c->piped && c->state == CONN_OPEN;
+    return !c->ssl && !c->piped && !c->compress && c->state == CONN_OPEN;
 }
 
 ssize_t conn_splice_message(struct conn *c, int fd, size_t max)
@@ -595,13 +640,13 @@ void conn_frame_abandon(struct conn *c)
 void conn_frame_commit(struct conn *c, uint8_t b0, size_t n)
 {
     uint8_t *at = buf_tail(&c->out);
+    if (c->compress) {
+        commit_compressed(c, b0, at + FRAME_SPACE_HEADER, n);
+        return;
+    }
     if (n < 126) memmove(at + 2, at + FRAME_SPACE_HEADER, n); /* a short frame: close the gap */
     buf_commit(&c->out, ws_frame_header(at, b0, n, NULL) + n);
-    if ((b0 & 0x0F) < WS_OP_CLOSE) {
-        c->bytes_out += n;
-        c->last_activity = ev_now(c->ctx->loop);
-        if (b0 & WS_FIN) c->msgs_out++;
-    }
+    count_out(c, b0, n);
 }
 
 int conn_send(struct conn *c, uint8_t b0, const void *payload, size_t len)
@@ -624,6 +669,10 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
     /* Held client bytes are dropped: after our close nothing more reaches the backend. */
     buf_free(&c->in);
     c->have_held = false;
+    if (c->compress) {
+        buf_free(&c->compress->held);
+        c->compress->holding = c->compress->held_done = false;
+    }
     if (flatten_shared(c) < 0) {
         conn_abort(c, "out of memory closing");
         return;
@@ -681,6 +730,114 @@ static void input_done(struct conn *c)
     if (c->backend && c->backend_data && c->backend->input_done) c->backend->input_done(c);
 }
 
+/* Inflated bytes the backend could not take before: offered first. Returns
+ * true once they are all taken. */
+static bool offer_held_inflated(struct conn *c, uint8_t opcode)
+{
+    struct compress_state *z = c->compress;
+    if (!z->holding) return true;
+    struct ws_event d = {.kind = WS_EV_DATA,
+                         .opcode = opcode,
+                         .first = z->held_first,
+                         .last = z->held_last,
+                         .data = buf_head(&z->held),
+                         .len = buf_len(&z->held)};
+    size_t taken = 0;
+    if (c->backend->client_data(c, &d, &taken)) {
+        buf_free(&z->held);
+        z->holding = false;
+        return true;
+    }
+    buf_consume(&z->held, taken);
+    if (taken) z->held_first = false;
+    return false;
+}
+
+static void inflate_failed(struct conn *c, enum compress_in_status st)
+{
+    switch (st) {
+    case COMPRESS_IN_TOO_BIG:
+        protocol_error(c, WS_CLOSE_TOO_BIG, "message larger than the maximum size once inflated");
+        break;
+    case COMPRESS_IN_BAD:
+        protocol_error(c, WS_CLOSE_INVALID_DATA, "corrupt compressed data");
+        break;
+    case COMPRESS_IN_BAD_UTF8:
+        protocol_error(c, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in a text message");
+        break;
+    default:
+        log_error(c->id, "out of memory inflating a message");
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+        break;
+    }
+}
+
+/* A chunk of a compressed message, inflated a piece at a time (so a small
+ * chunk that inflates to a lot costs one piece of memory) and handed to the
+ * backend. Returns true when all of it was used; otherwise *taken says how
+ * much, and what was inflated but not taken waits in z->held. */
+static bool offer_inflated(struct conn *c, const struct ws_event *ev, size_t *taken)
+{
+    struct compress_state *z = c->compress;
+    *taken = 0;
+    if (!offer_held_inflated(c, ev->opcode)) return false;
+    if (c->state != CONN_OPEN) return true;
+    if (z->held_done) { /* the held piece ended the message; ev is what was left: nothing */
+        z->held_done = false;
+        *taken = ev->len;
+        return true;
+    }
+    size_t at = 0;
+    for (;;) {
+        size_t used, made;
+        enum compress_in_status st =
+            compress_inflate(z, ev->opcode == WS_OP_TEXT, ev->data + at, ev->len - at, ev->last,
+                             inflated, sizeof inflated, conn_session(c)->maxmsgsize, &used, &made);
+        at += used;
+        if (st >= COMPRESS_IN_TOO_BIG) {
+            inflate_failed(c, st);
+            return true;
+        }
+        bool end = st == COMPRESS_IN_END;
+        if (made || end) {
+            struct ws_event d = {.kind = WS_EV_DATA,
+                                 .opcode = ev->opcode,
+                                 .first = !z->in_delivered,
+                                 .last = end,
+                                 .data = inflated,
+                                 .len = made};
+            z->in_delivered = !end;
+            c->bytes_in += made;
+            size_t took = 0;
+            if (!c->backend->client_data(c, &d, &took)) {
+                if (c->state != CONN_OPEN) return true;
+                if (buf_append(&z->held, inflated + took, made - took) < 0) {
+                    conn_abort(c, "out of memory holding client data");
+                    return true;
+                }
+                z->holding = true;
+                z->held_first = d.first && !took;
+                z->held_last = end;
+                z->held_done = end;
+                *taken = at;
+                return false;
+            }
+            if (c->state != CONN_OPEN) return true;
+        }
+        if (end || st == COMPRESS_IN_NEED) break;
+    }
+    *taken = ev->len;
+    return true;
+}
+
+/* Hand a chunk of a client message to the backend, inflated when it is
+ * compressed. Returns true when all of it was taken. */
+static bool offer(struct conn *c, const struct ws_event *ev, size_t *taken)
+{
+    if (ev->compressed) return offer_inflated(c, ev, taken);
+    return c->backend->client_data(c, ev, taken);
+}
+
 static size_t process_input(struct conn *c, uint8_t *data, size_t len)
 {
     size_t i = 0;
@@ -691,11 +848,11 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
         case WS_EV_NONE: break;
         case WS_EV_DATA: {
             if (ev.last) c->msgs_in++;
-            c->bytes_in += ev.len;
+            if (!ev.compressed) c->bytes_in += ev.len; /* else counted once inflated */
             c->last_activity = ev_now(c->ctx->loop);
             if (!c->backend) break;
             size_t taken = 0;
-            if (c->backend->client_data(c, &ev, &taken) || c->state != CONN_OPEN) break;
+            if (offer(c, &ev, &taken) || c->state != CONN_OPEN) break;
             size_t keep_from = i - (ev.len - taken);
             c->held = ev;
             c->held.data = data + keep_from;
@@ -739,7 +896,7 @@ void conn_resume_input(struct conn *c)
         struct ws_event ev = c->held;
         ev.data = buf_head(&c->in);
         size_t taken = 0;
-        bool all = c->backend->client_data(c, &ev, &taken);
+        bool all = offer(c, &ev, &taken);
         if (c->state == CONN_DEAD) return;
         input_done(c);
         if (!all && c->state == CONN_OPEN) {
@@ -816,6 +973,7 @@ void conn_open_session(struct conn *c)
     c->state = CONN_OPEN;
     ev_timer_stop(c->ctx->loop, &c->timer);
     ws_parser_init(&c->wp, true, set->maxmsgsize);
+    if (c->compress) c->wp.rsv_allowed = WS_RSV1;
     c->last_activity = ev_now(c->ctx->loop);
     if (set->pingms) arm_timer(c, set->pingms / 1000.0);
     if (set->idle_timeout > 0) {

@@ -19,6 +19,7 @@
 
 struct conn;
 struct context;
+struct compress_state;
 typedef struct ssl_st SSL;
 
 /* What a connection calls on the backend serving its WebSocket session
@@ -112,8 +113,10 @@ struct conn {
     void *route;
     const char *route_name; /* for the logs: the route's path, or NULL */
     void *backend_data;
-    const char *subprotocol; /* chosen by the backend, or NULL */
-    size_t head_len;         /* request head bytes at the start of `in` while CONNECTING */
+    const char *subprotocol;         /* chosen by the backend, or NULL */
+    struct compress_state *compress; /* permessage-deflate agreed (net/compress.h), or NULL */
+    uint8_t begun_b0;                /* conn_send_begin()'s frame, compressed at the commit */
+    size_t head_len;                 /* request head bytes at the start of `in` while CONNECTING */
 
     int file_fd; /* static file being sent, or -1 */
     off_t file_pos, file_end;
@@ -179,7 +182,7 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason);
 /* --- calls for backends --- */
 
 /* Whether conn_splice_message() can be used now: a plain socket with no
- * spliced payload still waiting. */
+ * spliced payload still waiting, and no compression agreed. */
 bool conn_can_splice(const struct conn *c);
 
 /* Move up to max bytes (at most WS_PAYLOAD_64K) from the socket fd to the

@@ -23,6 +23,17 @@ struct conn_settings {
     unsigned maxconn_per_ip; /* 0: no limit */
 };
 
+/* permessage-deflate (RFC 7692; net/compress.c). */
+struct compress_settings {
+    bool on;
+    bool high_ratio;     /* context takeover both ways: a zlib stream per connection and direction;
+                            else streams exist only while a message is compressed or inflated */
+    uint8_t level;       /* zlib level, 1..9 */
+    uint8_t window_bits; /* 9..15: the largest window the server compresses with */
+    uint8_t mem_level;   /* zlib memLevel, 1..9 */
+    uint32_t min_size;   /* messages shorter than this go out uncompressed */
+};
+
 /* What a connection reads once a route is chosen (each route has its own;
  * before that, and for the global endpoint, the top level's). */
 struct session_settings {
@@ -30,6 +41,7 @@ struct session_settings {
     unsigned pingms;     /* 0: no pings */
     double idle_timeout; /* seconds without a message; 0: off */
     char *headers_http;  /* ready "Name: value\r\n" lines for every plain HTTP answer */
+    struct compress_settings compress;
 };
 
 #endif

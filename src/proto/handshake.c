@@ -81,25 +81,29 @@ bool handshake_accept(const char *key, size_t len, char out[HANDSHAKE_ACCEPT_LEN
     return ok;
 }
 
+static int append_header(struct buf *out, const char *name_colon_space, const char *value)
+{
+    if (!value) return 0;
+    if (buf_append(out, name_colon_space, strlen(name_colon_space)) < 0 ||
+        buf_append(out, value, strlen(value)) < 0 || buf_append(out, "\r\n", 2) < 0)
+        return -1;
+    return 0;
+}
+
 int handshake_append_101(struct buf *out, const struct http_request *req, const char *subprotocol,
-                         const char *extra_headers)
+                         const char *extensions, const char *extra_headers)
 {
     const struct http_header *k = http_header_find(req, "Sec-WebSocket-Key");
     char accept[HANDSHAKE_ACCEPT_LEN + 1];
     if (!handshake_accept(k->value, k->value_len, accept)) return -1;
     static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n"
                                "Upgrade: websocket\r\n"
-                               "Connection: Upgrade\r\n"
-                               "Sec-WebSocket-Accept: ";
+                               "Connection: Upgrade\r\n";
     if (buf_append(out, head, sizeof head - 1) < 0 ||
-        buf_append(out, accept, HANDSHAKE_ACCEPT_LEN) < 0 || buf_append(out, "\r\n", 2) < 0)
+        append_header(out, "Sec-WebSocket-Accept: ", accept) < 0 ||
+        append_header(out, "Sec-WebSocket-Protocol: ", subprotocol) < 0 ||
+        append_header(out, "Sec-WebSocket-Extensions: ", extensions) < 0)
         return -1;
-    if (subprotocol) {
-        static const char proto[] = "Sec-WebSocket-Protocol: ";
-        if (buf_append(out, proto, sizeof proto - 1) < 0 ||
-            buf_append(out, subprotocol, strlen(subprotocol)) < 0 || buf_append(out, "\r\n", 2) < 0)
-            return -1;
-    }
     if (extra_headers && buf_append(out, extra_headers, strlen(extra_headers)) < 0) return -1;
     return buf_append(out, "\r\n", 2);
 }

@@ -25,10 +25,10 @@ bool handshake_key_valid(const char *key, size_t len);
 bool handshake_accept(const char *key, size_t len, char out[HANDSHAKE_ACCEPT_LEN + 1]);
 
 /* Append the 101 response for a request that passed handshake_check(),
- * naming the chosen subprotocol (or none when NULL). Returns 0, or -1 when
- * out of memory. */
+ * naming the chosen subprotocol and the agreed extensions (each NULL for
+ * none). Returns 0, or -1 when out of memory. */
 int handshake_append_101(struct buf *out, const struct http_request *req, const char *subprotocol,
-                         const char *extra_headers);
+                         const char *extensions, const char *extra_headers);
 
 /* The subprotocol to answer: the first of ours (n names, in our order of
  * preference) that the client offers in its Sec-WebSocket-Protocol headers

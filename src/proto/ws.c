@@ -48,6 +48,9 @@ static const char *check_first_bytes(struct ws_parser *p)
     case WS_OP_PONG: break;
     default: return "unknown opcode";
     }
+    if ((b0 & WS_RSV1) && (is_control(p->opcode) || p->opcode == WS_OP_CONT))
+        return is_control(p->opcode) ? "RSV1 set on a control frame"
+                                     : "RSV1 set on a continuation frame";
     if (is_control(p->opcode)) {
         if (!p->fin) return "fragmented control frame";
         if (len7 > WS_MAX_CONTROL) return "control frame payload over 125 bytes";
@@ -118,7 +121,7 @@ static size_t deliver_data(struct ws_parser *p, struct ws_event *ev, uint8_t *ch
                            size_t consumed)
 {
     bool last = p->remaining == 0 && p->fin;
-    if (p->msg_opcode == WS_OP_TEXT) {
+    if (p->msg_opcode == WS_OP_TEXT && !p->msg_compressed) {
         p->utf8_state = utf8_validate(p->utf8_state, chunk, n);
         if (p->utf8_state == UTF8_REJECT)
             return fail(p, ev, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in a text message", consumed);
@@ -130,6 +133,7 @@ static size_t deliver_data(struct ws_parser *p, struct ws_event *ev, uint8_t *ch
     ev->opcode = p->msg_opcode;
     ev->first = p->message_first;
     ev->last = last;
+    ev->compressed = p->msg_compressed;
     ev->data = chunk;
     ev->len = n;
     p->message_first = false;
@@ -163,10 +167,18 @@ static size_t start_frame(struct ws_parser *p, struct ws_event *ev, size_t consu
         p->in_message = true;
         p->message_first = true;
         p->msg_opcode = p->opcode;
+        p->msg_compressed = p->hdr[0] & WS_RSV1;
         p->msg_len = 0;
         p->utf8_state = UTF8_ACCEPT;
     }
-    if (p->max_message && n > p->max_message - p->msg_len)
+    uint64_t max = p->max_message;
+    /* Deflate can make incompressible data slightly larger; the inflated
+     * size is what the limit is about, and it is checked as it grows. */
+    if (max && p->msg_compressed) {
+        uint64_t slack = (max >> 8) + 1024;
+        max = max > UINT64_MAX - slack ? UINT64_MAX : max + slack;
+    }
+    if (max && n > max - p->msg_len)
         return fail(p, ev, WS_CLOSE_TOO_BIG, "message larger than the maximum size", consumed);
     p->msg_len += n;
     if (n == 0) {

@@ -54,9 +54,11 @@ enum ws_event_kind {
 
 struct ws_event {
     enum ws_event_kind kind;
-    uint8_t opcode; /* DATA: WS_OP_TEXT or WS_OP_BINARY, for every chunk */
-    bool first;     /* DATA: first chunk of the message */
-    bool last;      /* DATA: last chunk of the message */
+    uint8_t opcode;  /* DATA: WS_OP_TEXT or WS_OP_BINARY, for every chunk */
+    bool first;      /* DATA: first chunk of the message */
+    bool last;       /* DATA: last chunk of the message */
+    bool compressed; /* DATA: RSV1 was set on the message's first frame (permessage-deflate):
+                        the payload is deflate data, not yet checked as UTF-8 */
     uint8_t
         *data; /* payload, unmasked (in the caller's buffer, or the parser's for control frames) */
     size_t len;
@@ -68,7 +70,8 @@ struct ws_parser {
     /* settings */
     uint64_t max_message; /* 0: unlimited */
     bool server;          /* true: frames must be masked; false: must not be */
-    uint8_t rsv_allowed;  /* RSV bits an extension has claimed */
+    uint8_t rsv_allowed;  /* RSV bits an extension has claimed; RSV1 is permessage-deflate's:
+                             allowed on a message's first frame only (RFC 7692 6.1) */
 
     /* current frame */
     uint8_t hdr[WS_MAX_HEADER];
@@ -86,6 +89,7 @@ struct ws_parser {
     bool in_message;
     bool message_first; /* no chunk of this message delivered yet */
     uint8_t msg_opcode;
+    bool msg_compressed;
     uint64_t msg_len;
     uint32_t utf8_state;
 

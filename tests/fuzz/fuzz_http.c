@@ -216,6 +216,7 @@ static void check_after_parse(const struct http_request *req, uint64_t rnd)
         if (!k || !handshake_key_valid(k->value, k->value_len)) abort();
         struct buf out = {0};
         if (handshake_append_101(&out, req, (rnd & 2) ? "binary" : NULL,
+                                 (rnd & 4) ? "permessage-deflate" : NULL,
                                  (rnd & 1) ? "X-Fuzz: 1\r\n" : NULL) != 0)
             abort();
         static const char start[] = "HTTP/1.1 101 Switching Protocols\r\n";

@@ -5,6 +5,7 @@
  *   byte 0 bits 0-1: max_message 0 (unlimited), 1, 125 or 70000
  *   byte 0 bit 2:    client mode (frames must not be masked); else server mode
  *   byte 0 bits 3-4: chunk sizes for the third run: 1..7, 1..64, 1..1024, any
+ *   byte 0 bit 5:    permessage-deflate agreed (RSV1 allowed on a message's first frame)
  *
  * The stream is parsed three times: in one piece, one byte at a time, and in
  * the chunks byte 1 chooses. Every call is checked against the API contract
@@ -57,6 +58,7 @@ struct run_log {
     struct bytes pending; /* payload of the message still open at the end */
     bool in_message;
     uint8_t msg_opcode;
+    bool msg_compressed;
     bool failed;
     uint16_t error_code;
     const char *error;
@@ -124,16 +126,25 @@ static bool take_event(struct run_log *log, const struct ws_parser *p, const str
         if (*data_total > stream_len) abort();
         if (ev->first == log->in_message) abort(); /* first exactly on a message's first chunk */
         if (!ev->first && ev->opcode != log->msg_opcode) abort();
+        if (!ev->first && ev->compressed != log->msg_compressed) abort();
+        if (ev->compressed && !(p->rsv_allowed & WS_RSV1)) abort();
         log->in_message = true;
         log->msg_opcode = ev->opcode;
+        log->msg_compressed = ev->compressed;
         put(&log->pending, ev->data, ev->len);
-        if (log->max_message && log->pending.n > log->max_message) abort();
+        /* Compressed bytes may pass the limit by deflate's slack; the inflated
+         * size is checked later (conn.c). */
+        uint64_t max = log->max_message;
+        if (max && ev->compressed) max += (max >> 8) + 1024;
+        if (max && log->pending.n > max) abort();
         if (ev->last) {
-            /* A delivered text message is valid UTF-8 as a whole. */
-            if (log->msg_opcode == WS_OP_TEXT &&
+            /* A delivered text message is valid UTF-8 as a whole, unless it is
+             * still compressed. */
+            if (log->msg_opcode == WS_OP_TEXT && !ev->compressed &&
                 utf8_validate(UTF8_ACCEPT, log->pending.p, log->pending.n) != UTF8_ACCEPT)
                 abort();
-            put_record(log, 'M', ev->opcode, log->pending.p, log->pending.n);
+            put_record(log, 'M', ev->opcode | (ev->compressed ? WS_RSV1 : 0), log->pending.p,
+                       log->pending.n);
             log->pending.n = 0;
             log->in_message = false;
         }
@@ -159,7 +170,7 @@ static bool take_event(struct run_log *log, const struct ws_parser *p, const str
 }
 
 static void run(struct run_log *log, const uint8_t *stream, size_t n, bool server,
-                uint64_t max_message, struct chunker *ch)
+                uint64_t max_message, bool deflate, struct chunker *ch)
 {
     /* A writable copy of exactly n bytes: payloads are unmasked in place, and
      * ASan catches any access past the end. */
@@ -168,6 +179,7 @@ static void run(struct run_log *log, const uint8_t *stream, size_t n, bool serve
     if (n) memcpy(buf, stream, n);
     struct ws_parser p;
     ws_parser_init(&p, server, max_message);
+    if (deflate) p.rsv_allowed = WS_RSV1;
     struct ws_event ev;
     size_t off = 0, data_total = 0;
     bool alive = true;
@@ -308,14 +320,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const size_t n = size - 2;
     const bool server = !(cfg & 4);
     const uint64_t max_message = max_messages[cfg & 3];
+    const bool deflate = cfg & 32;
 
     struct run_log whole = {.max_message = max_message}, bytes = whole, chosen = whole;
     struct chunker c_whole = {SPLIT_WHOLE, 0, 0}, c_bytes = {SPLIT_BYTES, 0, 0};
     struct chunker c_chosen = {SPLIT_CHOSEN, 0x9E3779B97F4A7C15ull ^ ((uint64_t)seed << 32 | cfg),
                                chunk_max[(cfg >> 3) & 3]};
-    run(&whole, stream, n, server, max_message, &c_whole);
-    run(&bytes, stream, n, server, max_message, &c_bytes);
-    run(&chosen, stream, n, server, max_message, &c_chosen);
+    run(&whole, stream, n, server, max_message, deflate, &c_whole);
+    run(&bytes, stream, n, server, max_message, deflate, &c_bytes);
+    run(&chosen, stream, n, server, max_message, deflate, &c_chosen);
     compare(&whole, &bytes);
     compare(&chosen, &bytes);
     sink = whole.events.n + bytes.events.n + chosen.events.n;

@@ -544,6 +544,63 @@ static const struct route_config *route_at(const struct config *c, size_t i)
     return i < c->nroutes ? &c->routes[i] : NULL;
 }
 
+static void test_compress(void)
+{
+    struct config c;
+    ok(parse(&c, ARGS("cat")) == CONFIG_RUN && c.session.compress.on &&
+           !c.session.compress.high_ratio && c.session.compress.level == 6 &&
+           c.session.compress.window_bits == 15 && c.session.compress.mem_level == 8 &&
+           c.session.compress.min_size == 64,
+       "compression defaults: on, low-memory, level 6, window 15, memLevel 8, 64 bytes");
+    options_free(&c);
+    ok(parse(&c, ARGS("--compress=off", "--compress-mode=high-ratio", "--compress-level=1",
+                      "--compress-window-bits=9", "--compress-mem-level=9",
+                      "--compress-min-size=1K", "cat")) == CONFIG_RUN &&
+           !c.session.compress.on && c.session.compress.high_ratio &&
+           c.session.compress.level == 1 && c.session.compress.window_bits == 9 &&
+           c.session.compress.mem_level == 9 && c.session.compress.min_size == 1024,
+       "every compress option is read");
+    options_free(&c);
+    static const char *const bad[] = {
+        "--compress=yes",
+        "--compress=",
+        "--compress-mode=fast",
+        "--compress-level=0",
+        "--compress-level=10",
+        "--compress-window-bits=8",
+        "--compress-window-bits=16",
+        "--compress-mem-level=0",
+        "--compress-mem-level=10",
+        "--compress-min-size=5G",
+        "--compress-min-size=-1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ok(parse(&c, (const char *const[]){"wsbridge", bad[i], "cat", NULL}) == CONFIG_USAGE &&
+               err_text[0] != '\0',
+           "%s is refused with a message", bad[i]);
+        options_free(&c);
+    }
+    const char *path = conf_file("command = cat\n"
+                                 "compress-mode = high-ratio\n"
+                                 "compress-level = 9\n"
+                                 "[route /a/]\n"
+                                 "command = cat\n"
+                                 "[route /b/]\n"
+                                 "command = cat\n"
+                                 "compress = off\n"
+                                 "compress-level = 2\n"
+                                 "compress-min-size = 0\n");
+    ok(parse_with_file(&c, path, NULL) == CONFIG_RUN && c.nroutes == 2, "routes with compression");
+    const struct route_config *a = route_at(&c, 0), *b = route_at(&c, 1);
+    ok(a && a->cfg->session.compress.on && a->cfg->session.compress.high_ratio &&
+           a->cfg->session.compress.level == 9 && a->cfg->session.compress.min_size == 64,
+       "a route inherits each compress option");
+    ok(b && !b->cfg->session.compress.on && b->cfg->session.compress.high_ratio &&
+           b->cfg->session.compress.level == 2 && b->cfg->session.compress.min_size == 0,
+       "a route sets its own, one by one, and inherits the rest");
+    options_free(&c);
+}
+
 static void test_routes(void)
 {
     struct config c;
@@ -701,6 +758,7 @@ int main(void)
     test_reparse();
     test_config_file();
     test_config_file_errors();
+    test_compress();
     test_routes();
     test_restart_only();
     return tap_finish();

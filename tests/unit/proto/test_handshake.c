@@ -247,7 +247,7 @@ static void test_append_101(void)
                                "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n"
                                "\r\n";
     struct buf out = {0};
-    int rc = handshake_append_101(&out, &p.req, NULL, NULL);
+    int rc = handshake_append_101(&out, &p.req, NULL, NULL, NULL);
     ok(rc == 0 && buf_len(&out) == sizeof want - 1 &&
            memcmp(buf_head(&out), want, sizeof want - 1) == 0,
        "101 answer for the RFC's example key, byte for byte");
@@ -260,7 +260,7 @@ static void test_append_101(void)
                                      "X-A: 1\r\nX-B: two\r\n"
                                      "\r\n";
     buf_append(&out, "before", 6);
-    rc = handshake_append_101(&out, &p.req, NULL, "X-A: 1\r\nX-B: two\r\n");
+    rc = handshake_append_101(&out, &p.req, NULL, NULL, "X-A: 1\r\nX-B: two\r\n");
     ok(rc == 0 && buf_len(&out) == 6 + sizeof want_extra - 1 &&
            memcmp(buf_head(&out), "before", 6) == 0 &&
            memcmp(buf_head(&out) + 6, want_extra, sizeof want_extra - 1) == 0,
@@ -272,12 +272,13 @@ static void test_append_101(void)
                                      "Connection: Upgrade\r\n"
                                      "Sec-WebSocket-Accept: " RFC_ACCEPT "\r\n"
                                      "Sec-WebSocket-Protocol: binary\r\n"
+                                     "Sec-WebSocket-Extensions: permessage-deflate\r\n"
                                      "X-A: 1\r\n"
                                      "\r\n";
-    rc = handshake_append_101(&out, &p.req, "binary", "X-A: 1\r\n");
+    rc = handshake_append_101(&out, &p.req, "binary", "permessage-deflate", "X-A: 1\r\n");
     ok(rc == 0 && buf_len(&out) == sizeof want_proto - 1 &&
            memcmp(buf_head(&out), want_proto, sizeof want_proto - 1) == 0,
-       "the chosen subprotocol is named in the 101");
+       "the chosen subprotocol and the agreed extensions are named in the 101");
     buf_free(&out);
     release(&p);
 

@@ -142,6 +142,7 @@ struct collector {
     struct buf log;
     struct buf msg; /* the message being reassembled */
     bool in_msg;
+    bool compressed; /* the message being collected had RSV1 */
     uint8_t op;
     bool failed;
     size_t error_at; /* stream offset just after the byte that triggered the error */
@@ -173,11 +174,18 @@ static void on_data(struct collector *c, const struct ws_event *ev)
         violation(c, "NULL data");
         return;
     }
+    if (!ev->first && ev->compressed != c->compressed) {
+        violation(c, "compressed flag changed inside a message");
+        return;
+    }
     c->op = ev->opcode;
+    c->compressed = ev->compressed;
     put(&c->msg, ev->data, ev->len);
     c->in_msg = !ev->last;
     if (ev->last) {
-        exp_msg(&c->log, c->op, buf_head(&c->msg), buf_len(&c->msg));
+        /* A compressed message is logged with RSV1 in its opcode. */
+        exp_msg(&c->log, c->op | (c->compressed ? WS_RSV1 : 0), buf_head(&c->msg),
+                buf_len(&c->msg));
         buf_free(&c->msg);
     }
 }
@@ -500,8 +508,44 @@ static void test_rsv_and_client_mode(void)
     struct buf w = {0}, e = {0};
     struct settings deflate = {true, 0, WS_RSV1};
     frame(&w, WS_FIN | WS_RSV1 | WS_OP_TEXT, "compressed?");
-    exp_msg(&e, WS_OP_TEXT, "compressed?", 11);
-    check_script("RSV1 is accepted once an extension claims it", &deflate, &w, &e);
+    exp_msg(&e, WS_OP_TEXT | WS_RSV1, "compressed?", 11);
+    check_script("RSV1 is accepted once an extension claims it, and marks the message", &deflate,
+                 &w, &e);
+
+    frame(&w, WS_FIN | WS_RSV1 | WS_OP_TEXT, "\xff\xfe\xc3");
+    exp_msg(&e, WS_OP_TEXT | WS_RSV1, "\xff\xfe\xc3", 3);
+    check_script("a compressed text message is not checked as UTF-8 before inflating", &deflate, &w,
+                 &e);
+
+    frame(&w, WS_RSV1 | WS_OP_TEXT, "ab");
+    frame(&w, WS_FIN | WS_OP_PING, "p");
+    frame(&w, WS_FIN | WS_OP_CONT, "cd");
+    frame(&w, WS_FIN | WS_OP_TEXT, "plain");
+    exp_ctl(&e, 'P', "p", 1);
+    exp_msg(&e, WS_OP_TEXT | WS_RSV1, "abcd", 4);
+    exp_msg(&e, WS_OP_TEXT, "plain", 5);
+    check_script("RSV1 on the first frame marks every fragment; the next message is plain",
+                 &deflate, &w, &e);
+
+    frame(&w, WS_RSV1 | WS_OP_BINARY, "ab");
+    frame(&w, WS_FIN | WS_RSV1 | WS_OP_CONT, "cd");
+    exp_err(&e, WS_CLOSE_PROTOCOL);
+    check_script("RSV1 on a continuation frame -> 1002", &deflate, &w, &e);
+
+    frame(&w, WS_FIN | WS_RSV1 | WS_OP_PING, "p");
+    exp_err(&e, WS_CLOSE_PROTOCOL);
+    check_script("RSV1 on a control frame -> 1002", &deflate, &w, &e);
+
+    struct settings small = {true, 100, WS_RSV1};
+    uint8_t *big = binary_payload(1125);
+    frame_n(&w, WS_FIN | WS_RSV1 | WS_OP_BINARY, big, 1124);
+    exp_msg(&e, WS_OP_BINARY | WS_RSV1, big, 1124);
+    check_script("compressed bytes may exceed the limit by the slack deflate needs", &small, &w,
+                 &e);
+    frame_n(&w, WS_FIN | WS_RSV1 | WS_OP_BINARY, big, 1125);
+    exp_err(&e, WS_CLOSE_TOO_BIG);
+    check_script("... and no more: 1009", &small, &w, &e);
+    free(big);
 
     frame(&w, WS_FIN | WS_RSV2 | WS_OP_TEXT, "x");
     exp_err(&e, WS_CLOSE_PROTOCOL);
