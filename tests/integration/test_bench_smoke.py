@@ -121,6 +121,26 @@ def test_raw_tcp_to_echod(tools, echod, mode):
     check_mode(tools, echod, mode, ["--raw"])
 
 
+@pytest.mark.parametrize("compress", ["low-memory", "high-ratio"])
+@pytest.mark.parametrize("mode", MODES)
+def test_deflate_against_exec_and_proxy(server, tools, echod, compress, mode):
+    """wsbench --deflate (Chromium's offer): every session agrees on permessage-deflate,
+    and what it sends (JSON) and gets back is verified after inflating."""
+    s = server(f"--compress-mode={compress}", "cat")
+    res = check_mode(tools, s.port, mode, ["--text", "--exact", "--json", "--deflate"])
+    assert int(res["deflated"]) > 0
+    p = server(f"--compress-mode={compress}", f"--connect=127.0.0.1:{echod}")
+    res = check_mode(tools, p.port, mode, ["--binary", "--protocol", "binary", "--deflate"])
+    assert int(res["deflated"]) > 0
+
+
+def test_wsbench_deflate_client_checks(tools):
+    """bench/wsbench-check: the answers and frames wsbench's client must accept or refuse."""
+    p = subprocess.run([os.path.join(BENCH_SRC, "wsbench-check"), "--wsbench", tools[0]],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and re.search(r"\b0 failed", p.stdout), p.stdout + p.stderr
+
+
 def test_a_corrupted_echo_fails_the_run(server, tools):
     s = server("stdbuf", "-oL", "tr", "a-z", "A-Z")
     rc, _, err = wsbench(tools, s.port, "echo", "--text", "-s", "200", "-d", "0.3")

@@ -427,6 +427,9 @@ def test_child_environment(server, script):
         "HTTP_HOST": f"127.0.0.1:{s.port}", "HTTP_X_FOO": "1, 2", "HTTP_COOKIE": "c=1",
         "HTTP_UPGRADE": "websocket", "HTTP_CONNECTION": "Upgrade",
         "HTTP_SEC_WEBSOCKET_VERSION": "13",
+        # python3-websockets offers permessage-deflate; what was agreed:
+        "SEC_WEBSOCKET_EXTENSIONS":
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
         "MY_VAR": "a b", "PATH": os.environ["PATH"],
     }
     for name, value in expect.items():

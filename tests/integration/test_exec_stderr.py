@@ -95,7 +95,9 @@ def test_a_child_flooding_stderr_is_paused_with_bounded_memory(server, script):
             return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
 
     async def go():
-        async with websockets.connect(s.url, max_queue=1, **OPEN) as ws:
+        # Uncompressed: these lines deflate so well that 20 MB would fit in
+        # the socket buffers, and nothing would have to wait.
+        async with websockets.connect(s.url, max_queue=1, compression=None, **OPEN) as ws:
             # Beyond websockets' queue and the socket buffers nothing is read.
             await asyncio.sleep(2.0)
             held, waiting = rss_kib(), bool(s.descendants())
