@@ -8,14 +8,17 @@ WARN = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prot
 # wsbench --tls: OpenSSL (libssl, libcrypto)
 OPENSSL_CFLAGS = $(shell $(PKG_CONFIG) --cflags openssl)
 OPENSSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
+# wsbench --deflate: zlib
+ZLIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags zlib)
+ZLIB_LIBS = $(shell $(PKG_CONFIG) --libs zlib)
 OUT ?= .
 
 all: $(OUT)/wsbench $(OUT)/echod
 
 $(OUT)/wsbench: wsbench.c
 	@mkdir -p $(OUT)
-	$(CC) -std=c11 $(WARN) $(CPPFLAGS) $(OPENSSL_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ wsbench.c \
-	    $(OPENSSL_LIBS) $(LDLIBS)
+	$(CC) -std=c11 $(WARN) $(CPPFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS) $(CFLAGS) $(LDFLAGS) \
+	    -o $@ wsbench.c $(OPENSSL_LIBS) $(ZLIB_LIBS) $(LDLIBS)
 
 $(OUT)/echod: echod.c
 	@mkdir -p $(OUT)

@@ -15,6 +15,12 @@
  * --tls speaks wss://: an OpenSSL session per connection, non-blocking, driven by the same
  * edge-triggered events (the certificate is not verified: this measures, it does not protect).
  *
+ * --deflate offers permessage-deflate (RFC 7692) as Chromium does, holds the server's answer to
+ * the RFC's rules, inflates its RSV1 messages and compresses its own; the echo check runs on the
+ * inflated bytes. --json makes the stream JSON ticker records instead of random characters, so
+ * that compression sees what a real feed looks like: message k of a connection is a JSON array
+ * that a pure function of (connection, k) renders, so the echo check works as before.
+ *
  * Exit status: 0 all good; 1 protocol error or corrupted echo (reported at once); 2 usage;
  * 3 some connections failed (refused, timed out, closed by the server).
  */
@@ -43,6 +49,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <zlib.h>
 
 #define EXIT_PROTOCOL 1
 #define EXIT_USAGE    2
@@ -54,6 +61,9 @@
 #define MAX_REPORTED 5 /* individual connection failures printed before only counting */
 #define SWEEP_NS     (100 * 1000000ull)
 #define TLS_RECORD   16384u /* most plaintext one TLS record carries */
+#define INFLATE_LEN  (64u * 1024u) /* inflated bytes handed to the echo check at a time */
+#define JSON_RECS    8191u        /* prime; ~1.6 MB of records, far more than a 32 KiB window */
+#define ZCACHE_MAX   (256u << 20) /* --deflate-cache: most compressed bytes kept */
 
 enum mode { MODE_CONNRATE, MODE_ECHO, MODE_STREAM, MODE_IDLE, MODE_FANOUT };
 static const char *const mode_names[] = {"connrate", "echo", "stream", "idle", "fanout"};
@@ -70,6 +80,19 @@ struct opts {
     size_t size;          /* message size */
     double duration, warmup, hold, timeout;
     bool text, raw, exact, ping, tls;
+    bool json;          /* the stream is JSON ticker records */
+    bool deflate;       /* offer permessage-deflate */
+    bool prime;         /* idle: echo one message before counting as established */
+    size_t deflate_min; /* smaller messages go out uncompressed */
+    int deflate_level;
+    bool deflate_cache; /* compress each distinct --json message once, no context takeover */
+};
+
+/* permessage-deflate as the server's answer set it up (RFC 7692 section 7.1). */
+struct pmd {
+    bool on;
+    bool server_nct, client_nct;         /* *_no_context_takeover */
+    unsigned char server_bits, client_bits; /* LZ77 windows: the server's (inflate), ours */
 };
 
 enum cstate {
@@ -91,9 +114,16 @@ struct rx {
     unsigned char opcode;
     uint64_t left;            /* payload bytes left in the current frame */
     unsigned char msg_opcode; /* opcode of the data message being received, 0 between messages */
-    uint64_t msg_len;
+    bool compressed;          /* that message has RSV1: its payload is inflated */
+    bool z_ended;             /* ... and its DEFLATE data had a final block (BFINAL) */
+    uint64_t msg_len;         /* its payload so far (inflated) */
     unsigned char ctrl[125];
     unsigned ctrl_len;
+};
+
+struct zmsg { /* a compressed message, RFC 7692's tail taken off */
+    unsigned char *data;
+    size_t len;
 };
 
 struct obuf {
@@ -124,6 +154,12 @@ struct conn {
     uint64_t *sent_ns;         /* echo: send time of in-flight message k at [k % w] */
     uint64_t t_start, deadline;
     char close_reason[128];
+    struct pmd pmd;
+    z_stream *inflater;  /* --deflate: made at the first compressed message */
+    z_stream *deflater;  /* ours, when context takeover is worth keeping (echo, stream) */
+    unsigned char *want; /* --json: the message being checked (rendered again) */
+    uint64_t want_msg;   /* which one it is, + 1 (0: none yet) */
+    bool priming;        /* idle --prime: its message is not back yet */
 };
 
 struct hist {
@@ -151,6 +187,21 @@ static struct {
     enum phase phase;
     uint64_t t_warm, t_end;
     uint64_t win_msgs, win_bytes;
+    uint64_t wire_in, wire_out;       /* WebSocket bytes (frames, after the upgrade) each way */
+    uint64_t payload_in, payload_out; /* data message payload, uncompressed */
+    unsigned long deflated;           /* connections that agreed on permessage-deflate */
+    uint64_t delivered;               /* fanout: messages received in all, in the window or not */
+    unsigned long priming;            /* idle --prime: open, their message not back yet */
+    unsigned char *inflated;          /* INFLATE_LEN bytes of inflate output */
+    unsigned char *zout;              /* one compressed message */
+    size_t zout_cap;
+    z_stream *shared_deflater[16];    /* by window bits: reset for every message */
+    unsigned char *json_recs;         /* --json: JSON_RECS records, each at json_off[i] */
+    uint32_t json_off[JSON_RECS + 1];
+    size_t json_step;                 /* records a message advances: the most that fit */
+    unsigned char *json_tx;           /* the message being sent */
+    struct zmsg *zcache[16];          /* --deflate-cache: by window bits, by first record */
+    size_t zcache_bytes;
     struct hist lat;
     uint64_t rng;
     volatile sig_atomic_t signalled;
@@ -310,6 +361,166 @@ static size_t pattern_pos(const struct conn *c, uint64_t off)
     return (size_t)((off + c->salt) % PAT_LEN);
 }
 
+/* ---- JSON ticker records (--json) --------------------------------------------------------- */
+
+/* xorshift64* again, on a state of its own with a fixed seed. */
+static uint64_t json_rng(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return (*s * 0x2545f4914f6cdd1dull) >> 16;
+}
+
+/* The records of a ticker feed, as an exchange's ticker channel sends them: each an update of
+ * one symbol's state, where the price moves by a cent or stays, the quote sizes change now and
+ * then, volume and the day's high and low follow the trades, sequence numbers and timestamps
+ * climb, and the keys repeat in every record. A fixed seed makes every run send the same
+ * records, so compression ratios compare across runs. */
+struct json_sym {
+    const char *name;
+    long price, open, high, low; /* cents */
+    unsigned bid_size, ask_size;
+    uint64_t volume;
+};
+
+static int json_record(char *out, size_t cap, struct json_sym *y, uint64_t *seed, unsigned seq,
+                       uint64_t ts)
+{
+    long step = (long)(json_rng(seed) % 5) - 2; /* -2..2 cents, mostly small */
+    if (step == 2 || step == -2) step /= 2;
+    if (y->price + step > 0) y->price += step;
+    if (y->price > y->high) y->high = y->price;
+    if (y->price < y->low) y->low = y->price;
+    long spread = 1 + (long)(json_rng(seed) % 3);
+    if (json_rng(seed) % 2) y->bid_size = 100 * (unsigned)(1 + json_rng(seed) % 50);
+    if (json_rng(seed) % 2) y->ask_size = 100 * (unsigned)(1 + json_rng(seed) % 50);
+    y->volume += 100 * (1 + json_rng(seed) % 20);
+    long bid = y->price - spread / 2, ask = bid + spread;
+    return snprintf(out, cap,
+                    "{\"type\":\"ticker\",\"symbol\":\"%s\",\"seq\":%u,\"price\":%ld.%02ld,"
+                    "\"bid\":%ld.%02ld,\"ask\":%ld.%02ld,\"bid_size\":%u,\"ask_size\":%u,"
+                    "\"volume\":%" PRIu64 ",\"open\":%ld.%02ld,\"high\":%ld.%02ld,"
+                    "\"low\":%ld.%02ld,\"ts\":%" PRIu64 "}",
+                    y->name, seq, y->price / 100, y->price % 100, bid / 100, bid % 100, ask / 100,
+                    ask % 100, y->bid_size, y->ask_size, y->volume, y->open / 100, y->open % 100,
+                    y->high / 100, y->high % 100, y->low / 100, y->low % 100, ts);
+}
+
+static void json_init(void)
+{
+    static const char *const names[] = {
+        "AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "BRK.B", "JPM",     "V",
+        "XOM",  "UNH",  "JNJ",   "WMT",  "PG",   "MA",   "HD",   "CVX",   "KO",      "PEP",
+        "ABBV", "MRK",  "AVGO",  "COST", "ADBE", "CRM",  "NFLX", "AMD",   "BTC-USD", "ETH-USD"};
+    enum { NSYM = sizeof names / sizeof names[0], REC_MAX = 320 };
+    struct json_sym sym[NSYM];
+    uint64_t seed = 0x9e3779b97f4a7c15ull, ts = 1764160000000ull;
+    for (unsigned i = 0; i < NSYM; i++) {
+        long open = 500 + (long)(json_rng(&seed) % 90000);
+        sym[i] = (struct json_sym){.name = names[i],
+                                   .price = open,
+                                   .open = open,
+                                   .high = open,
+                                   .low = open,
+                                   .bid_size = 100,
+                                   .ask_size = 100,
+                                   .volume = 1000000 + json_rng(&seed) % 50000000};
+    }
+    R.json_recs = xmalloc((size_t)JSON_RECS * REC_MAX);
+    size_t pos = 0, shortest = REC_MAX;
+    for (unsigned i = 0; i < JSON_RECS; i++) {
+        ts += 1 + json_rng(&seed) % 40;
+        struct json_sym *y = &sym[json_rng(&seed) % NSYM];
+        int n = json_record((char *)R.json_recs + pos, REC_MAX, y, &seed, 48000000u + i, ts);
+        if (n <= 0 || n >= REC_MAX) die(EXIT_PROTOCOL, "JSON record %u does not fit", i);
+        R.json_off[i] = (uint32_t)pos;
+        pos += (size_t)n;
+        if ((size_t)n < shortest) shortest = (size_t)n;
+    }
+    R.json_off[JSON_RECS] = (uint32_t)pos;
+    /* n whole records and their commas fit in size - 2 bytes when n * (len + 1) <= size - 1,
+     * and a cut one may follow. */
+    R.json_step = (R.o.size >= 2 ? (R.o.size - 1) / (shortest + 1) : 0) + 1;
+    R.json_tx = xmalloc(R.o.size);
+}
+
+/* How much of record r (len bytes, '{' to '}') fits into room bytes when it is cut after a
+ * field and closed with a '}': the length of that, or 0. Values hold no commas. */
+static size_t json_cut(const unsigned char *r, size_t len, size_t room)
+{
+    if (len <= room) return len;
+    size_t fit = 0;
+    for (size_t i = 1; i < len && i + 1 <= room; i++)
+        if (r[i] == ',') fit = i + 1;
+    return fit;
+}
+
+/* Message k of connection c: a JSON array of the records from a start that moves by json_step
+ * per message (so consecutive messages never repeat a record), as many as fit, the last one cut
+ * after its last field that fits (an update of some fields, as feeds send), padded with blanks
+ * before the ']' to exactly --size bytes (fewer than one field's worth). */
+/* The first record of message k of connection c, which alone decides what the message holds. */
+static size_t json_first(const struct conn *c, uint64_t k)
+{
+    return (size_t)((k % JSON_RECS * (R.json_step % JSON_RECS) + c->salt) % JSON_RECS);
+}
+
+static void json_render(const struct conn *c, uint64_t k, unsigned char *buf)
+{
+    size_t size = R.o.size;
+    memset(buf, ' ', size);
+    if (size < 2) return;
+    size_t rec = json_first(c, k);
+    size_t pos = 0;
+    buf[pos++] = '[';
+    for (bool first = true; pos + !first < size - 1; first = false) {
+        const unsigned char *r = R.json_recs + R.json_off[rec];
+        size_t len = R.json_off[rec + 1] - R.json_off[rec];
+        size_t fit = json_cut(r, len, size - 1 - pos - !first);
+        if (!fit) break;
+        if (!first) buf[pos++] = ',';
+        memcpy(buf + pos, r, fit);
+        pos += fit;
+        if (fit < len) {
+            buf[pos - 1] = '}';
+            break;
+        }
+        rec = rec + 1 == JSON_RECS ? 0 : rec + 1;
+    }
+    buf[size - 1] = ']';
+}
+
+/* Stream bytes from `off` as the echo check expects them, and how many follow contiguously. */
+static const unsigned char *expected_at(struct conn *c, uint64_t off, size_t *avail)
+{
+    if (!R.o.json) {
+        *avail = PAT_LEN;
+        return R.pat + pattern_pos(c, off);
+    }
+    uint64_t k = off / R.o.size;
+    if (!c->want) c->want = xmalloc(R.o.size);
+    if (c->want_msg != k + 1) {
+        json_render(c, k, c->want);
+        c->want_msg = k + 1;
+    }
+    size_t in = (size_t)(off % R.o.size);
+    *avail = R.o.size - in;
+    return c->want + in;
+}
+
+/* The same for sending: message `off / size` has been rendered into json_tx. */
+static const unsigned char *sent_at(const struct conn *c, uint64_t off, size_t *avail)
+{
+    if (!R.o.json) {
+        *avail = PAT_LEN;
+        return R.pat + pattern_pos(c, off);
+    }
+    size_t in = (size_t)(off % R.o.size);
+    *avail = R.o.size - in;
+    return R.json_tx + in;
+}
+
 /* ---- latency histogram: log-linear buckets, 32 per power of two (error < 3.2%) ---------- */
 
 static unsigned hist_index(uint64_t v)
@@ -394,12 +605,21 @@ static void conn_release(struct conn *c)
     obuf_free(&c->out);
     free(c->head);
     free(c->sent_ns);
+    free(c->want);
+    if (c->inflater) inflateEnd(c->inflater);
+    free(c->inflater);
+    if (c->deflater) deflateEnd(c->deflater);
+    free(c->deflater);
     if (is_opening(c->st)) R.opening--;
+    if (c->priming) R.priming--;
     c->st = ST_FREE;
     c->fd = -1;
     c->ssl = NULL;
     c->head = NULL;
     c->sent_ns = NULL;
+    c->want = NULL;
+    c->inflater = NULL;
+    c->deflater = NULL;
     R.active--;
     R.free_slots[R.nfree++] = (unsigned long)(c - R.conns);
 }
@@ -495,11 +715,12 @@ static void mask_copy(unsigned char *dst, const unsigned char *src, size_t n,
     for (; i < n; i++) dst[i] = src[i] ^ key[(phase + i) & 3];
 }
 
-/* Header with a fresh mask key; returns its length. Lengths use the shortest encoding. */
-static size_t frame_header(unsigned char *h, unsigned opcode, uint64_t len, unsigned char key[4])
+/* Header with a fresh mask key; returns its length. Lengths use the shortest encoding. `first`
+ * is the first byte without FIN: the opcode and, for a compressed message, RSV1. */
+static size_t frame_header(unsigned char *h, unsigned first, uint64_t len, unsigned char key[4])
 {
     size_t n = 0;
-    h[n++] = (unsigned char)(0x80 | opcode);
+    h[n++] = (unsigned char)(0x80 | first);
     if (len < 126) {
         h[n++] = (unsigned char)(0x80 | len);
     } else if (len <= 0xffff) {
@@ -516,18 +737,118 @@ static size_t frame_header(unsigned char *h, unsigned opcode, uint64_t len, unsi
     return n + 4;
 }
 
-/* One data message: stream bytes [off, off + len) of this connection, masked. */
+static z_stream *deflater_new(unsigned bits)
+{
+    z_stream *z = calloc(1, sizeof *z);
+    /* zlib cannot make a raw stream with a 256-byte window; one without back-references at all
+     * (Huffman codes only) keeps to any window. */
+    int strategy = bits < 9 ? Z_HUFFMAN_ONLY : Z_DEFAULT_STRATEGY;
+    if (!z || deflateInit2(z, R.o.deflate_level, Z_DEFLATED, -(int)(bits < 9 ? 9 : bits), 8,
+                           strategy) != Z_OK)
+        die(EXIT_PROTOCOL, "deflateInit2 failed");
+    return z;
+}
+
+/* Our compressor for c. Context takeover pays off only across many messages (echo, stream);
+ * otherwise, and whenever the server said client_no_context_takeover, one compressor per window
+ * size serves every connection, reset for each message: a sender may always start afresh. */
+static z_stream *deflater_for(struct conn *c)
+{
+    bool keep = !c->pmd.client_nct && !R.o.deflate_cache &&
+                (R.o.mode == MODE_ECHO || R.o.mode == MODE_STREAM);
+    if (keep) {
+        if (!c->deflater) c->deflater = deflater_new(c->pmd.client_bits);
+        return c->deflater;
+    }
+    z_stream **z = &R.shared_deflater[c->pmd.client_bits];
+    if (!*z)
+        *z = deflater_new(c->pmd.client_bits);
+    else
+        deflateReset(*z);
+    return *z;
+}
+
+/* Compresses stream bytes [off, off + len) into R.zout as RFC 7692 section 7.2.1 says: DEFLATE,
+ * a sync flush, its 00 00 ff ff taken off again. Returns the compressed length. */
+static size_t deflate_message(struct conn *c, uint64_t off, size_t len)
+{
+    z_stream *z = deflater_for(c);
+    size_t need = deflateBound(z, len) + 16;
+    if (need > R.zout_cap) {
+        free(R.zout);
+        R.zout = xmalloc(need);
+        R.zout_cap = need;
+    }
+    z->next_out = R.zout;
+    z->avail_out = (uInt)R.zout_cap;
+    for (size_t done = 0; done < len;) {
+        size_t avail;
+        const unsigned char *src = sent_at(c, off + done, &avail);
+        size_t piece = len - done < avail ? len - done : avail;
+        z->next_in = (unsigned char *)src;
+        z->avail_in = (uInt)piece;
+        done += piece;
+        if (deflate(z, done == len ? Z_SYNC_FLUSH : Z_NO_FLUSH) != Z_OK || z->avail_in)
+            die(EXIT_PROTOCOL, "deflate failed");
+    }
+    size_t n = R.zout_cap - z->avail_out;
+    if (!z->avail_out || n < 4 || memcmp(R.zout + n - 4, "\0\0\xff\xff", 4) != 0)
+        die(EXIT_PROTOCOL, "deflate: no sync flush marker");
+    return n - 4;
+}
+
+/* Message off / size compressed: from the cache with --deflate-cache (there is one message per
+ * first record, and each is compressed on its own), else now. */
+static struct zmsg compressed(struct conn *c, uint64_t off, size_t len)
+{
+    struct zmsg *slot = NULL;
+    if (R.o.deflate_cache) {
+        struct zmsg **cache = &R.zcache[c->pmd.client_bits];
+        if (!*cache && !(*cache = calloc(JSON_RECS, sizeof **cache)))
+            die(EXIT_PROTOCOL, "out of memory");
+        slot = &(*cache)[json_first(c, off / R.o.size)];
+        if (slot->data) return *slot;
+    }
+    if (R.o.json) json_render(c, off / R.o.size, R.json_tx);
+    size_t zlen = deflate_message(c, off, len); /* may move R.zout */
+    struct zmsg z = {R.zout, zlen};
+    if (slot && R.zcache_bytes + z.len <= ZCACHE_MAX) {
+        slot->data = xmalloc(z.len);
+        memcpy(slot->data, z.data, z.len);
+        slot->len = z.len;
+        R.zcache_bytes += z.len;
+    }
+    return z;
+}
+
+/* One data message: stream bytes [off, off + len) of this connection (off = k * size), masked;
+ * compressed with RSV1 when permessage-deflate is on and it is at least --deflate-min long. */
 static void queue_data_frame(struct conn *c, uint64_t off, size_t len)
 {
     unsigned char key[4];
+    unsigned first = R.o.text ? 1 : 2;
+    R.payload_out += len;
+    if (c->pmd.on && len >= R.o.deflate_min) {
+        struct zmsg z = compressed(c, off, len);
+        unsigned char *h = obuf_space(&c->out, 14 + z.len);
+        size_t hl = frame_header(h, first | 0x40, z.len, key);
+        mask_copy(h + hl, z.data, z.len, key, 0);
+        c->out.len += hl + z.len;
+        R.wire_out += hl + z.len;
+        return;
+    }
+    if (R.o.json) json_render(c, off / R.o.size, R.json_tx);
     unsigned char *h = obuf_space(&c->out, 14 + len);
-    size_t hl = frame_header(h, R.o.text ? 1 : 2, len, key);
+    size_t hl = frame_header(h, first, len, key);
     for (size_t done = 0; done < len;) {
-        size_t piece = len - done < PAT_LEN ? len - done : PAT_LEN;
-        mask_copy(h + hl + done, R.pat + pattern_pos(c, off + done), piece, key, done);
+        size_t avail;
+        const unsigned char *src = sent_at(c, off + done, &avail);
+        size_t piece = len - done < avail ? len - done : avail;
+        mask_copy(h + hl + done, src, piece, key, done);
         done += piece;
     }
     c->out.len += hl + len;
+    R.wire_out += hl + len;
 }
 
 static void queue_control(struct conn *c, unsigned opcode, const unsigned char *payload, size_t len)
@@ -537,6 +858,7 @@ static void queue_control(struct conn *c, unsigned opcode, const unsigned char *
     size_t hl = frame_header(h, opcode, len, key);
     mask_copy(h + hl, payload, len, key, 0);
     c->out.len += hl + len;
+    R.wire_out += hl + len;
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -629,10 +951,13 @@ static void queue_message(struct conn *c)
 {
     uint64_t k = c->tx_msgs++;
     if (c->sent_ns) c->sent_ns[k % R.o.w] = now_ns();
-    if (R.o.raw)
+    if (R.o.raw) {
         c->raw_queued += R.o.size;
-    else
+        R.payload_out += R.o.size;
+        R.wire_out += R.o.size;
+    } else {
         queue_data_frame(c, k * R.o.size, R.o.size);
+    }
 }
 
 static void begin_close(struct conn *c)
@@ -672,9 +997,31 @@ static void on_open(struct conn *c)
         break;
     case MODE_ECHO:
     case MODE_STREAM: pump(c); break;
-    case MODE_IDLE: R.established++; break;
+    case MODE_IDLE:
+        if (!R.o.prime) {
+            R.established++;
+            break;
+        }
+        R.priming++;
+        c->priming = true;
+        c->deadline = now_ns() + secs_ns(R.o.timeout);
+        queue_message(c);
+        break;
     case MODE_FANOUT: break; /* listens; connection 0 sends the trigger */
     }
+}
+
+/* idle --prime: the message is back, the connection now idles like the others. What it needed
+ * for checking that echo goes. */
+static void on_primed(struct conn *c)
+{
+    c->priming = false;
+    R.priming--;
+    R.established++;
+    c->deadline = 0;
+    free(c->want);
+    c->want = NULL;
+    c->want_msg = 0;
 }
 
 /* After a batch of input: the one place that decides what to send next. */
@@ -683,6 +1030,8 @@ static void after_input(struct conn *c)
     if (c->st != ST_OPEN) return;
     if (R.o.mode == MODE_CONNRATE && c->rx_msgs == 1)
         begin_close(c);
+    else if (c->priming && c->rx_msgs == 1)
+        on_primed(c);
     else if (R.o.mode == MODE_ECHO || R.o.mode == MODE_STREAM)
         pump(c);
 }
@@ -710,6 +1059,7 @@ static void report_mismatch(const struct conn *c, const unsigned char *got, size
 /* Echoed payload, wherever the frame boundaries fall. */
 static void on_payload(struct conn *c, const unsigned char *p, size_t n, uint64_t now)
 {
+    R.payload_in += n;
     if (R.o.mode == MODE_FANOUT) { /* a broadcast: counted, not compared */
         (void)p;
         if (R.phase == PH_TRAFFIC && now >= R.t_warm && now < R.t_end) R.win_bytes += n;
@@ -721,8 +1071,9 @@ static void on_payload(struct conn *c, const unsigned char *p, size_t n, uint64_
         conn_fatal(c, "%" PRIu64 " payload bytes echoed but only %" PRIu64 " sent", c->rx_bytes + n,
                    sent);
     for (size_t done = 0; done < n;) {
-        size_t piece = n - done < PAT_LEN ? n - done : PAT_LEN;
-        const unsigned char *want = R.pat + pattern_pos(c, c->rx_bytes);
+        size_t avail;
+        const unsigned char *want = expected_at(c, c->rx_bytes, &avail);
+        size_t piece = n - done < avail ? n - done : avail;
         if (memcmp(p + done, want, piece) != 0) report_mismatch(c, p + done, piece, want);
         done += piece;
         c->rx_bytes += piece;
@@ -745,6 +1096,7 @@ static void on_message_end(struct conn *c)
         uint64_t now = now_ns();
         if (R.phase == PH_TRAFFIC && now >= R.t_warm && now < R.t_end) R.win_msgs++;
         c->rx_msgs++;
+        R.delivered++;
     }
     if (R.o.exact) {
         unsigned want = R.o.text ? 1 : 2;
@@ -800,15 +1152,69 @@ static void on_control(struct conn *c)
     rx->ctrl_len = 0;
 }
 
+static z_stream *inflater_for(struct conn *c)
+{
+    if (c->inflater) return c->inflater;
+    c->inflater = calloc(1, sizeof *c->inflater);
+    if (!c->inflater || inflateInit2(c->inflater, -(int)c->pmd.server_bits) != Z_OK)
+        die(EXIT_PROTOCOL, "inflateInit2 failed");
+    return c->inflater;
+}
+
+/* Compressed payload of a data message, inflated into the echo check. `tail`: the 00 00 ff ff
+ * that RFC 7692 section 7.2.2 appends at the end of the message. A message whose DEFLATE data
+ * ends in a final block (BFINAL, section 7.2.3.5) has nothing after it but that tail, and the
+ * next one starts a new stream. */
+static void inflate_payload(struct conn *c, const unsigned char *p, size_t n, bool tail,
+                            uint64_t now)
+{
+    struct rx *rx = &c->rx;
+    if (rx->z_ended) {
+        if (n && !tail) conn_fatal(c, "compressed data after the final DEFLATE block");
+        return;
+    }
+    z_stream *z = inflater_for(c);
+    z->next_in = (unsigned char *)p;
+    z->avail_in = (uInt)n;
+    for (;;) {
+        z->next_out = R.inflated;
+        z->avail_out = INFLATE_LEN;
+        int ret = inflate(z, Z_SYNC_FLUSH);
+        size_t got = INFLATE_LEN - z->avail_out;
+        if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
+            conn_fatal(c, "inflate: %s (message %" PRIu64 " in, %" PRIu64 " bytes inflated)",
+                       z->msg ? z->msg : "error", c->rx_msgs, rx->msg_len);
+        if (got) {
+            rx->msg_len += got;
+            on_payload(c, R.inflated, got, now);
+        }
+        if (ret == Z_STREAM_END) {
+            if (z->avail_in && !tail)
+                conn_fatal(c, "compressed data after the final DEFLATE block");
+            rx->z_ended = true;
+            inflateReset(z);
+            return;
+        }
+        if (z->avail_out) return; /* all input taken and all output given */
+    }
+}
+
 static void on_frame_end(struct conn *c)
 {
     struct rx *rx = &c->rx;
     rx->in_payload = false;
     rx->hdr_have = 0;
-    if (rx->opcode >= 8)
+    if (rx->opcode >= 8) {
         on_control(c);
-    else if (rx->fin)
-        on_message_end(c);
+        return;
+    }
+    if (!rx->fin) return;
+    if (rx->compressed) {
+        static const unsigned char tail[4] = {0, 0, 0xff, 0xff};
+        inflate_payload(c, tail, sizeof tail, true, now_ns());
+        if (c->pmd.server_nct && c->inflater && !rx->z_ended) inflateReset(c->inflater);
+    }
+    on_message_end(c);
 }
 
 /* The header is complete in rx->hdr: check it as strictly as a client must. */
@@ -818,7 +1224,10 @@ static void decode_header(struct conn *c)
     unsigned b0 = rx->hdr[0], b1 = rx->hdr[1];
     unsigned opcode = b0 & 15;
     uint64_t len = b1 & 127;
-    if (b0 & 0x70) conn_fatal(c, "frame with RSV bits 0x%x set (no extension agreed)", b0 & 0x70);
+    unsigned allowed = c->pmd.on ? 0x40 : 0; /* RSV1: permessage-deflate */
+    if (b0 & 0x70 & ~allowed)
+        conn_fatal(c, "frame with RSV bits 0x%x set (%s)", b0 & 0x70,
+                   allowed ? "only RSV1 was agreed on" : "no extension agreed");
     if (b1 & 0x80) conn_fatal(c, "masked frame from the server");
     if (len == 126) {
         len = (uint64_t)rx->hdr[2] << 8 | rx->hdr[3];
@@ -836,13 +1245,19 @@ static void decode_header(struct conn *c)
     if (opcode >= 8) {
         if (opcode > 10) conn_fatal(c, "unknown control opcode %u", opcode);
         if (!rx->fin || len > 125) conn_fatal(c, "fragmented or long control frame");
+        if (b0 & 0x40) conn_fatal(c, "control frame with RSV1 set");
         rx->ctrl_len = 0;
         return;
     }
     if (opcode > 2) conn_fatal(c, "unknown data opcode %u", opcode);
     if (opcode == 0 && !rx->msg_opcode) conn_fatal(c, "continuation frame outside a message");
     if (opcode != 0 && rx->msg_opcode) conn_fatal(c, "new message inside a fragmented one");
-    if (opcode != 0) rx->msg_opcode = (unsigned char)opcode;
+    if (opcode == 0 && (b0 & 0x40)) conn_fatal(c, "continuation frame with RSV1 set");
+    if (opcode != 0) {
+        rx->msg_opcode = (unsigned char)opcode;
+        rx->compressed = b0 & 0x40;
+        rx->z_ended = false;
+    }
 }
 
 /* Takes header bytes; returns how many were used. */
@@ -867,6 +1282,7 @@ static size_t take_header(struct conn *c, const unsigned char *p, size_t n)
 static void ws_feed(struct conn *c, const unsigned char *p, size_t n, uint64_t now)
 {
     struct rx *rx = &c->rx;
+    R.wire_in += n;
     while (c->st != ST_FREE) {
         if (!rx->in_payload) {
             if (!n) return;
@@ -883,8 +1299,12 @@ static void ws_feed(struct conn *c, const unsigned char *p, size_t n, uint64_t n
             rx->ctrl_len += (unsigned)take;
         } else {
             if (c->st == ST_CLOSED) conn_fatal(c, "data after the close frame");
-            rx->msg_len += take;
-            on_payload(c, p, take, now);
+            if (rx->compressed) {
+                inflate_payload(c, p, take, false, now);
+            } else {
+                rx->msg_len += take;
+                on_payload(c, p, take, now);
+            }
         }
         p += take;
         n -= take;
@@ -916,8 +1336,11 @@ static void queue_request(struct conn *c)
     int len = snprintf(req, sizeof req,
                        "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                       "Sec-WebSocket-Version: 13\r\n%s\r\n",
-                       R.o.path, R.o.host, R.o.port, key, proto);
+                       "Sec-WebSocket-Version: 13\r\n%s%s\r\n",
+                       R.o.path, R.o.host, R.o.port, key, proto,
+                       R.o.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                     "client_max_window_bits\r\n"
+                                   : "");
     if (len < 0 || (size_t)len >= sizeof req) die(EXIT_USAGE, "--path or --host too long");
     memcpy(obuf_space(&c->out, (size_t)len), req, (size_t)len);
     c->out.len += (size_t)len;
@@ -939,6 +1362,141 @@ static const char *header_value(const char *head, const char *name, size_t *len)
         }
     }
     return NULL;
+}
+
+static const char *skip_ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t') p++;
+    return p;
+}
+
+/* Every Sec-WebSocket-Extensions line of a response head, joined with commas as RFC 7230
+ * section 3.2.2 allows; false if they do not fit into cap bytes. */
+static bool extensions_joined(const char *head, char *out, size_t cap)
+{
+    static const char name[] = "Sec-WebSocket-Extensions";
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line, "\r\n")) {
+        line += 2;
+        if (strncasecmp(line, name, sizeof name - 1) != 0 || line[sizeof name - 1] != ':')
+            continue;
+        const char *v = skip_ows(line + sizeof name);
+        const char *end = strstr(v, "\r\n");
+        size_t len = (size_t)(end - v);
+        if (used + len + 2 >= cap) return false;
+        if (used) out[used++] = ',';
+        memcpy(out + used, v, len);
+        used += len;
+        out[used] = '\0';
+    }
+    return true;
+}
+
+/* An RFC 7230 token into out (cap bytes); returns its end, or NULL if there is none or it is
+ * too long. */
+static const char *take_token(const char *p, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (*p > 0x20 && *p < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", *p)) {
+        if (n + 1 >= cap) return NULL;
+        out[n++] = *p++;
+    }
+    out[n] = '\0';
+    return n ? p : NULL;
+}
+
+/* A parameter value: a token or a quoted-string (RFC 7692 section 7.1 allows both). */
+static const char *take_value(const char *p, char *out, size_t cap)
+{
+    if (*p != '"') return take_token(p, out, cap);
+    size_t n = 0;
+    for (p++; *p != '"'; p++) {
+        if (*p == '\\') p++;
+        if (!*p || n + 1 >= cap) return NULL;
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+    return p + 1;
+}
+
+/* A window size: 8 to 15 in decimal, no leading zero (RFC 7692 sections 7.1.2.1 and 7.1.2.2). */
+static int window_bits(const char *v)
+{
+    if (!strcmp(v, "8") || !strcmp(v, "9")) return v[0] - '0';
+    if (v[0] == '1' && v[1] >= '0' && v[1] <= '5' && !v[2]) return 10 + v[1] - '0';
+    return -1;
+}
+
+/* The server's answer to our offer "permessage-deflate; client_max_window_bits", held to RFC
+ * 7692 section 7.1: NULL if it is a valid acceptance (pmd filled in, or left off if the server
+ * declined), else what is wrong with it, in why. */
+static const char *pmd_answer(const char *v, struct pmd *pmd, char *why, size_t cap)
+{
+    *pmd = (struct pmd){.server_bits = 15, .client_bits = 15};
+    bool seen_sbits = false, seen_cbits = false;
+    for (const char *p = v;;) {
+        p = skip_ows(p);
+        if (*p == ',') { /* an empty list element, which RFC 7230 section 7 tolerates */
+            p++;
+            continue;
+        }
+        if (!*p) return NULL;
+        char name[64];
+        const char *end = take_token(p, name, sizeof name);
+        if (!end) return "malformed Sec-WebSocket-Extensions";
+        if (strcmp(name, "permessage-deflate") != 0) {
+            snprintf(why, cap, "server chose extension %s, which was not offered", name);
+            return why;
+        }
+        if (pmd->on) return "permessage-deflate accepted twice";
+        pmd->on = true;
+        for (p = skip_ows(end); *p == ';'; p = skip_ows(p)) {
+            char param[64], value[16] = "";
+            p = take_token(skip_ows(p + 1), param, sizeof param);
+            if (!p) return "malformed permessage-deflate parameter";
+            p = skip_ows(p);
+            bool has_value = *p == '=';
+            if (has_value && !(p = take_value(skip_ows(p + 1), value, sizeof value))) {
+                snprintf(why, cap, "malformed value of %s", param);
+                return why;
+            }
+            bool nct_s = !strcmp(param, "server_no_context_takeover");
+            bool nct_c = !strcmp(param, "client_no_context_takeover");
+            bool bits_s = !strcmp(param, "server_max_window_bits");
+            bool bits_c = !strcmp(param, "client_max_window_bits");
+            if (!nct_s && !nct_c && !bits_s && !bits_c) {
+                snprintf(why, cap, "unknown permessage-deflate parameter %s", param);
+                return why;
+            }
+            if ((nct_s && pmd->server_nct) || (nct_c && pmd->client_nct) ||
+                (bits_s && seen_sbits) || (bits_c && seen_cbits)) {
+                snprintf(why, cap, "permessage-deflate parameter %s twice", param);
+                return why;
+            }
+            if ((nct_s || nct_c) && has_value) {
+                snprintf(why, cap, "%s with a value (%s)", param, value);
+                return why;
+            }
+            int bits = has_value ? window_bits(value) : -1;
+            if ((bits_s || bits_c) && bits < 0) {
+                snprintf(why, cap, "%s=%s: not a window size of 8 to 15", param,
+                         has_value ? value : "(none)");
+                return why;
+            }
+            if (nct_s) pmd->server_nct = true;
+            if (nct_c) pmd->client_nct = true;
+            if (bits_s) {
+                pmd->server_bits = (unsigned char)bits;
+                seen_sbits = true;
+            }
+            if (bits_c) {
+                pmd->client_bits = (unsigned char)bits;
+                seen_cbits = true;
+            }
+        }
+        if (*p && *p != ',') return "malformed Sec-WebSocket-Extensions";
+    }
 }
 
 static bool header_is(const char *head, const char *name, const char *want)
@@ -966,8 +1524,16 @@ static bool check_response(struct conn *c)
     const char *proto = header_value(h, "Sec-WebSocket-Protocol", &len);
     if (proto && len && (!R.o.protocol || strncmp(proto, R.o.protocol, len) != 0))
         conn_fatal(c, "server chose subprotocol %.*s, which was not offered", (int)len, proto);
-    if (header_value(h, "Sec-WebSocket-Extensions", &len) && len)
-        conn_fatal(c, "server chose an extension, none was offered");
+    if (!R.o.deflate) {
+        if (header_value(h, "Sec-WebSocket-Extensions", &len) && len)
+            conn_fatal(c, "server chose an extension, none was offered");
+        return true;
+    }
+    char ext[1024], why[160];
+    if (!extensions_joined(h, ext, sizeof ext)) conn_fatal(c, "Sec-WebSocket-Extensions too long");
+    const char *bad = pmd_answer(ext, &c->pmd, why, sizeof why);
+    if (bad) conn_fatal(c, "%s (Sec-WebSocket-Extensions: %s)", bad, ext);
+    if (c->pmd.on) R.deflated++;
     return true;
 }
 
@@ -999,12 +1565,14 @@ static void handshake_input(struct conn *c, const unsigned char *p, size_t n, ui
 
 static void consume(struct conn *c, const unsigned char *p, size_t n, uint64_t now)
 {
-    if (c->st == ST_HANDSHAKE)
+    if (c->st == ST_HANDSHAKE) {
         handshake_input(c, p, n, now);
-    else if (R.o.raw)
+    } else if (R.o.raw) {
+        R.wire_in += n;
         on_payload(c, p, n, now);
-    else
+    } else {
         ws_feed(c, p, n, now);
+    }
 }
 
 static void on_eof(struct conn *c)
@@ -1230,7 +1798,7 @@ static void top_up(void)
     if (R.phase != PH_OPENING && R.phase != PH_TRAFFIC) return;
     while (R.started < R.target && R.nfree) {
         if (R.o.mode == MODE_CONNRATE && R.active >= R.o.c) break;
-        if (R.o.mode == MODE_IDLE && R.opening >= R.o.c) break;
+        if (R.o.mode == MODE_IDLE && R.opening + R.priming >= R.o.c) break;
         conn_open();
     }
 }
@@ -1266,7 +1834,7 @@ static bool all_finished(void)
 
 static bool all_open(void)
 {
-    return R.started == R.target && R.opening == 0;
+    return R.started == R.target && R.opening == 0 && R.priming == 0;
 }
 
 static bool opening_over(void)
@@ -1316,6 +1884,24 @@ static int finish_status(void)
     return R.failed ? EXIT_FAILURES : 0;
 }
 
+/* What every result line ends with: bytes on the wire and payload, each way, over the whole run
+ * (in: from the server), and how many connections agreed on permessage-deflate. */
+static void result_tail(void)
+{
+    printf(" deflated=%lu wire_in=%" PRIu64 " payload_in=%" PRIu64 " wire_out=%" PRIu64
+           " payload_out=%" PRIu64 "\n",
+           R.deflated, R.wire_in, R.payload_in, R.wire_out, R.payload_out);
+}
+
+/* The same for people, with --deflate. */
+static void deflate_summary(unsigned long conns)
+{
+    if (!R.o.deflate) return;
+    printf("# permessage-deflate on %lu of %lu connections; wire/payload: in %.1f%%, out %.1f%%\n",
+           R.deflated, conns, R.payload_in ? 100.0 * (double)R.wire_in / (double)R.payload_in : 0,
+           R.payload_out ? 100.0 * (double)R.wire_out / (double)R.payload_out : 0);
+}
+
 static int run_connrate(void)
 {
     uint64_t t0 = now_ns();
@@ -1327,9 +1913,11 @@ static int run_connrate(void)
     printf("# connrate%s: %lu connections, %lu at a time: %.0f conn/s, %lu failed, %lu unclean "
            "closes, %.2f s\n",
            over, R.o.n, R.o.c, rate, R.failed, R.unclean, secs);
+    deflate_summary(R.started);
     printf("result mode=connrate transport=%s n=%lu c=%lu size=%zu ok=%lu failures=%lu "
-           "unclean=%lu secs=%.3f conns_per_s=%.1f\n",
+           "unclean=%lu secs=%.3f conns_per_s=%.1f",
            transport(), R.o.n, R.o.c, R.o.size, R.ok, R.failed, R.unclean, secs, rate);
+    result_tail();
     return finish_status();
 }
 
@@ -1373,6 +1961,7 @@ static int run_echo(void)
     double msgs = secs > 0 ? (double)R.win_msgs / secs : 0;
     double mbs = secs > 0 ? (double)R.win_bytes / secs / 1e6 : 0;
     const char *type = R.o.raw ? "raw" : R.o.text ? "text" : "binary";
+    deflate_summary(R.o.c);
     char rtt[96] = "";
     if (R.o.mode == MODE_ECHO)
         snprintf(rtt, sizeof rtt, ", rtt p50 %.1f p99 %.1f p99.9 %.1f us", hist_pct_us(&R.lat, 50),
@@ -1382,22 +1971,27 @@ static int run_echo(void)
            mbs, rtt, R.failed);
     printf("result mode=%s transport=%s type=%s c=%lu w=%lu size=%zu secs=%.3f msgs=%" PRIu64
            " bytes=%" PRIu64 " msgs_per_s=%.1f mb_per_s=%.3f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
-           "p999_us=%.1f max_us=%.1f drained=%" PRIu64 " failures=%lu unclean=%lu\n",
+           "p999_us=%.1f max_us=%.1f drained=%" PRIu64 " failures=%lu unclean=%lu",
            mode_names[R.o.mode], transport(), type, R.o.c, R.o.w, R.o.size, secs, R.win_msgs,
            R.win_bytes, msgs, mbs, hist_pct_us(&R.lat, 50), hist_pct_us(&R.lat, 90),
            hist_pct_us(&R.lat, 99), hist_pct_us(&R.lat, 99.9), (double)R.lat.max / 1000.0,
            in_flight, R.failed, R.unclean);
+    result_tail();
     return finish_status();
 }
 
 /* fanout: C clients listen to a broadcast (wsbridge --shared) that the first
- * one starts with a message; deliveries per second over all of them. */
+ * one starts with a message; deliveries per second over all of them. The 'opened' line tells a
+ * driver that the handshakes are over (to measure the server's CPU from there). */
 static int run_fanout(void)
 {
     R.o.n = R.target = R.o.c;
     R.phase = PH_OPENING;
+    uint64_t t_open = now_ns();
     if (!run_loop(all_open, now_ns() + secs_ns(R.o.timeout)))
         fail_leftovers("could not open in time");
+    printf("opened c=%lu failed=%lu secs=%.3f\n", R.o.c, R.failed, elapsed_s(t_open));
+    fflush(stdout);
     uint64_t t0 = now_ns();
     R.t_warm = t0 + secs_ns(R.o.warmup);
     R.t_end = R.t_warm + secs_ns(R.o.duration);
@@ -1421,9 +2015,11 @@ static int run_fanout(void)
     printf("# fanout: %lu clients (%lu listening to the end): %.0f deliveries/s, %.1f MB/s, "
            "%lu failed\n",
            R.o.c, listening, msgs, mbs, R.failed);
+    deflate_summary(R.o.c);
     printf("result mode=fanout transport=%s c=%lu listening=%lu secs=%.3f msgs=%" PRIu64
-           " deliveries_per_s=%.1f mb_per_s=%.3f failures=%lu\n",
-           transport(), R.o.c, listening, secs, R.win_msgs, msgs, mbs, R.failed);
+           " deliveries_per_s=%.1f mb_per_s=%.3f failures=%lu delivered=%" PRIu64,
+           transport(), R.o.c, listening, secs, R.win_msgs, msgs, mbs, R.failed, R.delivered);
+    result_tail();
     return finish_status();
 }
 
@@ -1453,6 +2049,7 @@ static void stop_opening(void)
     for (unsigned long i = 0; i < R.nslots; i++) {
         struct conn *c = &R.conns[i];
         if (is_opening(c->st)) conn_failed(c, "still opening when told to stop");
+        if (c->priming) conn_failed(c, "its --prime echo not back when told to stop");
     }
     R.failed += R.o.n - R.started;
     R.target = R.started;
@@ -1489,10 +2086,12 @@ static int run_idle(void)
            "%lu failed\n",
            R.established, R.o.n, open_secs, held, R.o.ping ? "" : "(no ping) ", R.dropped,
            R.failed);
+    deflate_summary(R.started);
     printf("result mode=idle transport=%s n=%lu established=%lu held=%lu alive=%lu dropped=%lu "
-           "failures=%lu unclean=%lu open_secs=%.3f\n",
+           "failures=%lu unclean=%lu open_secs=%.3f",
            transport(), R.o.n, R.established, held, R.o.ping ? R.alive : held, R.dropped, R.failed,
            R.unclean, open_secs);
+    result_tail();
     return R.failed || not_alive ? EXIT_FAILURES : 0;
 }
 
@@ -1523,6 +2122,19 @@ static void usage(FILE *f)
           "  --protocol P  offer subprotocol P   --exact  each echo must be one message, same\n"
           "                type and size as sent\n"
           "  --hold SECONDS (idle; 0 = until a signal)  --ping (idle)  --timeout SECONDS (10)\n"
+          "  --prime  idle: each connection echoes one -s message before it counts as\n"
+          "           established (so that what a first message leaves behind is held too)\n"
+          "  --json   the stream is JSON ticker records: message k is a JSON array of records\n"
+          "           (symbol, price, volume, ts, ...) blank-padded to -s bytes; any type\n"
+          "  --deflate  offer permessage-deflate (RFC 7692) as Chromium does; inflate what\n"
+          "           the server compresses, compress what we send (echoes checked inflated)\n"
+          "  --deflate-min BYTES  send shorter messages uncompressed (0: compress all)\n"
+          "  --deflate-level N  zlib level of what we send, 1..9 (6)\n"
+          "  --deflate-cache  (with --json) compress each distinct message once, on its own\n"
+          "           (no context takeover: a sender may always do without), and send the\n"
+          "           stored bytes: sending costs a copy, so the server bounds the rate\n"
+          "result lines end with deflated=CONNS wire_in= payload_in= wire_out= payload_out=\n"
+          "(WebSocket bytes and uncompressed payload; in = from the server; the whole run)\n"
           "output: a '# ...' line for people, then 'result key=value ...'\n"
           "exit: 0 ok, 1 protocol error or corrupted echo, 2 usage, 3 failed connections\n",
           f);
@@ -1565,6 +2177,14 @@ static bool parse_flag(const char *a, struct opts *o)
         o->exact = true;
     else if (!strcmp(a, "--ping"))
         o->ping = true;
+    else if (!strcmp(a, "--prime"))
+        o->prime = true;
+    else if (!strcmp(a, "--json"))
+        o->json = true;
+    else if (!strcmp(a, "--deflate"))
+        o->deflate = true;
+    else if (!strcmp(a, "--deflate-cache"))
+        o->deflate_cache = true;
     else
         return false;
     return true;
@@ -1592,7 +2212,8 @@ static void parse_args(int argc, char **argv, struct opts *o)
                        .path = "/",
                        .n = 1000,
                        .duration = 5,
-                       .timeout = 10};
+                       .timeout = 10,
+                       .deflate_level = 6};
     long c = -1, w = -1, s = -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -1624,6 +2245,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
             o->hold = parse_secs(v, a);
         else if (!strcmp(a, "--timeout"))
             o->timeout = parse_secs(v, a);
+        else if (!strcmp(a, "--deflate-min"))
+            o->deflate_min = parse_count(v, a);
+        else if (!strcmp(a, "--deflate-level"))
+            o->deflate_level = (int)parse_count(v, a);
         else
             die(EXIT_USAGE, "unknown option %s", a);
     }
@@ -1639,6 +2264,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
     if (o->raw && (o->mode == MODE_IDLE || o->exact || o->protocol))
         die(EXIT_USAGE, "--raw works with connrate, echo and stream, without --exact/--protocol");
     if (o->raw && o->tls) die(EXIT_USAGE, "--tls and --raw exclude each other");
+    if (o->raw && (o->deflate || o->json))
+        die(EXIT_USAGE, "--deflate and --json need WebSocket messages, not --raw");
+    if (o->prime && o->mode != MODE_IDLE) die(EXIT_USAGE, "--prime is for idle");
+    if (o->deflate_cache && !(o->deflate && o->json))
+        die(EXIT_USAGE, "--deflate-cache needs --deflate and --json");
+    if (o->deflate_level < 1 || o->deflate_level > 9) die(EXIT_USAGE, "--deflate-level: 1..9");
     if (o->timeout <= 0) die(EXIT_USAGE, "--timeout must be positive");
 }
 
@@ -1656,6 +2287,8 @@ int main(int argc, char **argv)
     if (getrandom(&R.rng, sizeof R.rng, 0) != sizeof R.rng) R.rng = (uint64_t)now_ns();
     R.rng |= 1;
     pattern_init(R.o.text);
+    if (R.o.json) json_init();
+    if (R.o.deflate) R.inflated = xmalloc(INFLATE_LEN);
     R.scratch = xmalloc(SCRATCH_LEN);
     if (R.o.tls) tls_init();
 
