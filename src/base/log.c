@@ -10,6 +10,7 @@
 
 enum log_level log_min_level = LOGL_ACCESS;
 unsigned log_worker;
+bool log_json;
 
 static const char *const level_names[] = {"debug", "trace", "access", "info",
                                           "warn",  "error", "fatal"};
@@ -46,6 +47,52 @@ static size_t escape_into(char *dst, size_t cap, const char *src, size_t len)
     return o;
 }
 
+/* The length of the well-formed UTF-8 sequence at s[0..n), or 0. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    if (c < 0xC2 || c > 0xF4 || n < len) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    /* no overlong forms, no surrogates, nothing past U+10FFFF */
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* Copy src into dst as the inside of a JSON string: quotes, backslashes and
+ * control characters escaped, bytes that are not UTF-8 written as the text
+ * \xHH (so the line is always valid JSON). */
+static size_t json_escape_into(char *dst, size_t cap, const char *src, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 8 < cap;) {
+        unsigned char ch = (unsigned char)src[i];
+        size_t seq = ch >= 0x80 ? utf8_sequence((const unsigned char *)src + i, len - i) : 1;
+        if (ch == '"' || ch == '\\') {
+            dst[o++] = '\\';
+            dst[o++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            o += (size_t)snprintf(dst + o, cap - o, "\\u%04x", ch);
+        } else if (seq == 0) {
+            dst[o++] = '\\';
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[ch >> 4];
+            dst[o++] = hex[ch & 15];
+            seq = 1;
+        } else {
+            memcpy(dst + o, src + i, seq);
+            o += seq;
+        }
+        i += seq;
+    }
+    return o;
+}
+
 void log_msg(enum log_level level, uint64_t conn_id, const char *fmt, ...)
 {
     char text[2048], line[4096];
@@ -60,15 +107,31 @@ void log_msg(enum log_level level, uint64_t conn_id, const char *fmt, ...)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int h = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-6s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, level_tags[level]);
-    if (log_worker) h += snprintf(line + h, sizeof line - (size_t)h, "w%u ", log_worker);
-    if (conn_id)
-        h += snprintf(line + h, sizeof line - (size_t)h, "#%llu ", (unsigned long long)conn_id);
-    else
-        h += snprintf(line + h, sizeof line - (size_t)h, "server ");
-    size_t len = (size_t)h + escape_into(line + h, sizeof line - (size_t)h - 1, text, tlen);
+    char when[64];
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    size_t len;
+    if (log_json) {
+        int h = snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\"", when,
+                         level_names[level]);
+        if (log_worker)
+            h += snprintf(line + h, sizeof line - (size_t)h, ",\"worker\":%u", log_worker);
+        if (conn_id)
+            h += snprintf(line + h, sizeof line - (size_t)h, ",\"conn\":%llu",
+                          (unsigned long long)conn_id);
+        h += snprintf(line + h, sizeof line - (size_t)h, ",\"msg\":\"");
+        len = (size_t)h + json_escape_into(line + h, sizeof line - (size_t)h - 3, text, tlen);
+        line[len++] = '"';
+        line[len++] = '}';
+    } else {
+        int h = snprintf(line, sizeof line, "%s %-6s ", when, level_tags[level]);
+        if (log_worker) h += snprintf(line + h, sizeof line - (size_t)h, "w%u ", log_worker);
+        if (conn_id)
+            h += snprintf(line + h, sizeof line - (size_t)h, "#%llu ", (unsigned long long)conn_id);
+        else
+            h += snprintf(line + h, sizeof line - (size_t)h, "server ");
+        len = (size_t)h + escape_into(line + h, sizeof line - (size_t)h - 1, text, tlen);
+    }
     line[len++] = '\n';
     /* One write per line keeps lines whole when several processes share stderr. */
     ssize_t w = write(STDERR_FILENO, line, len);

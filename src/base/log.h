@@ -2,6 +2,7 @@
 #ifndef WSB_LOG_H
 #define WSB_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* websocketd's levels in its order, plus "warn" between info and error. */
@@ -19,6 +20,9 @@ extern enum log_level log_min_level;
 
 /* --workers: this process's worker number (1..N), shown in every line; 0: none. */
 extern unsigned log_worker;
+
+/* --log-format=json: one JSON object per line (see README, Logging). */
+extern bool log_json;
 
 /* Parse a level name ("debug" ... "fatal"); returns 0 or -1. */
 int log_level_parse(const char *name, enum log_level *out);

@@ -163,6 +163,7 @@ int main(int argc, char **argv)
     }
     systemd_notify_init(); /* before anything could hand NOTIFY_SOCKET to a child */
     log_min_level = cfg->loglevel;
+    log_json = cfg->log_json;
     ensure_std_fds();
     signal(SIGPIPE, SIG_IGN);
 
@@ -200,6 +201,7 @@ int main(int argc, char **argv)
     server_init(&srv, loop, cfg, argc, argv); /* the server owns cfg now */
     srv.default_maxconn = default_maxconn(!any_endpoint(cfg, runs_commands));
     srv.maxconn = cfg->maxconn_set ? cfg->maxconn : srv.default_maxconn;
+    srv.ctx.maxconn = srv.maxconn;
     int status = 0;
     char err[700];
     if (server_setup(&srv, err, sizeof err) < 0) {

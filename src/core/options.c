@@ -42,11 +42,15 @@ enum opt_id {
     OPT_COMPRESS_MEM_LEVEL,
     OPT_COMPRESS_MIN_SIZE,
     OPT_STATICDIR,
+    OPT_CACHE_CONTROL,
+    OPT_KEEPALIVE_TIMEOUT,
+    OPT_HEALTH_PATH,
     OPT_DEVCONSOLE,
     OPT_HEADER,
     OPT_HEADER_WS,
     OPT_HEADER_HTTP,
     OPT_LOGLEVEL,
+    OPT_LOG_FORMAT,
     OPT_CONNECT,
     OPT_UNIX_TARGET,
     OPT_TOKEN_FILE,
@@ -197,6 +201,19 @@ static const struct option_spec option_table[] = {
      "Serve files from DIR to plain HTTP GET and HEAD requests (index.html for directories). "
      "Without it such requests get 404.",
      OPT_STATICDIR, MODE_ANY},
+    {"cache-control", "VALUE", NULL,
+     "The Cache-Control header of --staticdir files (for example 'max-age=3600' or "
+     "'no-cache'). Without it files carry none (ETag and Last-Modified let clients revalidate).",
+     OPT_CACHE_CONTROL, MODE_ANY},
+    {"keepalive-timeout", "SECONDS", "15",
+     "Keep plain HTTP connections open for further requests (answered in order, pipelined "
+     "ones too) this long while idle; 0 closes after each answer.",
+     OPT_KEEPALIVE_TIMEOUT, MODE_ANY},
+    {"health-path", "PATH", NULL,
+     "Answer GET and HEAD requests for exactly PATH with 200 while accepting connections, and "
+     "503 while shutting down or at --maxconn: for load balancers and orchestrators. It is "
+     "answered before routes, authentication and origin checks.",
+     OPT_HEALTH_PATH, MODE_ANY},
     {"devconsole", NULL, NULL,
      "Answer plain GET requests that no --staticdir file answers with a built-in page for "
      "trying this endpoint: connect (URL and subprotocols editable), send text or binary, see "
@@ -212,6 +229,10 @@ static const struct option_spec option_table[] = {
     {"loglevel", "LEVEL", "access",
      "Least severe messages logged: debug, trace, access, info, warn, error or fatal.",
      OPT_LOGLEVEL, MODE_ANY},
+    {"log-format", "text|json", "text",
+     "text: one line per event as 'TIME LEVEL [#ID] MESSAGE'. json: one JSON object per line, "
+     "with the same events and stable field names (see the README's Logging section).",
+     OPT_LOG_FORMAT, MODE_ANY},
     {"connect", "TARGET", NULL,
      "Proxy mode, instead of COMMAND: connect every WebSocket to TARGET (HOST:PORT, "
      "[IPv6]:PORT or unix:/path) and pass bytes both ways as binary messages.",
@@ -394,6 +415,7 @@ static enum opt_scope scope_of(int id)
     case OPT_COMPRESS_MEM_LEVEL:
     case OPT_COMPRESS_MIN_SIZE:
     case OPT_STATICDIR:
+    case OPT_CACHE_CONTROL:
     case OPT_HEADER:
     case OPT_HEADER_WS:
     case OPT_HEADER_HTTP:
@@ -620,6 +642,7 @@ static void set_defaults(struct config *cfg)
     cfg->backend.close_signal = SIGINT;
     cfg->conn.maxconn_per_ip = 256;
     cfg->conn.handshake_timeout = 10.0;
+    cfg->conn.keepalive_timeout = 15.0;
     cfg->session.pingms = 30000;
     cfg->session.compress = (struct compress_settings){
         .on = true, .level = 6, .window_bits = 15, .mem_level = 8, .min_size = 64};
@@ -804,6 +827,26 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
             return bad_value(s, value, "expected a size in bytes, like 64 or 1K");
         cfg->session.compress.min_size = (uint32_t)v;
         return true;
+    case OPT_CACHE_CONTROL:
+        if (strpbrk(value, "\r\n") || !*value)
+            return bad_value(s, value, "expected a header value on one line");
+        return set_string(&cfg->http.cache_control, value, s);
+    case OPT_KEEPALIVE_TIMEOUT:
+        if (!parse_seconds(value, true, &cfg->conn.keepalive_timeout))
+            return bad_value(s, value, "expected seconds up to 3600 (0 turns it off)");
+        return true;
+    case OPT_HEALTH_PATH:
+        if (value[0] != '/' || strpbrk(value, "?# \t\r\n"))
+            return bad_value(s, value, "expected a path starting with '/' (no query)");
+        return set_string(&cfg->http.health_path, value, s);
+    case OPT_LOG_FORMAT:
+        if (strcmp(value, "text") == 0)
+            cfg->log_json = false;
+        else if (strcmp(value, "json") == 0)
+            cfg->log_json = true;
+        else
+            return bad_value(s, value, "expected text or json");
+        return true;
     case OPT_STATICDIR:
         free(cfg->staticdir);
         cfg->staticdir = strdup(value);
@@ -898,6 +941,7 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
             return bad_value(s, value, "expected a whole number (0 for no limit)");
         if (id == OPT_MAXCONN_PER_IP) {
             cfg->conn.maxconn_per_ip = (unsigned)v;
+            cfg->conn.maxconn_per_ip_set = true;
         } else {
             cfg->maxconn = (unsigned)v;
             cfg->maxconn_set = true;
@@ -1295,6 +1339,8 @@ static bool inherit(struct config *r, const struct config *top, const bool *seen
     if (!SET(OPT_COMPRESS_MEM_LEVEL)) z->mem_level = tz->mem_level;
     if (!SET(OPT_COMPRESS_MIN_SIZE)) z->min_size = tz->min_size;
     if (!SET(OPT_STATICDIR) && !copy_string(&r->staticdir, top->staticdir)) return false;
+    if (!SET(OPT_CACHE_CONTROL) && !copy_string(&r->http.cache_control, top->http.cache_control))
+        return false;
     if (!SET(OPT_HEADER) && !SET(OPT_HEADER_WS) && !SET(OPT_HEADER_HTTP)) {
         free(r->http.headers_ws);
         free(r->session.headers_http);
@@ -1483,6 +1529,8 @@ void options_free(struct config *cfg)
     free_list(cfg->backend.command);
     free(cfg->staticdir);
     free(cfg->http.headers_ws);
+    free(cfg->http.cache_control);
+    free(cfg->http.health_path);
     free(cfg->session.headers_http);
     memset(cfg, 0, sizeof *cfg);
 }

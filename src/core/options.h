@@ -30,6 +30,7 @@ struct config {
     size_t naddresses;
     bool port_set;
     enum log_level loglevel;
+    bool log_json; /* --log-format=json */
     char *staticdir;
 
     /* TLS listener */

@@ -45,7 +45,8 @@ static void on_backoff_over(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct server *srv = container_of(w, struct server, accept_backoff);
-    if (!srv->stopping) set_accepting(srv, true);
+    set_accepting(srv,
+                  true); /* the listeners still open (a stop closes them, but see --health-path) */
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -116,7 +117,9 @@ static void reload_config(struct server *srv)
     srv->ctx.route_arg = &t->table;
     use_config(srv, fresh);
     log_min_level = fresh->loglevel;
+    log_json = fresh->log_json;
     srv->maxconn = fresh->maxconn_set ? fresh->maxconn : srv->default_maxconn;
+    srv->ctx.maxconn = srv->maxconn;
     log_info(0, "reload: %s read", fresh->config_file);
     log_info(0, "reload: %zu users loaded", t->table.top.ep.auth.n);
     if (fresh->nroutes || srv->retired->cfg->nroutes) routes_log(t, "reload: ");
@@ -520,7 +523,10 @@ static void admit(struct server *srv, struct listener *l, int fd, const struct s
         close(fd);
         return;
     }
-    if (have_ip && !proxy && !ipcount_take(&srv->ctx.per_ip, &ip, cfg->conn.maxconn_per_ip)) {
+    /* Loopback peers are counted only when --maxconn-per-ip was given: behind
+     * a proxy on this machine every client would otherwise share one count. */
+    bool counted = have_ip && !proxy && (cfg->conn.maxconn_per_ip_set || !ip_is_loopback(&ip));
+    if (counted && !ipcount_take(&srv->ctx.per_ip, &ip, cfg->conn.maxconn_per_ip)) {
         snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s with 503",
                  cfg->conn.maxconn_per_ip, addr);
         context_log_refusal(&srv->ctx, what);
@@ -528,7 +534,7 @@ static void admit(struct server *srv, struct listener *l, int fd, const struct s
         close(fd);
         return;
     }
-    conn_new(&srv->ctx, fd, sa, l->redirect, have_ip && !proxy ? &ip : NULL);
+    conn_new(&srv->ctx, fd, sa, l->redirect, counted ? &ip : NULL);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -596,10 +602,19 @@ void server_stop(struct server *srv)
         return;
     }
     srv->stopping = true;
+    srv->ctx.stopping = true;
     log_info(0, "shutting down: %zu connections, %u processes", srv->ctx.nconns,
              srv->ctx.nchildren);
-    close_listeners(srv);
-    ev_timer_stop(srv->ctx.loop, &srv->accept_backoff);
+    /* With --health-path the listeners stay open while sessions end, so that
+     * probes learn of the stop from a 503 (every other request gets one too)
+     * rather than from a refused connection. */
+    if (srv->cfg->http.health_path) {
+        log_info(0, "answering 503 to every request (--health-path: %s) until the stop is over",
+                 srv->cfg->http.health_path);
+    } else {
+        close_listeners(srv);
+        ev_timer_stop(srv->ctx.loop, &srv->accept_backoff);
+    }
     each_backend(srv, stop_backend);
     context_stop_all(&srv->ctx);
     systemd_notify("STOPPING=1\nSTATUS=stopping: %zu connections, %u processes", srv->ctx.nconns,

@@ -32,32 +32,64 @@ static bool method_is(const struct http_request *req, const char *m)
 
 /* --devconsole: the page, for a GET or HEAD that nothing else answers. Its
  * script and style are inline and it may only open WebSockets. */
+/* A small answer made here (the dev console, the health check): status,
+ * headers (lines ending in CRLF, after Content-Length) and the body, which
+ * a HEAD request does not get. Returns false when out of memory (aborted). */
+static bool answer_body(struct conn *c, const struct http_request *req, int status,
+                        const char *headers, const char *body, size_t len)
+{
+    char length[48];
+    int n = snprintf(length, sizeof length, "Content-Length: %zu\r\n", len);
+    const char *extra = conn_session(c)->headers_http;
+    if (http_append_status(&c->out, status) < 0 || buf_append(&c->out, length, (size_t)n) < 0 ||
+        buf_append(&c->out, headers, strlen(headers)) < 0 ||
+        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
+        buf_append(&c->out, "Connection: close\r\n\r\n", 21) < 0 ||
+        (!method_is(req, "HEAD") && buf_append(&c->out, body, len) < 0)) {
+        conn_abort(c, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+static bool get_or_head(struct conn *c, const struct http_request *req)
+{
+    if (method_is(req, "HEAD") || method_is(req, "GET")) return true;
+    conn_answer_error(c, 405, NULL, "Allow: GET, HEAD\r\n", true);
+    return false;
+}
+
 static void serve_console(struct conn *c, const struct http_request *req)
 {
-    bool head = method_is(req, "HEAD");
-    if (!head && !method_is(req, "GET")) {
-        conn_answer_error(c, 405, NULL, "Allow: GET, HEAD\r\n", true);
-        return;
-    }
-    char head_lines[512];
-    int n = snprintf(head_lines, sizeof head_lines,
-                     "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                     "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
-                     "style-src 'unsafe-inline'; connect-src ws: wss:\r\n"
-                     "Connection: close\r\n",
-                     devconsole_page_len);
-    const char *extra = conn_session(c)->headers_http;
-    if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
-        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
-        buf_append(&c->out, "\r\n", 2) < 0 ||
-        (!head && buf_append(&c->out, devconsole_page, devconsole_page_len) < 0)) {
-        conn_abort(c, "out of memory");
-        return;
-    }
+    if (!get_or_head(c, req)) return;
+    static const char headers[] =
+        "Content-Type: text/html; charset=utf-8\r\n"
+        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+        "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+        "style-src 'unsafe-inline'; connect-src ws: wss:\r\n";
+    if (!answer_body(c, req, 200, headers, devconsole_page, devconsole_page_len)) return;
     log_access(c->id, "%s port %u \"%s\"%s%s 200 dev console", c->peer_addr, c->peer_port,
                c->request, ROUTE_NOTE(c));
     conn_send_answer(c, 200);
+}
+
+/* --health-path: 200 while new connections are taken, 503 while stopping
+ * or at --maxconn. Logged at debug level only: probes come every few
+ * seconds and would bury the access log. */
+static void serve_health(struct conn *c, const struct http_request *req)
+{
+    if (!get_or_head(c, req)) return;
+    const struct context *ctx = c->ctx;
+    /* This connection is one of nconns: at the limit means no room for another. */
+    const char *body = ctx->stopping                                 ? "stopping\n"
+                       : ctx->maxconn && ctx->nconns >= ctx->maxconn ? "at --maxconn\n"
+                                                                     : "ok\n";
+    int status = body[0] == 'o' ? 200 : 503;
+    static const char headers[] = "Content-Type: text/plain; charset=utf-8\r\n"
+                                  "Cache-Control: no-store\r\n";
+    if (!answer_body(c, req, status, headers, body, strlen(body))) return;
+    log_debug(c->id, "%s port %u \"%s\" %d health", c->peer_addr, c->peer_port, c->request, status);
+    conn_send_answer(c, status);
 }
 
 /* path is the decoded path; raw_path the one the client sent (for Location,
@@ -334,6 +366,15 @@ void request_route(void *table, struct conn *c, const struct http_request *req, 
     }
     if (req->minor_version >= 1 && http_header_count(req, "Host") != 1) {
         conn_answer_error(c, 400, "exactly one Host header is required", NULL, true);
+        return;
+    }
+    const char *health = t->top.ep.set->health_path;
+    if (health && strlen(health) == path_len && memcmp(health, path, path_len) == 0) {
+        serve_health(c, req);
+        return;
+    }
+    if (c->ctx->stopping) { /* the listeners are open only for --health-path */
+        conn_answer_error(c, 503, "the server is shutting down", "Retry-After: 5\r\n", true);
         return;
     }
     if (c->redirect) {

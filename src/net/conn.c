@@ -167,8 +167,9 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
             conn_answer_error(c, 403, "this address is not allowed", NULL, true);
         return false;
     }
-    /* A client named by a proxy counts for --maxconn-per-ip; the proxy does not. */
-    if (client && !c->ip_counted) {
+    /* A client named by a proxy counts for --maxconn-per-ip; the proxy does
+     * not (nor, unless the option was given, a loopback client). */
+    if (client && !c->ip_counted && (ctx->set->maxconn_per_ip_set || !ip_is_loopback(&ip))) {
         if (!ipcount_take(&ctx->per_ip, &ip, ctx->set->maxconn_per_ip)) {
             char what[160];
             snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s",

@@ -30,6 +30,8 @@ struct context {
     ev_check sweeper;
     uint64_t next_conn_id;
     struct ipcount per_ip; /* --maxconn-per-ip */
+    unsigned maxconn;      /* --maxconn in force (0: none), for --health-path */
+    bool stopping;         /* a graceful stop has begun */
     ev_tstamp refusals_logged;
     unsigned refusals_unlogged;
 

@@ -48,6 +48,12 @@ bool ip_from_sockaddr(const struct sockaddr *sa, struct ip_addr *a)
     return false;
 }
 
+bool ip_is_loopback(const struct ip_addr *a)
+{
+    static const uint8_t v6_loopback[16] = {[15] = 1};
+    return (is_v4(a) && a->b[12] == 127) || memcmp(a->b, v6_loopback, 16) == 0;
+}
+
 void ip_format(const struct ip_addr *a, char *out, size_t len)
 {
     if (is_v4(a))

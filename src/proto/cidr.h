@@ -24,6 +24,9 @@ bool ip_parse(const char *s, size_t len, struct ip_addr *a);
 /* From a socket address; false for other families. */
 bool ip_from_sockaddr(const struct sockaddr *sa, struct ip_addr *a);
 
+/* 127.0.0.0/8 (also as ::ffff:127.x.y.z) or ::1. */
+bool ip_is_loopback(const struct ip_addr *a);
+
 /* Text form: dotted IPv4 for mapped addresses, else IPv6. */
 void ip_format(const struct ip_addr *a, char *out, size_t len);
 

@@ -206,6 +206,92 @@ def test_nginx_terminates_tls_in_front_of_the_unix_socket(tmp_path, script, publ
         srv.stop()
 
 
+NGINX_TCP_CONF = """
+worker_processes 1;
+worker_rlimit_nofile 4096;
+{user}
+pid {dir}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 2048; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://127.0.0.1:{upstream};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout 1h;
+        }}
+    }}
+}}
+"""
+
+CLIENTS = 300
+
+
+async def hold_sessions(url, n):
+    """n sessions open at once; each gets one broadcast. Returns how many did."""
+    socks = []
+    try:
+        for _ in range(n):
+            socks.append(await websockets.connect(url, **OPEN))
+        await socks[0].send("to everyone")
+        got = await asyncio.gather(*(asyncio.wait_for(ws.recv(), 20) for ws in socks))
+        return sum(m == "to everyone" for m in got)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in socks), return_exceptions=True)
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_300_clients_behind_nginx_on_this_machine_are_not_limited(tmp_path, public_dir, trusted):
+    """nginx on the same machine, upstream over TCP as in a plain setup: every
+    client arrives from 127.0.0.1. The default --maxconn-per-ip (256) must not
+    turn the 257th user away: loopback peers are not counted unless the
+    option is given; with --trusted-proxy the clients nginx names are, and
+    here they too are loopback."""
+    srv = Server(["--shared", "--pingms=0"] + (["--trusted-proxy=127.0.0.1"] if trusted else []) +
+                 ["cat"], tmp_path)
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_TCP_CONF.format(dir=public_dir, port=port, upstream=srv.port,
+                                          user="user root;" if os.geteuid() == 0 else ""))
+    nginx = start_proxy(["/usr/sbin/nginx", "-p", public_dir, "-c", str(conf), "-e", "stderr",
+                         "-g", "daemon off;"], tmp_path, "nginx", port)
+    try:
+        assert run(hold_sessions(f"ws://127.0.0.1:{port}/", CLIENTS), timeout=120) == CLIENTS
+        assert "--maxconn-per-ip" not in srv.log()
+    finally:
+        stop_proxy(nginx)
+        srv.stop()
+
+
+def test_an_explicit_maxconn_per_ip_counts_loopback_too(tmp_path):
+    srv = Server(["--shared", "--pingms=0", "--maxconn-per-ip=20", "cat"], tmp_path)
+    try:
+        async def over():
+            socks = [await websockets.connect(srv.url, **OPEN) for _ in range(20)]
+            try:
+                with pytest.raises(websockets.InvalidStatusCode) as e:
+                    await websockets.connect(srv.url, **OPEN)
+                return e.value.status_code
+            finally:
+                await asyncio.gather(*(ws.close() for ws in socks))
+        assert run(over()) == 503
+        srv.wait_log(r"--maxconn-per-ip=20 reached: refusing 127\.0\.0\.1")
+    finally:
+        srv.stop()
+
+
 HAPROXY_CFG = """
 global
     maxconn 256
@@ -261,3 +347,77 @@ def test_haproxy_balances_two_instances_with_the_proxy_protocol(tmp_path, script
         stop_proxy(haproxy)
         b.stop()
         a.stop()
+
+
+HAPROXY_CHECK_CFG = """
+global
+    maxconn 256
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout tunnel 1h
+    timeout check 2s
+    retries 2
+    option redispatch 1
+frontend websockets
+    bind 127.0.0.1:{port}
+    default_backend bridges
+backend bridges
+    balance roundrobin
+    option httpchk GET /healthz
+    server a 127.0.0.1:{a} send-proxy-v2 check check-send-proxy inter 200 fall 1 rise 1
+    server b 127.0.0.1:{b} send-proxy-v2 check check-send-proxy inter 200 fall 1 rise 1
+"""
+
+
+def test_haproxy_health_checks_take_a_draining_instance_out(tmp_path, script):
+    """deploy.md's HAProxy setup with --health-path: while instance A drains its
+    last session after SIGTERM, its checks get 503, HAProxy sends every new
+    client to B, and A exits cleanly once the session is over."""
+    who = script('#!/bin/sh\necho "$INSTANCE"\ncat\nsleep 10\n')
+    common = ["--passenv=PATH,INSTANCE", "--proxy-protocol", "--trusted-proxy=127.0.0.1",
+              "--health-path=/healthz", "--closems=3000", who]
+    a = Server(["--loglevel=debug"] + common, tmp_path, env={"INSTANCE": "A"})
+    b = Server(common, tmp_path, env={"INSTANCE": "B"})
+    port = free_port()
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(HAPROXY_CHECK_CFG.format(port=port, a=a.port, b=b.port))
+    haproxy = start_proxy(["/usr/sbin/haproxy", "-f", str(cfg), "-db"], tmp_path, "haproxy", port)
+
+    async def instance_of_new_session():
+        async with websockets.connect(f"ws://127.0.0.1:{port}/", **OPEN) as ws:
+            return await asyncio.wait_for(ws.recv(), 10)
+
+    async def scenario():
+        await asyncio.sleep(1.0)  # both checked up
+        held = None
+        for _ in range(6):
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/", **OPEN)
+            if await asyncio.wait_for(ws.recv(), 10) == "A":
+                held = ws
+                break
+            await ws.close()
+        assert held, "round robin never reached A"
+        a.proc.send_signal(signal.SIGTERM)
+        a.wait_log("answering 503 to every request")
+        await asyncio.sleep(1.0)  # several checks at 200 ms
+        after = [await instance_of_new_session() for _ in range(4)]
+        try:
+            await asyncio.wait_for(held.recv(), 15)
+        except websockets.ConnectionClosed:
+            pass
+        return after, held.close_code
+    try:
+        after, code = run(scenario())
+        assert after == ["B"] * 4, after
+        assert code == 1001
+        a.proc.wait(timeout=15)
+        assert a.proc.returncode == 0
+        drained = a.log().split("answering 503 to every request", 1)[1]
+        assert '"GET /healthz" 503 health' in drained, "HAProxy's checks saw the 503"
+    finally:
+        stop_proxy(haproxy)
+        a.stop()
+        b.stop()
