@@ -20,9 +20,9 @@ struct conn_settings {
     size_t nallow, ndeny, ntrusted;
     bool trust_unix; /* --trusted-proxy=unix */
     bool proxy_protocol;
-    unsigned maxconn_per_ip; /* 0: no limit */
-    bool maxconn_per_ip_set; /* given: loopback peers count too (else a proxy on this
-                                machine would bring every client under one address) */
+    unsigned maxconn_per_ip;  /* 0: no limit */
+    bool maxconn_per_ip_set;  /* given: loopback peers count too (else a proxy on this
+                                 machine would bring every client under one address) */
     double keepalive_timeout; /* seconds an idle plain HTTP connection is kept; 0: close */
 };
 
