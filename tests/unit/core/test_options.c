@@ -13,7 +13,7 @@
 /* ---- running options_parse ------------------------------------------------- */
 
 /* What options_parse printed, captured from stdout and stderr. */
-static char out_text[16384], err_text[4096];
+static char out_text[65536], err_text[4096];
 
 static void slurp(FILE *f, char *dst, size_t cap)
 {
@@ -362,10 +362,30 @@ static void test_help_version(void)
     /* Every option of the table appears in --help. */
     parse(&c, ARGS("--help"));
     options_free(&c);
-    static const char *const names[] = {
-        "--port=",        "--address=",    "--binary",     "--passenv=", "--maxforks=",
-        "--closems=",     "--maxmsgsize=", "--staticdir=", "--header=",  "--header-ws=",
-        "--header-http=", "--loglevel=",   "--help",       "--version"};
+    static const char *const names[] = {"--port=",
+                                        "--address=",
+                                        "--binary",
+                                        "--passenv=",
+                                        "--maxforks=",
+                                        "--closems=",
+                                        "--maxmsgsize=",
+                                        "--staticdir=",
+                                        "--header=",
+                                        "--header-ws=",
+                                        "--header-http=",
+                                        "--loglevel=",
+                                        "--help",
+                                        "--version",
+                                        "--compress=",
+                                        "--compress-mode=",
+                                        "--compress-level=",
+                                        "--compress-window-bits=",
+                                        "--compress-mem-level=",
+                                        "--compress-min-size=",
+                                        "--log-format=",
+                                        "--health-path=",
+                                        "--cache-control=",
+                                        "--keepalive-timeout="};
     bool all = true;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strstr(out_text, names[i])) all = false;
@@ -601,6 +621,48 @@ static void test_compress(void)
     options_free(&c);
 }
 
+static void test_operator_options(void)
+{
+    struct config c;
+    ok(parse(&c, ARGS("cat")) == CONFIG_RUN && c.conn.keepalive_timeout == 15.0 &&
+           !c.conn.maxconn_per_ip_set && c.conn.maxconn_per_ip == 256 && !c.log_json &&
+           !c.http.health_path && !c.http.cache_control,
+       "defaults: keep-alive 15 s, --maxconn-per-ip 256 (not given), text logs, no health path");
+    options_free(&c);
+    ok(parse(&c, ARGS("--keepalive-timeout=0", "--maxconn-per-ip=256", "--log-format=json",
+                      "--health-path=/healthz", "--cache-control=max-age=60", "cat")) ==
+               CONFIG_RUN &&
+           c.conn.keepalive_timeout == 0 && c.conn.maxconn_per_ip_set && c.log_json &&
+           str_is(c.http.health_path, "/healthz") && str_is(c.http.cache_control, "max-age=60"),
+       "each is read; --maxconn-per-ip given counts as given even at its default value");
+    options_free(&c);
+    static const char *const bad[] = {"--log-format=xml",   "--health-path=healthz",
+                                      "--health-path=/a?b", "--keepalive-timeout=-1",
+                                      "--cache-control=",   "--keepalive-timeout=x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ok(parse(&c, (const char *const[]){"wsbridge", bad[i], "cat", NULL}) == CONFIG_USAGE &&
+               err_text[0] != '\0',
+           "%s is refused with a message", bad[i]);
+        options_free(&c);
+    }
+    const char *path = conf_file("command = cat\n"
+                                 "cache-control = no-cache\n"
+                                 "[route /a/]\n"
+                                 "command = cat\n"
+                                 "[route /b/]\n"
+                                 "command = cat\n"
+                                 "cache-control = max-age=5\n");
+    ok(parse_with_file(&c, path, NULL) == CONFIG_RUN, "cache-control in routes");
+    ok(route_at(&c, 0) && str_is(route_at(&c, 0)->cfg->http.cache_control, "no-cache") &&
+           route_at(&c, 1) && str_is(route_at(&c, 1)->cfg->http.cache_control, "max-age=5"),
+       "a route inherits cache-control or sets its own");
+    options_free(&c);
+    path = conf_file("command = cat\n[route /a/]\ncommand = cat\nhealth-path = /h\n");
+    ok(parse_with_file(&c, path, NULL) == CONFIG_USAGE && strstr(err_text, "health-path"),
+       "health-path is about the whole server: refused in a route");
+    options_free(&c);
+}
+
 static void test_routes(void)
 {
     struct config c;
@@ -759,6 +821,7 @@ int main(void)
     test_config_file();
     test_config_file_errors();
     test_compress();
+    test_operator_options();
     test_routes();
     test_restart_only();
     return tap_finish();
