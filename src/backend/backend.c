@@ -3,6 +3,10 @@
 
 #include "backend/backend.h"
 
+#include <sys/wait.h>
+
+#include "base/metrics.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -41,12 +45,19 @@ void backend_child_started(struct backend *b)
 {
     b->nchildren++;
     b->ctx->nchildren++;
+    metrics_count(MC_CHILDREN_STARTED);
+    metrics_gauge(MG_CHILDREN_RUNNING, 1);
 }
 
-void backend_child_reaped(struct backend *b)
+void backend_child_reaped(struct backend *b, int status)
 {
     b->nchildren--;
     b->ctx->nchildren--;
+    metrics_gauge(MG_CHILDREN_RUNNING, -1);
+    if (status < 0) return; /* not waited for here */
+    metrics_count(WIFSIGNALED(status)        ? MC_CHILD_EXIT_SIGNAL
+                  : WEXITSTATUS(status) == 0 ? MC_CHILD_EXIT_ZERO
+                                             : MC_CHILD_EXIT_NONZERO);
 }
 
 bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c,

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "backend/settings.h"
+#include "base/metrics.h"
 #include "net/conn.h"
 
 struct backend;
@@ -27,6 +28,7 @@ struct backend_refusal {
 };
 
 struct backend_ops {
+    enum metric_mode mode; /* what --metrics-path calls its sessions' traffic */
     /* Each message goes to every client (--shared): compressed once, so
      * sessions agree on server_no_context_takeover at a fixed window. */
     bool broadcast;
@@ -86,8 +88,9 @@ void backend_release(struct backend *b);
 bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c,
                               const struct http_request *req, struct backend_refusal *r);
 
-/* A process of b was started / has been reaped. */
+/* A process of b was started / has been reaped (status as from waitpid(),
+ * or -1 when it was not waited for here). */
 void backend_child_started(struct backend *b);
-void backend_child_reaped(struct backend *b);
+void backend_child_reaped(struct backend *b, int status);
 
 #endif

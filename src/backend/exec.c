@@ -21,6 +21,7 @@
 #include "net/conn.h"
 #include "net/context.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/rootpath.h"
 #include "backend/launch.h"
 #include "proto/json.h"
@@ -444,7 +445,7 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
     ev_child_stop(loop, w);
     ch->reaped = true;
     ch->status = w->rstatus;
-    backend_child_reaped(ch->b);
+    backend_child_reaped(ch->b, ch->status);
     if (WIFEXITED(ch->status))
         log_debug(ch->id, "pid %d exited with status %d", (int)ch->pid, WEXITSTATUS(ch->status));
     else if (WIFSIGNALED(ch->status))
@@ -466,7 +467,7 @@ static void child_free(struct exec_child *ch)
     ev_timer_stop(ctx->loop, &ch->kill_timer);
     if (!ch->reaped) {
         ev_child_stop(ctx->loop, &ch->cw);
-        backend_child_reaped(b);
+        backend_child_reaped(b, -1);
     }
     buf_free(&ch->line);
     buf_free(&ch->errline);
@@ -595,6 +596,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
             close(sp.err_fd);
             rc = ENOMEM;
         }
+        metrics_count(MC_CHILDREN_START_FAILED);
         snprintf(err, errlen, "%.200s: %s", path, strerror(rc));
         return BACKEND_REFUSED;
     }
@@ -734,10 +736,11 @@ static void exec_teardown(struct backend *b)
         if (!ch->reaped) {
             /* Killed by exec_kill or about to be: reap it rather than leave a zombie. */
             kill(-ch->pid, SIGKILL);
-            waitpid(ch->pid, NULL, 0);
+            int status = -1;
+            waitpid(ch->pid, &status, 0);
             ch->reaped = true;
             ev_child_stop(b->ctx->loop, &ch->cw);
-            backend_child_reaped(b);
+            backend_child_reaped(b, status);
         }
         ch->conn = NULL;
         child_free(ch);
@@ -770,6 +773,7 @@ static void exec_prepare(const struct backend_settings *set)
 }
 
 const struct backend_ops exec_backend = {
+    .mode = MM_EXEC,
     .serves = exec_serves,
     .prepare = exec_prepare,
     .setup = exec_setup,

@@ -19,6 +19,7 @@
 #include "net/context.h"
 #include "proto/http.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "backend/target.h"
 #include "net/tls.h"
 #include "backend/tokens.h"
@@ -64,6 +65,7 @@ struct peer {
     SSL *ssl;
     struct target *target; /* a copy, while connecting */
     size_t next_addr;
+    ev_tstamp connect_started;
     int last_errno;
     bool base64;
     bool output_paused;    /* the queue to the client is full: not reading the backend */
@@ -161,6 +163,7 @@ static void open_session(struct peer *p)
     free(p->target);
     p->target = NULL;
     p->state = PEER_OPEN;
+    metrics_observe(MH_PROXY_CONNECT, ev_time() - p->connect_started);
     ev_io_start(p->b->ctx->loop, &p->rio);
     /* A greeting may have been read ahead with the end of the handshake. */
     if (p->ssl && tls_has_more(p->ssl)) ev_feed_event(p->b->ctx->loop, &p->rio, EV_READ);
@@ -187,6 +190,7 @@ static void continue_handshake(struct peer *p)
         char why[512], detail[256];
         snprintf(why, sizeof why, "TLS with %.200s failed: %s", p->target->name,
                  tls_error_string(p->ssl, detail, sizeof detail));
+        metrics_count(MC_PROXY_CONNECT_FAILED);
         refuse(p, 502, why);
         return;
     }
@@ -245,6 +249,7 @@ static void try_connect(struct peer *p)
     char why[400];
     snprintf(why, sizeof why, "cannot connect to %s: %s", p->target->name,
              strerror(p->last_errno ? p->last_errno : ECONNREFUSED));
+    metrics_count(MC_PROXY_CONNECT_FAILED);
     refuse(p, 502, why);
 }
 
@@ -260,6 +265,7 @@ static void on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
         char why[400];
         snprintf(why, sizeof why, "no connection to %s within %g s%s", p->target->name,
                  p->b->set->connect_timeout, p->state == PEER_TLS_HANDSHAKE ? " (TLS)" : "");
+        metrics_count(MC_PROXY_CONNECT_FAILED);
         refuse(p, 502, why);
     }
     leave(p);
@@ -701,6 +707,7 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
     /* Connecting may finish (or fail) at once, unix sockets especially. */
     enter(p);
     p->starting = r;
+    p->connect_started = ev_time();
     try_connect(p);
     p->starting = NULL;
     enum backend_start result = !p->conn                ? BACKEND_REFUSED
@@ -838,6 +845,7 @@ static bool proxy_serves(const struct backend_settings *set)
 }
 
 const struct backend_ops proxy_backend = {
+    .mode = MM_PROXY,
     .serves = proxy_serves,
     .setup = proxy_setup,
     .start = proxy_start,

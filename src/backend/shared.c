@@ -32,6 +32,7 @@
 #include "net/context.h"
 #include "backend/launch.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "net/sharedq.h"
 #include "backend/target.h"
 #include "proto/utf8.h"
@@ -121,6 +122,7 @@ static void deliver(struct shared_hub *h, struct batch *b, struct shared_client 
             next = only ? NULL : cl->next;
             if (cl->dropping) {
                 cl->dropped += b->msgs;
+                metrics_add(MC_SLOW_DROPPED, b->msgs);
                 continue;
             }
             bool z = b->zblock && compress_shares_output(cl->conn->compress, &h->zset);
@@ -529,6 +531,7 @@ static int start_child(struct shared_hub *h, char *err, size_t errlen)
     int rc = env ? launch_with_pipes(b->command_path, b->set->command, env, &how, &child) : ENOMEM;
     free_environment(env);
     if (rc) {
+        metrics_count(MC_CHILDREN_START_FAILED);
         snprintf(err, errlen, "%.200s: %s", b->command_path, strerror(rc));
         return -1;
     }
@@ -646,7 +649,7 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
     ev_child_stop(loop, w);
     h->reaped = true;
     h->status = w->rstatus;
-    backend_child_reaped(h->b);
+    backend_child_reaped(h->b, h->status);
     close_stdin(h);
     /* Others in its group may hold stdout: SIGTERM, then SIGKILL. */
     if (!h->out_done && !ev_is_active(&h->kill_timer)) {
@@ -703,6 +706,7 @@ static enum backend_start shared_start(struct backend *b, struct conn *c,
     cl->id = c->id;
     list_push(h->clients, cl);
     h->nclients++;
+    metrics_gauge(MG_SHARED_CLIENTS, 1);
     if (c->compress && c->compress->params.server_nct) {
         cl->zcounted = true;
         h->nzclients++;
@@ -734,6 +738,7 @@ static void detach(struct shared_hub *h, struct shared_client *cl)
     unblock(h, cl);
     list_unlink(h->clients, cl);
     h->nclients--;
+    metrics_gauge(MG_SHARED_CLIENTS, -1);
     if (cl->zcounted) h->nzclients--;
     send_event(h, "close", cl);
     if (cl->dropped)
@@ -809,6 +814,7 @@ static void on_slow(struct ev_loop *loop, ev_timer *w, int revents)
             log_warn(cl->id, "client too slow for %.1f s (%zu bytes queued): closing with 1008",
                      set->slow_client_timeout, conn_queued(cl->conn));
             conn_drop_shared(cl->conn);
+            metrics_count(MC_SLOW_CLOSED);
             conn_ws_close(cl->conn, WS_CLOSE_POLICY, "too slow");
         }
     }
@@ -900,9 +906,10 @@ static void shared_teardown(struct backend *b)
     }
     if (h->running && !h->reaped) {
         kill(-h->pid, SIGKILL);
-        waitpid(h->pid, NULL, 0);
+        int status = -1;
+        waitpid(h->pid, &status, 0);
         ev_child_stop(ctx->loop, &h->cw);
-        backend_child_reaped(b);
+        backend_child_reaped(b, status);
     }
     close_stdin(h);
     if (h->out_fd >= 0) {
@@ -935,6 +942,7 @@ static void shared_prepare(const struct backend_settings *set)
 }
 
 const struct backend_ops shared_backend = {
+    .mode = MM_SHARED,
     .broadcast = true,
     .serves = shared_serves,
     .prepare = shared_prepare,

@@ -17,6 +17,7 @@
 
 #include "backend/backend.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "core/options.h"
 #include "core/routes.h"
 #include "core/server.h"
@@ -188,6 +189,9 @@ int main(int argc, char **argv)
                  cfg->workers);
         cfg->workers = 1;
     }
+    /* Before the workers exist: each counts into its slot of one mapping. */
+    if (metrics_setup(cfg->workers > 1 ? cfg->workers : 0, ev_time()) < 0)
+        log_warn(0, "cannot map the metrics' shared memory: each process counts its own");
     int supervised_status;
     if (cfg->workers > 1 && !supervisor_run(cfg->workers, &supervised_status))
         return give_up(cfg, supervised_status); /* the supervisor, once the workers are gone */

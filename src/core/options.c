@@ -45,6 +45,7 @@ enum opt_id {
     OPT_CACHE_CONTROL,
     OPT_KEEPALIVE_TIMEOUT,
     OPT_HEALTH_PATH,
+    OPT_METRICS_PATH,
     OPT_DEVCONSOLE,
     OPT_HEADER,
     OPT_HEADER_WS,
@@ -214,6 +215,11 @@ static const struct option_spec option_table[] = {
      "503 while shutting down or at --maxconn: for load balancers and orchestrators. It is "
      "answered before routes, authentication and origin checks.",
      OPT_HEALTH_PATH, MODE_ANY},
+    {"metrics-path", "PATH", NULL,
+     "Answer GET requests for exactly PATH with the server's metrics in Prometheus text "
+     "format (summed over --workers, whichever answers). Before routes and authentication: "
+     "limit who may reach it (--allow, a firewall, or a proxy that does not forward it).",
+     OPT_METRICS_PATH, MODE_ANY},
     {"devconsole", NULL, NULL,
      "Answer plain GET requests that no --staticdir file answers with a built-in page for "
      "trying this endpoint: connect (URL and subprotocols editable), send text or binary, see "
@@ -839,6 +845,10 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         if (value[0] != '/' || strpbrk(value, "?# \t\r\n"))
             return bad_value(s, value, "expected a path starting with '/' (no query)");
         return set_string(&cfg->http.health_path, value, s);
+    case OPT_METRICS_PATH:
+        if (value[0] != '/' || strpbrk(value, "?# \t\r\n"))
+            return bad_value(s, value, "expected a path starting with '/' (no query)");
+        return set_string(&cfg->http.metrics_path, value, s);
     case OPT_LOG_FORMAT:
         if (strcmp(value, "text") == 0)
             cfg->log_json = false;
@@ -1531,6 +1541,7 @@ void options_free(struct config *cfg)
     free(cfg->http.headers_ws);
     free(cfg->http.cache_control);
     free(cfg->http.health_path);
+    free(cfg->http.metrics_path);
     free(cfg->session.headers_http);
     memset(cfg, 0, sizeof *cfg);
 }

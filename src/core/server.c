@@ -21,6 +21,7 @@
 #include "backend/backend.h"
 #include "http/request.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "core/systemd.h"
 #include "base/util.h"
 
@@ -94,6 +95,7 @@ static void reload_config(struct server *srv)
         free(fresh);
         log_error(0, "reload: %s has errors (above); keeping the current configuration",
                   srv->cfg->config_file);
+        metrics_count(MC_RELOAD_FAILED);
         return;
     }
     char changed[512], err[700];
@@ -102,6 +104,7 @@ static void reload_config(struct server *srv)
     if (routes_resolve(fresh, geteuid() == 0 && !fresh->allow_root_children, err, sizeof err) < 0 ||
         !(t = routes_build(fresh, &srv->ctx, srv->routes, err, sizeof err))) {
         log_error(0, "reload: %s; keeping the current configuration", err);
+        metrics_count(MC_RELOAD_FAILED);
         options_keep_restart_only(fresh, srv->cfg, changed, sizeof changed); /* swap back */
         options_free(fresh);
         free(fresh);
@@ -120,6 +123,7 @@ static void reload_config(struct server *srv)
     log_json = fresh->log_json;
     srv->maxconn = fresh->maxconn_set ? fresh->maxconn : srv->default_maxconn;
     srv->ctx.maxconn = srv->maxconn;
+    metrics_count(MC_RELOAD_OK);
     log_info(0, "reload: %s read", fresh->config_file);
     log_info(0, "reload: %zu users loaded", t->table.top.ep.auth.n);
     if (fresh->nroutes || srv->retired->cfg->nroutes) routes_log(t, "reload: ");
@@ -510,12 +514,14 @@ static void admit(struct server *srv, struct listener *l, int fd, const struct s
     char addr[INET6_ADDRSTRLEN] = "?", what[160];
     if (have_ip) ip_format(&ip, addr, sizeof addr);
     if (have_ip && !proxy && !context_address_allowed(&srv->ctx, &ip)) {
+        metrics_count(MC_REFUSED_ADDRESS);
         snprintf(what, sizeof what, "%s is not allowed (--allow/--deny): closed", addr);
         context_log_refusal(&srv->ctx, what);
         close(fd);
         return;
     }
     if (srv->maxconn && srv->ctx.nconns >= srv->maxconn) {
+        metrics_count(MC_REFUSED_MAXCONN);
         snprintf(what, sizeof what, "--maxconn=%u reached: refusing %s with 503", srv->maxconn,
                  addr);
         context_log_refusal(&srv->ctx, what);
@@ -527,6 +533,7 @@ static void admit(struct server *srv, struct listener *l, int fd, const struct s
      * a proxy on this machine every client would otherwise share one count. */
     bool counted = have_ip && !proxy && (cfg->conn.maxconn_per_ip_set || !ip_is_loopback(&ip));
     if (counted && !ipcount_take(&srv->ctx.per_ip, &ip, cfg->conn.maxconn_per_ip)) {
+        metrics_count(MC_REFUSED_MAXCONN_PER_IP);
         snprintf(what, sizeof what, "--maxconn-per-ip=%u reached: refusing %s with 503",
                  cfg->conn.maxconn_per_ip, addr);
         context_log_refusal(&srv->ctx, what);
@@ -534,6 +541,7 @@ static void admit(struct server *srv, struct listener *l, int fd, const struct s
         close(fd);
         return;
     }
+    metrics_count(MC_ACCEPTED);
     conn_new(&srv->ctx, fd, sa, l->redirect, counted ? &ip : NULL);
 }
 

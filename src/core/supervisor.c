@@ -15,6 +15,7 @@
 #endif
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "core/supervisor.h"
 #include "core/systemd.h"
 
@@ -53,6 +54,7 @@ static void become_worker(unsigned index, const sigset_t *old_mask, int ready[2]
     close(ready[0]);
     ready_fd = ready[1];
     log_worker = index;
+    metrics_use_slot(index);
 #if defined(HAVE_SYS_PRCTL_H) && defined(PR_SET_CHILD_SUBREAPER)
     prctl(PR_SET_CHILD_SUBREAPER, 1); /* not inherited: each worker reaps its own */
 #endif

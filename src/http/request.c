@@ -19,6 +19,7 @@
 #include "proto/http.h"
 #include "proto/pmd.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "http/origin.h"
 #include "http/devconsole.h"
 #include "http/route.h"
@@ -38,13 +39,16 @@ static bool method_is(const struct http_request *req, const char *m)
 static bool answer_body(struct conn *c, const struct http_request *req, int status,
                         const char *headers, const char *body, size_t len)
 {
+    conn_http_service(c);
     char length[48];
     int n = snprintf(length, sizeof length, "Content-Length: %zu\r\n", len);
     const char *extra = conn_session(c)->headers_http;
+    const char *connection = conn_connection_header(c, status);
     if (http_append_status(&c->out, status) < 0 || buf_append(&c->out, length, (size_t)n) < 0 ||
         buf_append(&c->out, headers, strlen(headers)) < 0 ||
         (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
-        buf_append(&c->out, "Connection: close\r\n\r\n", 21) < 0 ||
+        buf_append(&c->out, connection, strlen(connection)) < 0 ||
+        buf_append(&c->out, "\r\n", 2) < 0 ||
         (!method_is(req, "HEAD") && buf_append(&c->out, body, len) < 0)) {
         conn_abort(c, "out of memory");
         return false;
@@ -52,8 +56,11 @@ static bool answer_body(struct conn *c, const struct http_request *req, int stat
     return true;
 }
 
+/* The plain HTTP side answers only these (and keeps the connection after
+ * a 405 too). */
 static bool get_or_head(struct conn *c, const struct http_request *req)
 {
+    conn_http_service(c);
     if (method_is(req, "HEAD") || method_is(req, "GET")) return true;
     conn_answer_error(c, 405, NULL, "Allow: GET, HEAD\r\n", true);
     return false;
@@ -92,19 +99,80 @@ static void serve_health(struct conn *c, const struct http_request *req)
     conn_send_answer(c, status);
 }
 
+/* --metrics-path: the Prometheus text exposition of every worker's counters. */
+static void serve_metrics(struct conn *c, const struct http_request *req)
+{
+    if (!get_or_head(c, req)) return;
+    struct buf body = {0};
+    if (metrics_format(&body, PACKAGE_VERSION) < 0) {
+        buf_free(&body);
+        conn_abort(c, "out of memory");
+        return;
+    }
+    static const char headers[] = "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                                  "Cache-Control: no-store\r\n";
+    bool ok = answer_body(c, req, 200, headers, (const char *)buf_head(&body), buf_len(&body));
+    buf_free(&body);
+    if (!ok) return;
+    log_debug(c->id, "%s port %u \"%s\" 200 metrics", c->peer_addr, c->peer_port, c->request);
+    conn_send_answer(c, 200);
+}
+
+/* A file found for a GET or HEAD: its conditional and Range headers pick
+ * the answer (static_evaluate), the connection streams its bytes. */
+static void send_file(const struct endpoint *ep, struct conn *c, const struct http_request *req,
+                      struct static_file *f, bool head)
+{
+    off_t first, len;
+    int status = static_evaluate(f, req, time(NULL), &first, &len);
+    if (status == 412 || status == 416) {
+        struct buf lines = {0};
+        bool ok = status == 412 || (static_append_headers(&lines, f, status, 0, 0, NULL) == 0 &&
+                                    buf_append(&lines, "", 1) == 0);
+        close(f->fd);
+        if (ok)
+            conn_answer_error(c, status, NULL,
+                              status == 416 ? (const char *)buf_head(&lines) : NULL, !head);
+        else
+            conn_abort(c, "out of memory");
+        buf_free(&lines);
+        return;
+    }
+    const char *extra = conn_session(c)->headers_http;
+    const char *connection = conn_connection_header(c, status);
+    if (http_append_status(&c->out, status) < 0 ||
+        static_append_headers(&c->out, f, status, first, len, ep->set->cache_control) < 0 ||
+        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
+        buf_append(&c->out, connection, strlen(connection)) < 0 ||
+        buf_append(&c->out, "\r\n", 2) < 0) {
+        close(f->fd);
+        conn_abort(c, "out of memory");
+        return;
+    }
+    if (head || status == 304 || len == 0) {
+        close(f->fd);
+    } else {
+        c->file_fd = f->fd;
+        c->file_pos = first;
+        c->file_end = first + len;
+    }
+    log_access(c->id, "%s port %u \"%s\"%s%s %d %lld bytes%s", c->peer_addr, c->peer_port,
+               c->request, ROUTE_NOTE(c), status, status == 304 ? 0LL : (long long)len,
+               f->gzip ? " gzip" : "");
+    conn_send_answer(c, status);
+}
+
 /* path is the decoded path; raw_path the one the client sent (for Location,
  * where a decoded CR or LF must never appear). */
 static void serve_static(const struct endpoint *ep, struct conn *c, const struct http_request *req,
                          const char *path, size_t path_len, const char *raw_path, size_t raw_len,
                          const char *query, size_t query_len)
 {
+    if (!get_or_head(c, req)) return;
     bool head = method_is(req, "HEAD");
-    if (!head && !method_is(req, "GET")) {
-        conn_answer_error(c, 405, NULL, "Allow: GET, HEAD\r\n", true);
-        return;
-    }
     struct static_file f;
-    int status = static_resolve(ep->static_root, path, path_len, &f);
+    int status =
+        static_resolve(ep->static_root, path, path_len, http_coding_weight(req, "gzip") > 0, &f);
     if (status == 301) {
         /* Directories need their slash so relative links resolve. One
          * leading slash: "//host/" would send the browser to another site. */
@@ -132,32 +200,7 @@ static void serve_static(const struct endpoint *ep, struct conn *c, const struct
         conn_answer_error(c, status, NULL, NULL, !head);
         return;
     }
-    char head_lines[512], date[64];
-    struct tm tm;
-    gmtime_r(&f.mtime, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    int n = snprintf(head_lines, sizeof head_lines,
-                     "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n"
-                     "X-Content-Type-Options: nosniff\r\nConnection: close\r\n",
-                     f.content_type, (long long)f.size, date);
-    const char *extra = conn_session(c)->headers_http;
-    if (http_append_status(&c->out, 200) < 0 || buf_append(&c->out, head_lines, (size_t)n) < 0 ||
-        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
-        buf_append(&c->out, "\r\n", 2) < 0) {
-        close(f.fd);
-        conn_abort(c, "out of memory");
-        return;
-    }
-    if (head) {
-        close(f.fd);
-    } else {
-        c->file_fd = f.fd;
-        c->file_pos = 0;
-        c->file_end = f.size;
-    }
-    log_access(c->id, "%s port %u \"%s\"%s%s 200 %lld bytes", c->peer_addr, c->peer_port,
-               c->request, ROUTE_NOTE(c), (long long)f.size);
-    conn_send_answer(c, 200);
+    send_file(ep, c, req, &f, head);
 }
 
 /* --redirport: everything goes to the same place over https. */
@@ -320,6 +363,7 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
     }
     struct backend_refusal refusal = {0};
     c->backend = &b->ops->session;
+    c->mode = (uint8_t)b->ops->mode;
     enum backend_start started = b->ops->start(b, c, req, &refusal);
     if (started == BACKEND_REFUSED) {
         c->backend = NULL;
@@ -371,6 +415,11 @@ void request_route(void *table, struct conn *c, const struct http_request *req, 
     const char *health = t->top.ep.set->health_path;
     if (health && strlen(health) == path_len && memcmp(health, path, path_len) == 0) {
         serve_health(c, req);
+        return;
+    }
+    const char *metrics = t->top.ep.set->metrics_path;
+    if (metrics && strlen(metrics) == path_len && memcmp(metrics, path, path_len) == 0) {
+        serve_metrics(c, req);
         return;
     }
     if (c->ctx->stopping) { /* the listeners are open only for --health-path */

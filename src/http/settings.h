@@ -17,6 +17,7 @@ struct http_settings {
     bool devconsole;     /* plain GETs that no file answers get the dev console */
     char *cache_control; /* --cache-control for static files, or NULL */
     char *health_path;   /* --health-path (the top level's counts), or NULL */
+    char *metrics_path;  /* --metrics-path (the top level's counts), or NULL */
 };
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "proto/cidr.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "net/compress.h"
 #include "net/context.h"
 #include "net/pipepool.h"
@@ -133,6 +134,7 @@ void conn_new(struct context *ctx, int fd, const struct sockaddr *peer, bool red
     http_parser_init(&c->hp);
     list_push(ctx->conns, c);
     ctx->nconns++;
+    metrics_gauge(MG_CONNECTIONS_OPEN, 1);
     arm_timer(c, ctx->set->handshake_timeout);
     log_debug(c->id, "connection from %s port %u", c->peer_addr, c->peer_port);
     if (c->from_trusted_proxy && ctx->set->proxy_protocol) {
@@ -156,6 +158,9 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
         return true; /* not an IP peer: nothing to check */
     }
     bool pre_http = c->state != CONN_HANDSHAKE;
+    /* Named by a request header, the client may differ in the next request
+     * (a proxy reuses its connections for anyone): see reset_request(). */
+    if (client && !pre_http) c->client_from_request = true;
     if (!context_address_allowed(ctx, &ip)) {
         char what[160];
         snprintf(what, sizeof what, "%s (via %s) is not allowed (--allow/--deny)", c->peer_addr,
@@ -184,6 +189,7 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
         }
         c->counted_ip = ip;
         c->ip_counted = true;
+        c->counted_by_request = !pre_http;
     }
     return true;
 }
@@ -219,6 +225,28 @@ static void log_end(struct conn *c, const char *why)
     }
 }
 
+/* --metrics-path: a session's traffic, or a connection that never got as
+ * far as a request, as it ends. */
+static void count_end(struct conn *c, const char *why)
+{
+    if (c->status == 101 &&
+        (c->state == CONN_OPEN || c->state == CONN_CLOSING || c->state == CONN_LINGER)) {
+        metrics_session(c->mode, c->msgs_in, c->bytes_in, c->msgs_out, c->bytes_out,
+                        ev_now(c->ctx->loop) - c->started);
+        return;
+    }
+    bool before_request = c->state == CONN_PROXY_HEADER || c->state == CONN_PEEK ||
+                          c->state == CONN_TLS_HANDSHAKE ||
+                          (c->state == CONN_HANDSHAKE && !c->between_requests);
+    if (!before_request || c->ctx->stopping) return;
+    if (c->timer_fired)
+        metrics_count(MC_HANDSHAKE_TIMEOUT);
+    else if (c->state == CONN_TLS_HANDSHAKE && why)
+        metrics_count(MC_TLS_FAILED);
+    else
+        metrics_count(MC_HANDSHAKE_CLOSED);
+}
+
 void conn_abort(struct conn *c, const char *why)
 {
     if (c->state == CONN_DEAD) return;
@@ -227,6 +255,7 @@ void conn_abort(struct conn *c, const char *why)
         c->closed_by = "client";
         c->close_code = WS_CLOSE_ABNORMAL;
     }
+    count_end(c, why);
     c->state = CONN_DEAD;
     release_backend(c);
     log_end(c, why);
@@ -248,6 +277,7 @@ void conn_abort(struct conn *c, const char *why)
     list_unlink(ctx->conns, c);
     list_push(ctx->graveyard, c);
     ctx->nconns--;
+    metrics_gauge(MG_CONNECTIONS_OPEN, -1);
 }
 
 void conn_free(struct conn *c)
@@ -288,6 +318,60 @@ static void start_linger(struct conn *c)
         conn_abort(c, NULL);
         return;
     }
+    update_reading(c);
+}
+
+/* Forget what belongs to the request just answered, so that the next one
+ * on this connection starts as on a new connection: its route (the table
+ * of a retired configuration is let go now, not when the connection
+ * closes), its user, and the client a proxy named for it. */
+static void reset_request(struct conn *c)
+{
+    struct context *ctx = c->ctx;
+    free(c->request);
+    c->request = NULL;
+    free(c->remote_user);
+    c->remote_user = NULL;
+    c->status = 0;
+    if (c->route) {
+        ctx->route_done(ctx, c->route);
+        ctx->release_pending = true; /* the sweeper tells the server */
+        c->route = NULL;
+    }
+    c->session = NULL;
+    c->route_name = NULL;
+    c->subprotocol = NULL;
+    c->target[0] = '\0';
+    compress_free(c->compress);
+    c->compress = NULL;
+    http_parser_init(&c->hp);
+    c->keep_wanted = c->http_service = c->keep_alive = false;
+    if (c->client_from_request) {
+        if (c->counted_by_request) {
+            ipcount_release(&ctx->per_ip, &c->counted_ip);
+            c->ip_counted = c->counted_by_request = false;
+        }
+        snprintf(c->peer_addr, sizeof c->peer_addr, "%s", c->via);
+        c->via[0] = '\0';
+        c->client_from_request = false;
+    }
+}
+
+/* A kept-alive answer is out: back to reading a request head, with
+ * --keepalive-timeout for its first byte, or --handshake-timeout when bytes
+ * came behind the answered head (a pipelined request). The request is
+ * forgotten, and those bytes parsed, from the loop (read_request), not
+ * from here: the code that answered may be up the stack, its request
+ * pointing into c->in, and a long pipeline must not recurse. */
+static void next_request(struct conn *c)
+{
+    struct context *ctx = c->ctx;
+    c->state = CONN_HANDSHAKE;
+    c->answered = true;
+    c->between_requests = buf_len(&c->in) <= c->head_len;
+    if (!c->between_requests) c->started = ev_now(ctx->loop);
+    arm_timer(c, c->between_requests ? ctx->set->keepalive_timeout : ctx->set->handshake_timeout);
+    ev_feed_event(ctx->loop, &c->rio, EV_READ);
     update_reading(c);
 }
 
@@ -516,6 +600,10 @@ blocked:
         ev_io_stop(c->ctx->loop, &c->wio);
 
     check_output(c);
+    if (!pending && c->state == CONN_HTTP && c->keep_alive) {
+        next_request(c);
+        return;
+    }
     if (!pending && (c->state == CONN_CLOSING || c->state == CONN_HTTP)) {
         start_linger(c);
         return;
@@ -663,6 +751,7 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
 {
     if (c->state != CONN_OPEN) return;
     release_backend(c);
+    metrics_close_code(true, code);
     c->close_code = code;
     if (!c->closed_by) c->closed_by = "server";
     uint8_t payload[WS_MAX_CONTROL];
@@ -709,6 +798,7 @@ static void on_client_close(struct conn *c, const struct ws_event *ev)
 {
     c->close_received = true;
     c->closed_by = "client";
+    metrics_close_code(false, ev->close_code);
     char reason[WS_MAX_CLOSE_REASON + 1];
     memcpy(reason, ev->data, ev->len);
     reason[ev->len] = '\0';
@@ -945,8 +1035,26 @@ static void read_linger(struct conn *c)
         conn_abort(c, NULL);
 }
 
+void conn_http_service(struct conn *c)
+{
+    c->http_service = true;
+}
+
+static bool answer_keeps(const struct conn *c, int status)
+{
+    return c->http_service && c->keep_wanted && !c->ctx->stopping &&
+           c->ctx->set->keepalive_timeout > 0 && http_status_keeps_connection(status);
+}
+
+const char *conn_connection_header(struct conn *c, int status)
+{
+    c->keep_alive = answer_keeps(c, status);
+    return c->keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+}
+
 void conn_send_answer(struct conn *c, int status)
 {
+    metrics_http_status(status);
     c->status = status;
     c->state = CONN_HTTP;
     arm_timer(c, CONN_SEND_TIMEOUT);
@@ -956,8 +1064,9 @@ void conn_send_answer(struct conn *c, int status)
 void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
                        bool with_body)
 {
-    if (http_append_error(&c->out, status, why, extra, conn_session(c)->headers_http, with_body) <
-        0) {
+    c->keep_alive = answer_keeps(c, status);
+    if (http_append_error_keep(&c->out, status, why, extra, conn_session(c)->headers_http,
+                               with_body, c->keep_alive) < 0) {
         conn_abort(c, "out of memory");
         return;
     }
@@ -971,6 +1080,7 @@ void conn_open_session(struct conn *c)
 {
     const struct session_settings *set = conn_session(c);
     c->status = 101;
+    metrics_http_status(101);
     c->state = CONN_OPEN;
     ev_timer_stop(c->ctx->loop, &c->timer);
     ws_parser_init(&c->wp, true, set->maxmsgsize);
@@ -1130,11 +1240,13 @@ static void continue_tls_handshake(struct conn *c)
     }
 }
 
-static void read_request(struct conn *c)
+/* Read more of the request head into c->in. Returns false when there is
+ * nothing new (or c died). */
+static bool receive_head(struct conn *c)
 {
     if (buf_reserve(&c->in, 4096) < 0) {
         conn_abort(c, "out of memory");
-        return;
+        return false;
     }
     size_t room = c->in.cap - c->in.end;
     size_t limit = HTTP_MAX_HEAD - buf_len(&c->in);
@@ -1142,14 +1254,36 @@ static void read_request(struct conn *c)
     ssize_t n = io_recv(c, buf_tail(&c->in), room);
     if (n == 0) {
         conn_abort(c, buf_len(&c->in) ? "client closed during the request" : NULL);
-        return;
+        return false;
     }
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            if (!buf_len(&c->in)) buf_free(&c->in); /* an idle connection holds no buffer */
+            return false;
+        }
         conn_abort(c, strerror(errno));
-        return;
+        return false;
     }
     buf_commit(&c->in, (size_t)n);
+    if (c->between_requests) { /* a new request begins: --handshake-timeout applies */
+        c->between_requests = false;
+        c->started = ev_now(c->ctx->loop);
+        arm_timer(c, c->ctx->set->handshake_timeout);
+    }
+    return true;
+}
+
+static void read_request(struct conn *c)
+{
+    if (c->answered) { /* see next_request() */
+        c->answered = false;
+        buf_consume(&c->in, c->head_len);
+        c->head_len = 0;
+        reset_request(c);
+        if (!buf_len(&c->in) && !receive_head(c)) return; /* else parse what was pipelined */
+    } else if (!receive_head(c)) {
+        return;
+    }
     struct http_request req;
     long r = http_parse(&c->hp, (const char *)buf_head(&c->in), buf_len(&c->in), &req);
     if (r == 0) {
@@ -1168,6 +1302,9 @@ static void read_request(struct conn *c)
         conn_answer_error(c, status, why[k], NULL, true);
         return;
     }
+    c->head_len = (size_t)r;
+    c->keep_wanted = !c->redirect && http_wants_keep_alive(&req) && !http_has_body(&req) &&
+                     !http_header_find(&req, "Upgrade");
     c->ctx->route(c->ctx->route_arg, c, &req, (size_t)r);
 }
 
@@ -1250,11 +1387,16 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct conn *c = container_of(w, struct conn, timer);
+    if (c->state == CONN_HANDSHAKE && c->between_requests) {
+        conn_abort(c, NULL); /* kept alive and idle for --keepalive-timeout: close quietly */
+        return;
+    }
     switch (c->state) {
     case CONN_PROXY_HEADER:
     case CONN_PEEK:
     case CONN_TLS_HANDSHAKE:
     case CONN_HANDSHAKE:
+        c->timer_fired = true;
         conn_abort(c, buf_len(&c->in) || c->state != CONN_HANDSHAKE ? "handshake too slow"
                                                                     : "no request in time");
         break;

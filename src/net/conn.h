@@ -61,7 +61,7 @@ enum conn_state {
     CONN_PROXY_HEADER,  /* --proxy-protocol: the header from a trusted proxy comes first */
     CONN_PEEK,          /* --ssl=auto: the first byte says TLS or not */
     CONN_TLS_HANDSHAKE, /* --ssl */
-    CONN_HANDSHAKE,     /* reading the request head */
+    CONN_HANDSHAKE,     /* reading a request head (or, kept alive, waiting for the next one) */
     CONN_HTTP,          /* sending a plain HTTP answer (error or file) */
     CONN_CONNECTING,    /* upgrade accepted, waiting for the backend before the 101 */
     CONN_OPEN,          /* WebSocket open */
@@ -114,9 +114,21 @@ struct conn {
     const char *route_name; /* for the logs: the route's path, or NULL */
     void *backend_data;
     const char *subprotocol;         /* chosen by the backend, or NULL */
+    uint8_t mode;                    /* the backend's enum metric_mode (--metrics-path) */
+    bool timer_fired;                /* the handshake's deadline passed (--metrics-path) */
     struct compress_state *compress; /* permessage-deflate agreed (net/compress.h), or NULL */
     uint8_t begun_b0;                /* conn_send_begin()'s frame, compressed at the commit */
-    size_t head_len;                 /* request head bytes at the start of `in` while CONNECTING */
+    size_t head_len;                 /* the current request's head bytes at the start of `in` */
+
+    /* HTTP keep-alive: after a plain answer the connection may wait for
+     * another request (conn_connection_header() decides). */
+    bool keep_wanted;         /* this request allows it: asked for, no body, no upgrade */
+    bool http_service;        /* the plain HTTP side answers it (conn_http_service) */
+    bool keep_alive;          /* the answer being sent said "Connection: keep-alive" */
+    bool between_requests;    /* kept alive, no byte of the next request yet */
+    bool answered;            /* an answer is out, its request not yet forgotten */
+    bool client_from_request; /* peer_addr came from this request (X-Forwarded-For) */
+    bool counted_by_request;  /* ... and so did the --maxconn-per-ip slot */
 
     int file_fd; /* static file being sent, or -1 */
     off_t file_pos, file_end;
@@ -156,10 +168,28 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
 
 /* --- for http/request.c --- */
 
-/* Send the answer queued in c->out (status for the log), then close. */
+/* The current request is answered by the plain HTTP side (a file, the
+ * dev console, --health-path): its answer may keep the connection open for
+ * the next request. Any other answer closes it. */
+void conn_http_service(struct conn *c);
+
+/* The Connection header line for the answer being made to the current
+ * request ("Connection: keep-alive\r\n" or "Connection: close\r\n"):
+ * keep-alive when the request was marked with conn_http_service(), asked
+ * to be kept (HTTP/1.1 without "Connection: close", HTTP/1.0 with
+ * "Connection: keep-alive"), has no body and is no upgrade, the status
+ * leaves the connection in a clear state (http_status_keeps_connection),
+ * --keepalive-timeout is not 0, the port is not --redirport's and the
+ * server is not stopping. conn_send_answer() then acts on it. */
+const char *conn_connection_header(struct conn *c, int status);
+
+/* Send the answer queued in c->out (status for the log); then, when its
+ * Connection header said keep-alive, read the next request (one already
+ * received first), else close. */
 void conn_send_answer(struct conn *c, int status);
 
-/* Queue and send an error answer (see http_append_error()). */
+/* Queue and send an error answer (see http_append_error()), with the
+ * Connection header conn_connection_header() gives. */
 void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
                        bool with_body);
 

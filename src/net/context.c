@@ -53,6 +53,8 @@ void context_stop_all(struct context *ctx)
         next = c->next;
         if (c->state == CONN_OPEN)
             conn_shutdown(c);
+        else if (c->state == CONN_HANDSHAKE && c->between_requests)
+            conn_abort(c, NULL); /* kept alive, idle: nothing to say */
         else if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING)
             conn_abort(c, "server shutting down");
     }

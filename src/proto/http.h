@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "base/buf.h"
 
@@ -91,12 +93,82 @@ long http_query_param(const char *query, size_t len, const char *name, char *out
 
 const char *http_status_reason(int status);
 
+/* --- keep-alive (RFC 9112 9.3) --- */
+
+/* Whether the client wants the connection kept after this request:
+ * HTTP/1.1 unless it sent "Connection: close"; HTTP/1.0 only with
+ * "Connection: keep-alive". */
+bool http_wants_keep_alive(const struct http_request *r);
+
+/* Whether a body follows the head: Transfer-Encoding, or a Content-Length
+ * other than 0 (an unreadable one too: the framing is unclear). */
+bool http_has_body(const struct http_request *r);
+
+/* Whether the connection may carry another request after an answer with
+ * this status: the answer was complete and the request was understood
+ * (200, 206, 301, 304, 401, 403, 404, 405, 412, 416); not after a malformed
+ * or oversized request, a refusal (429, 503) or a server error. */
+bool http_status_keeps_connection(int status);
+
+/* --- dates (RFC 9110 5.6.7) --- */
+
+#define HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+
+/* t as an IMF-fixdate into out (HTTP_DATE_LEN + 1 bytes), in any locale. */
+void http_format_date(time_t t, char *out);
+
+/* An HTTP-date: IMF-fixdate, or the obsolete RFC 850 and asctime forms
+ * that recipients must still accept (a two-digit year is 19xx or 20xx,
+ * whichever is not more than 50 years ahead of `now`). Returns false for
+ * anything else, an impossible day or time included. */
+bool http_parse_date(const char *s, size_t n, time_t now, time_t *t);
+
+/* --- validators and ranges (RFC 9110 8.8.3, 13.1, 14) --- */
+
+/* Whether the If-Match / If-None-Match value v (n bytes: "*" or a list of
+ * entity-tags) names etag (a full entity-tag, quotes included, with or
+ * without W/). strong: RFC 9110's strong comparison (both tags strong and
+ * equal), else the weak one (the opaque tags equal). A malformed list
+ * matches nothing from its first bad element on. */
+bool http_etag_match(const char *v, size_t n, const char *etag, size_t len, bool strong);
+
+/* Whether v (n bytes) is an entity-tag rather than a date (If-Range). */
+bool http_is_etag(const char *v, size_t n);
+
+enum http_range {
+    HTTP_RANGE_IGNORE, /* not a valid bytes range (or an empty representation): send it all */
+    HTTP_RANGE_ONE,    /* one satisfiable range: *first..*last, inclusive */
+    HTTP_RANGE_MANY,   /* several satisfiable ranges (we send it all, 200) */
+    HTTP_RANGE_NONE,   /* valid, but no range is satisfiable: 416 */
+};
+
+/* A Range value ("bytes=0-99", "bytes=500-", "bytes=-200", lists of these)
+ * against a representation of size bytes. Unsatisfiable members of a list
+ * are skipped; a last-pos past the end is the end; a suffix longer than
+ * the representation is all of it. */
+enum http_range http_parse_range(const char *v, size_t n, uint64_t size, uint64_t *first,
+                                 uint64_t *last);
+
+/* --- content negotiation (RFC 9110 12.5.3) --- */
+
+/* The weight (0 to 1000: q=0.5 is 500) that the request's Accept-Encoding
+ * lines give the content coding `coding` (for "gzip", "x-gzip" is the
+ * same), or "*" when they do not name it; -1 when there is no
+ * Accept-Encoding or it names neither. An invalid q-value weighs 0. */
+int http_coding_weight(const struct http_request *r, const char *coding);
+
+/* --- answers --- */
+
 /* Append a complete response with a short plain-text body
  * ("<status> <reason>: <detail>\n") and "Connection: close".
  * extra1 and extra2 hold ready "Name: value\r\n" lines, or are NULL.
  * Without with_body (answers to HEAD) only the head is written. */
 int http_append_error(struct buf *out, int status, const char *detail, const char *extra1,
                       const char *extra2, bool with_body);
+
+/* The same with "Connection: keep-alive" when keep_alive. */
+int http_append_error_keep(struct buf *out, int status, const char *detail, const char *extra1,
+                           const char *extra2, bool with_body, bool keep_alive);
 
 /* Append "HTTP/1.1 <status> <reason>\r\n" plus Server and Date headers. */
 int http_append_status(struct buf *out, int status);

@@ -36,7 +36,7 @@ def test_version():
 
 @pytest.mark.parametrize("args,needle", [
     (["--nope", "cat"], "unknown option '--nope'"),
-    (["--he", "cat"], "ambiguous option '--he' (--header, --header-ws, --header-http, --help)"),
+    (["--he", "cat"], "ambiguous option '--he' (--health-path, --header, --header-ws, --header-http, --help)"),
     (["--port"], "option '--port' needs a value"),
     (["--binary=yes", "cat"], "option '--binary' takes no value"),
     (["--port=0", "cat"], "--port=0"),

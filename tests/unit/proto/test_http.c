@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/buf.h"
 #include "proto/http.h"
@@ -739,6 +740,367 @@ static void test_query_param(void)
     check_param("token=%41", 8, "token", -1, NULL, "an escape cut by the length");
 }
 
+/* ---- keep-alive ------------------------------------------------------------------- */
+
+/* A request parsed from text (whole); *copy keeps its bytes. */
+static bool parse_text(const char *text, struct http_request *req, char **copy)
+{
+    return parse_whole(text, strlen(text), req, copy) == (long)strlen(text);
+}
+
+static void test_keep_alive(void)
+{
+    static const struct {
+        const char *text;
+        bool keep, body;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\n", false, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nConnection: x\r\nConnection: close\r\n\r\n", false, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n", true, false},
+        {"GET / HTTP/1.0\r\n\r\n", false, false},
+        {"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true, false},
+        {"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", false, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", true, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 000\r\n\r\n", true, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", true, true},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n", true, true},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", true, true},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", true, true},
+        {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n", true, true},
+        {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", true, true},
+        {"GET / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: identity\r\n\r\n", true, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct http_request req;
+        char *copy;
+        bool parsed = parse_text(cases[i].text, &req, &copy);
+        ok(parsed && http_wants_keep_alive(&req) == cases[i].keep &&
+               http_has_body(&req) == cases[i].body,
+           "\"%s\": keep-alive %s, body %s", escn(cases[i].text, strlen(cases[i].text)),
+           cases[i].keep ? "wanted" : "not wanted", cases[i].body ? "follows" : "none");
+        free(copy);
+    }
+    static const int keeps[] = {200, 206, 301, 304, 401, 403, 404, 405, 412, 416};
+    static const int closes[] = {101, 400, 408, 413, 414, 426, 429, 431, 500, 502, 503, 505};
+    bool good = true;
+    for (size_t i = 0; i < sizeof keeps / sizeof keeps[0]; i++)
+        good = good && http_status_keeps_connection(keeps[i]);
+    for (size_t i = 0; i < sizeof closes / sizeof closes[0]; i++)
+        good = good && !http_status_keeps_connection(closes[i]);
+    ok(good, "statuses that keep the connection, and those that close it");
+
+    struct buf out = {0};
+    ok(http_append_error_keep(&out, 404, NULL, NULL, NULL, true, true) == 0, "error kept alive");
+    const char *s = (const char *)buf_head(&out);
+    size_t n = buf_len(&out), head;
+    const char *body = find_body(s, n, &head);
+    ok(body && has_line(s, head, "Connection: keep-alive") && !memmem(s, head, "close", 5) &&
+           content_length(s, head) == (long)(s + n - body),
+       "a kept-alive error says Connection: keep-alive, with its Content-Length");
+    buf_free(&out);
+}
+
+/* ---- dates ------------------------------------------------------------------------ */
+
+static void check_date(const char *text, bool want_ok, time_t want, time_t now)
+{
+    size_t n = strlen(text);
+    char *copy = malloc(n ? n : 1);
+    memcpy(copy, text, n);
+    time_t t = -12345;
+    bool got = http_parse_date(copy, n, now, &t);
+    if (want_ok)
+        ok(got && t == want, "date \"%s\" -> %lld (got %s %lld)", text, (long long)want,
+           got ? "ok" : "refused", (long long)t);
+    else
+        ok(!got, "date \"%s\" is refused", text);
+    free(copy);
+}
+
+static void test_dates(void)
+{
+    char out[HTTP_DATE_LEN + 1];
+    http_format_date(784111777, out);
+    ok(strcmp(out, "Sun, 06 Nov 1994 08:49:37 GMT") == 0, "format: RFC 9110's example (%s)", out);
+    http_format_date(0, out);
+    ok(strcmp(out, "Thu, 01 Jan 1970 00:00:00 GMT") == 0, "format: the epoch (%s)", out);
+    http_format_date(951782400, out);
+    ok(strcmp(out, "Tue, 29 Feb 2000 00:00:00 GMT") == 0, "format: a leap day (%s)", out);
+
+    time_t now = 1782000000; /* mid-2026 */
+    check_date("Sun, 06 Nov 1994 08:49:37 GMT", true, 784111777, now);
+    check_date("Sunday, 06-Nov-94 08:49:37 GMT", true, 784111777, now);
+    check_date("Sun Nov  6 08:49:37 1994", true, 784111777, now);
+    check_date("Wed Nov 16 08:49:37 1994", true, 784111777 + 10 * 86400, now);
+    check_date("Tue, 29 Feb 2000 00:00:00 GMT", true, 951782400, now);
+    check_date("Thu, 01 Jan 1970 00:00:00 GMT", true, 0, now);
+    check_date("Fri, 31 Dec 9999 23:59:59 GMT", true, 253402300799, now);
+    check_date("Thu, 01 Jan 1970 00:00:60 GMT", true, 60, now); /* a leap second */
+    /* two-digit years: at most 50 years ahead of now (2026) */
+    check_date("Thursday, 01-Jan-70 00:00:00 GMT", true, 3155760000, now);  /* 2070 */
+    check_date("Wednesday, 01-Jan-76 00:00:00 GMT", true, 3345062400, now); /* 2076 */
+    check_date("Saturday, 01-Jan-77 00:00:00 GMT", true, 220924800, now);   /* 1977 */
+    check_date("Monday, 01-Jan-25 00:00:00 GMT", true, 1735689600, now);    /* 2025 */
+    /* the weekday is not checked against the date (nor by other servers) */
+    check_date("Mon, 06 Nov 1994 08:49:37 GMT", true, 784111777, now);
+    static const char *const bad[] = {
+        "",
+        "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 Nov 1994 08:49:37 gmt",
+        "sun, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 06 nov 1994 08:49:37 GMT",
+        "Xyz, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Noc 1994 08:49:37 GMT",
+        "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 94 08:49:37 GMT",
+        "Sun,  06 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 8:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT ",
+        "Sun, 06 Nov 1994 08:49:37",
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 1994 08:49:61 GMT",
+        "Sun, 00 Nov 1994 08:49:37 GMT",
+        "Sun, 31 Nov 1994 08:49:37 GMT",
+        "Sun, 29 Feb 1900 08:49:37 GMT",
+        "Sun, 29 Feb 2023 08:49:37 GMT",
+        "Sun, 32 Jan 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT; length=12",
+        "Sun, 06 Nov 1994 08-49-37 GMT",
+        "Sun, 06 Nov 199x 08:49:37 GMT",
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sunday, 06 Nov 94 08:49:37 GMT",
+        "Sun, 06-Nov-94 08:49:37 GMT",
+        "Sunnyday, 06-Nov-94 08:49:37 GMT",
+        "Sunday, 06-Nov-94 08:49:37 UTC",
+        "Sun Nov 6 08:49:37 1994",
+        "Sun Nov  6 08:49:37 94",
+        "Sun Nov 06 08:49:37  1994",
+        "Sun Nov  6 08:49:37 1994 GMT",
+        "Sun Xov  6 08:49:37 1994",
+        "1994-11-06T08:49:37Z",
+        "784111777",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) check_date(bad[i], false, 0, now);
+    /* every prefix of a valid date is refused */
+    static const char full[] = "Sun, 06 Nov 1994 08:49:37 GMT";
+    bool prefixes = true;
+    for (size_t k = 0; k < sizeof full - 1; k++) {
+        char *copy = malloc(k ? k : 1);
+        memcpy(copy, full, k);
+        time_t t;
+        if (http_parse_date(copy, k, now, &t)) prefixes = false;
+        free(copy);
+    }
+    ok(prefixes, "every proper prefix of an IMF-fixdate is refused");
+    /* Formatting and parsing agree with each other and with gmtime over two centuries. */
+    bool round = true;
+    time_t first_bad = 0;
+    for (time_t t = -2208988800; t < 4102444800 && round; t += 86400 * 7 + 3671) {
+        http_format_date(t, out);
+        time_t back;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char want[64];
+        strftime(want, sizeof want, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (!http_parse_date(out, HTTP_DATE_LEN, now, &back) || back != t ||
+            strcmp(out, want) != 0) {
+            round = false;
+            first_bad = t;
+        }
+    }
+    ok(round, "format and parse round-trip from 1900 to 2100 and match strftime (first bad %lld)",
+       (long long)first_bad);
+}
+
+/* ---- validators and ranges ----------------------------------------------------------- */
+
+static void check_etag(const char *list, const char *etag, bool strong, bool want)
+{
+    size_t n = strlen(list);
+    char *copy = malloc(n ? n : 1);
+    memcpy(copy, list, n);
+    ok(http_etag_match(copy, n, etag, strlen(etag), strong) == want,
+       "%s comparison of %s with [%s]: %s", strong ? "strong" : "weak", etag, list,
+       want ? "match" : "no match");
+    free(copy);
+}
+
+static void test_etags(void)
+{
+    const char *e = "\"5-abc\"";
+    check_etag("\"5-abc\"", e, false, true);
+    check_etag("\"5-abc\"", e, true, true);
+    check_etag("W/\"5-abc\"", e, false, true);
+    check_etag("W/\"5-abc\"", e, true, false);
+    check_etag("\"5-abd\"", e, false, false);
+    check_etag("\"x\", \"5-abc\"", e, false, true);
+    check_etag("\"x\",\"y\" ,\t\"5-abc\"", e, false, true);
+    check_etag(" , ,\"5-abc\",", e, false, true);
+    check_etag("*", e, false, true);
+    check_etag(" * ", e, true, true);
+    check_etag("**", e, false, false);
+    check_etag("*, \"5-abc\"", e, false, false);
+    check_etag("5-abc", e, false, false);
+    check_etag("\"5-abc", e, false, false);
+    check_etag("\"5-abc\"x", e, false, false);
+    check_etag("\"x\" \"5-abc\"", e, false, false);
+    check_etag("\"x\", bad, \"5-abc\"", e, false, false);
+    check_etag("w/\"5-abc\"", e, false, false);
+    check_etag("\"5-ABC\"", e, false, false);
+    check_etag("", e, false, false);
+    check_etag("\"\"", "\"\"", true, true);
+    check_etag("\"a,b\"", "\"a,b\"", true, true);
+    check_etag("\"a\", \"b\"", "\"a,b\"", false, false);
+    check_etag("\"5-abc\"", "W/\"5-abc\"", false, true);
+    check_etag("\"5-abc\"", "W/\"5-abc\"", true, false);
+    check_etag("\"a b\"", "\"a b\"", false, false); /* a space is no etagc */
+    check_etag("\"5-abc\"", "5-abc", false, false); /* ours must be an entity-tag too */
+    ok(http_is_etag("\"a\"", 3) && http_is_etag("W/\"a\"", 5) && http_is_etag("\"\"", 2) &&
+           !http_is_etag("Sun, 06 Nov 1994 08:49:37 GMT", 29) && !http_is_etag("\"a", 2) &&
+           !http_is_etag("W/a", 3) && !http_is_etag("*", 1) && !http_is_etag("", 0),
+       "http_is_etag tells entity-tags from dates");
+}
+
+static void check_range(const char *v, uint64_t size, enum http_range want, uint64_t want_first,
+                        uint64_t want_last)
+{
+    static const char *const names[] = {"ignored", "one range", "several ranges", "unsatisfiable"};
+    size_t n = strlen(v);
+    char *copy = malloc(n ? n : 1);
+    memcpy(copy, v, n);
+    uint64_t first = 7777, last = 7777;
+    enum http_range got = http_parse_range(copy, n, size, &first, &last);
+    bool good = got == want;
+    if (good && (want == HTTP_RANGE_ONE || want == HTTP_RANGE_MANY))
+        good = first == want_first && last == want_last;
+    ok(good, "range [%s] of %llu bytes: %s %llu-%llu (got %s %llu-%llu)", v,
+       (unsigned long long)size, names[want], (unsigned long long)want_first,
+       (unsigned long long)want_last, names[got], (unsigned long long)first,
+       (unsigned long long)last);
+    free(copy);
+}
+
+static void test_ranges(void)
+{
+    const uint64_t z = 10000;
+    check_range("bytes=0-499", z, HTTP_RANGE_ONE, 0, 499);
+    check_range("bytes=500-999", z, HTTP_RANGE_ONE, 500, 999);
+    check_range("bytes=-500", z, HTTP_RANGE_ONE, 9500, 9999);
+    check_range("bytes=9500-", z, HTTP_RANGE_ONE, 9500, 9999);
+    check_range("bytes=0-0", z, HTTP_RANGE_ONE, 0, 0);
+    check_range("bytes=-1", z, HTTP_RANGE_ONE, 9999, 9999);
+    check_range("bytes=9999-9999", z, HTTP_RANGE_ONE, 9999, 9999);
+    check_range("bytes=0-", z, HTTP_RANGE_ONE, 0, 9999);
+    check_range("bytes=0-99999", z, HTTP_RANGE_ONE, 0, 9999);
+    check_range("bytes=-20000", z, HTTP_RANGE_ONE, 0, 9999);
+    check_range("bytes=0-99999999999999999999999", z, HTTP_RANGE_ONE, 0, 9999);
+    check_range("bytes=-99999999999999999999999", z, HTTP_RANGE_ONE, 0, 9999);
+    check_range("BYTES=1-2", z, HTTP_RANGE_ONE, 1, 2);
+    check_range("Bytes=1-2", z, HTTP_RANGE_ONE, 1, 2);
+    check_range("bytes=10000-", z, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=10000-10001", z, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=99999999999999999999999-", z, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=-0", z, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=20000-, -0", z, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=0-1,5-6", z, HTTP_RANGE_MANY, 0, 1);
+    check_range("bytes=0-1, 3-4 ,\t-5", z, HTTP_RANGE_MANY, 0, 1);
+    check_range("bytes=0-5,3-8", z, HTTP_RANGE_MANY, 0, 5);
+    check_range("bytes=10000-,5-6", z, HTTP_RANGE_ONE, 5, 6);
+    check_range("bytes=5-6,20000-", z, HTTP_RANGE_ONE, 5, 6);
+    check_range("bytes=,0-1", z, HTTP_RANGE_ONE, 0, 1);
+    check_range("bytes=0-1,,", z, HTTP_RANGE_ONE, 0, 1);
+    check_range("bytes=0-1 ", z, HTTP_RANGE_ONE, 0, 1);
+    static const char *const invalid[] = {
+        "bytes=5-2",
+        "bytes=",
+        "bytes=-",
+        "bytes=,",
+        "bytes=a-b",
+        "bytes=1",
+        "bytes=1-2-3",
+        "bytes=0-1x",
+        "bytes=0-1,5-2",
+        "bytes=0 -1",
+        "bytes=0- 1",
+        "bytes = 0-1",
+        "bytes 0-1",
+        "items=0-1",
+        "bytes=+1-2",
+        "bytes=0x10-",
+        "bytes=1.5-2",
+        "bytes=0-1;q=1",
+        "",
+        "bytes",
+        "bytes=--1",
+        "bytes=0-1 2-3",
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
+        check_range(invalid[i], z, HTTP_RANGE_IGNORE, 0, 0);
+    check_range("bytes=0-", 1, HTTP_RANGE_ONE, 0, 0);
+    check_range("bytes=1-", 1, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=-1", 1, HTTP_RANGE_ONE, 0, 0);
+    /* an empty representation has no byte to select */
+    check_range("bytes=0-", 0, HTTP_RANGE_IGNORE, 0, 0);
+    check_range("bytes=-5", 0, HTTP_RANGE_IGNORE, 0, 0);
+}
+
+/* ---- content negotiation ------------------------------------------------------------ */
+
+static void check_coding(const char *lines, const char *coding, int want)
+{
+    char *text = cat("GET / HTTP/1.1\r\nHost: a\r\n", lines, "\r\n");
+    struct http_request req;
+    char *copy;
+    bool parsed = parse_text(text, &req, &copy);
+    int got = parsed ? http_coding_weight(&req, coding) : -2;
+    ok(got == want, "%s in [%s]: %d (got %d)", coding, escn(lines, strlen(lines)), want, got);
+    free(copy);
+    free(text);
+}
+
+static void test_codings(void)
+{
+    check_coding("Accept-Encoding: gzip\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: gzip, deflate, br, zstd\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: br;q=1.0, gzip;q=0.8, *;q=0.1\r\n", "gzip", 800);
+    check_coding("Accept-Encoding: gzip;q=0\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip; q=0.5\r\n", "gzip", 500);
+    check_coding("Accept-Encoding: gzip ;\tQ=0.25\r\n", "gzip", 250);
+    check_coding("Accept-Encoding: gzip;q=1\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: gzip;q=1.000\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: gzip;q=0.001\r\n", "gzip", 1);
+    check_coding("Accept-Encoding: gzip;q=0.000\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: GZIP\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: x-gzip\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: x-gzip;q=0.5\r\n", "gzip", 500);
+    check_coding("Accept-Encoding: *\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: *;q=0\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip;q=0, *\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: *;q=0.1, gzip\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: deflate, br\r\n", "gzip", -1);
+    check_coding("Accept-Encoding: gzipx, xgzip, gzi\r\n", "gzip", -1);
+    check_coding("Accept-Encoding: identity\r\n", "gzip", -1);
+    check_coding("Accept-Encoding:\r\n", "gzip", -1);
+    check_coding("", "gzip", -1);
+    check_coding("Accept-Encoding: br\r\nAccept-Encoding: gzip;q=0.3\r\n", "gzip", 300);
+    check_coding("Accept-Encoding: , ,gzip,\r\n", "gzip", 1000);
+    check_coding("Accept-Encoding: gzip;level=1\r\n", "gzip", 1000);
+    /* an invalid q-value, or a malformed element, weighs nothing */
+    check_coding("Accept-Encoding: gzip;q=1.5\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip;q=2\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip;q=0.1234\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip;q=\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip;q=.5\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip;q=0.5x\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip;q\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: gzip foo\r\n", "gzip", 0);
+    check_coding("Accept-Encoding: br\r\n", "br", 1000);
+    check_coding("Accept-Encoding: x-gzip\r\n", "br", -1);
+}
+
 int main(void)
 {
     test_upgrade_request();
@@ -753,5 +1115,10 @@ int main(void)
     test_merge_slashes();
     test_append_error();
     test_query_param();
+    test_keep_alive();
+    test_dates();
+    test_etags();
+    test_ranges();
+    test_codings();
     return tap_finish();
 }
