@@ -3,11 +3,17 @@
  *
  * The whole input is what a client sent. http_parse is fed growing prefixes:
  * at split points drawn from a generator seeded with the first input bytes,
- * each in its own exactly-sized copy (the caller's buffer may move between
- * calls, and ASan then catches a read past the end), and one byte more at a
- * time. Every run must reach the verdict of a one-shot parse of
- * the whole input, with the same request. A complete head is then checked and
- * handed to handshake_check, handshake_append_101, http_split_target,
+ * alternating between two buffers (the caller's buffer may move between
+ * calls: the one not in use is poisoned, so a pointer kept into it faults),
+ * and one byte more at a time in one buffer. Each call sees exactly the
+ * prefix (the bytes past it poisoned: ASan catches a read past the end).
+ * Every run must reach the verdict of a one-shot parse of the whole input,
+ * with the same request. One byte at a time goes through every position of
+ * the first 2 KiB; past that, through every position within 4 bytes of a CR
+ * or LF, or of a limit counted from a line's start, and 256 more drawn at
+ * random (a limit is checked against the line or head being read, which
+ * starts after a LF; between two such positions http_parse only scans). A complete head is then
+ * checked and handed to handshake_check, handshake_append_101, http_split_target,
  * http_percent_decode, http_query_param (against a reference, on the query
  * and on the raw input), cgienv_build and handshake_pick_subprotocol, whose
  * results are checked too. */
@@ -22,6 +28,8 @@
 #include "backend/cgienv.h"
 #include "proto/handshake.h"
 #include "proto/http.h"
+
+#include "fuzz_exact.h"
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -49,32 +57,30 @@ static bool same_request(const struct http_request *a, const char *abuf,
     return true;
 }
 
-/* Feed data as a growing buffer ending at the given prefix lengths
- * (increasing; stops early on a verdict). With copy, each call gets its own
- * exactly-sized copy, so ASan sees any read past the length given. Returns
- * the verdict; a complete request is left in req, pointing into *keep (the
- * last copy, or data), which the caller frees when it is a copy. */
-static long parse_growing(const uint8_t *data, const size_t *cuts, size_t ncuts, bool copy,
-                          struct http_request *req, char **keep)
+/* Copies of the input: the reference parse's (its request is checked last),
+ * and the two the other runs alternate between. */
+static struct exact ref_copy, copies[2];
+
+/* Feed the input as a growing buffer ending at the given prefix lengths
+ * (increasing; stops early on a verdict), from bufs[k % 2] at the k-th call
+ * (each holding a copy of the input). Each call sees exactly its prefix; the
+ * other buffer is poisoned all through. Returns the verdict; a complete
+ * request is left in req, pointing into *keep (the last buffer). */
+static long parse_growing(struct exact *bufs[2], const size_t *cuts, size_t ncuts,
+                          struct http_request *req, const char **keep)
 {
     struct http_parser p;
     http_parser_init(&p);
-    char *prev = NULL;
-    const char *buf = (const char *)data;
+    const char *buf = NULL;
     long r = 0;
     for (size_t k = 0; k < ncuts; k++) {
-        size_t len = cuts[k];
-        if (copy) {
-            char *c = malloc(len ? len : 1);
-            if (!c) abort();
-            if (len) memcpy(c, data, len);
-            free(prev);
-            buf = prev = c;
-        }
-        r = http_parse(&p, buf, len, req);
+        struct exact *e = bufs[k & 1];
+        if (bufs[0] != bufs[1]) exact_hide(bufs[(k & 1) ^ 1]);
+        buf = (const char *)exact_use(e, cuts[k]);
+        r = http_parse(&p, buf, cuts[k], req);
         if (r != 0) break;
     }
-    *keep = prev;
+    *keep = buf;
     return r;
 }
 
@@ -113,10 +119,9 @@ static void check_request(const char *buf, long head, const struct http_request 
 }
 
 /* Decode into an exactly-sized buffer; a result must fit and hold no NUL. */
-static long decode_checked(const char *in, size_t n, char **out)
+static long decode_checked(const char *in, size_t n, struct exact *buf, char **out)
 {
-    *out = malloc(n ? n : 1);
-    if (!*out) abort();
+    *out = (char *)exact_use(buf, n);
     long d = http_percent_decode(in, n, *out);
     if (d < -1 || d > (long)n) abort();
     if (d > 0 && memchr(*out, '\0', (size_t)d)) abort();
@@ -168,15 +173,14 @@ static long ref_query_param(const char *q, size_t len, const char *name, char *o
 }
 
 /* http_query_param into an exactly-sized buffer, against the reference. */
+static struct exact param_out, param_ref, path_dec, query_dec;
+
 static void check_query_param(const char *q, size_t len, const char *name)
 {
-    char *out = malloc(len ? len : 1), *ref = malloc(len ? len : 1);
-    if (!out || !ref) abort();
+    char *out = (char *)exact_use(&param_out, len), *ref = (char *)exact_use(&param_ref, len);
     long got = http_query_param(q, len, name, out);
     long want = ref_query_param(q, len, name, ref);
     if (got != want || (got > 0 && memcmp(out, ref, (size_t)got) != 0)) abort();
-    free(out);
-    free(ref);
 }
 
 /* The parameter names to look up in a query: "token", and the name of its
@@ -200,6 +204,21 @@ static const char *env_get(char **env, const char *name)
     for (char **e = env; *e; e++)
         if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
     return NULL;
+}
+
+/* The length of an environment entry's name, before its '='. */
+static size_t name_len(const char *e)
+{
+    const char *eq = strchr(e, '=');
+    return eq ? (size_t)(eq - e) : strlen(e);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    size_t xn = name_len(x), yn = name_len(y);
+    int c = memcmp(x, y, xn < yn ? xn : yn);
+    return c ? c : (xn > yn) - (xn < yn);
 }
 
 volatile long sink;
@@ -240,10 +259,9 @@ static void check_after_parse(const struct http_request *req, uint64_t rnd)
             (path < req->target || path + path_len > tend))
             abort();
         if (query < req->target || query + query_len > tend) abort();
-        dlen = decode_checked(path, path_len, &decoded);
+        dlen = decode_checked(path, path_len, &path_dec, &decoded);
         char *qdec;
-        sink = decode_checked(query, query_len, &qdec);
-        free(qdec);
+        sink = decode_checked(query, query_len, &query_dec, &qdec);
         check_query_params(query, query_len);
     }
 
@@ -274,10 +292,14 @@ static void check_after_parse(const struct http_request *req, uint64_t rnd)
             const char *eq = strchr(*e, '=');
             if (!eq || eq == *e) abort();
             if (strpbrk(*e, "\r\n")) abort(); /* values never carry a line break */
-            for (char **f = env; f < e; f++)  /* no variable twice */
-                if (strncmp(*f, *e, (size_t)(eq - *e) + 1) == 0) abort();
         }
         if (n > 32 + HTTP_MAX_HEADERS) abort();
+        /* No variable twice: sorted by name, equal names are neighbours. */
+        const char *sorted[32 + HTTP_MAX_HEADERS];
+        memcpy(sorted, env, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_names);
+        for (size_t i = 1; i < n; i++)
+            if (cmp_names(&sorted[i - 1], &sorted[i]) == 0) abort();
         if (env_get(env, "HTTP_PROXY")) abort(); /* httpoxy */
         const char *h = env_get(env, "HTTPS");
         if (https ? !h || strcmp(h, "on") != 0 : h != NULL) abort();
@@ -296,7 +318,6 @@ static void check_after_parse(const struct http_request *req, uint64_t rnd)
         }
         free(env);
     }
-    free(decoded);
     /* The subprotocol picked is one of ours, and one the client offered:
      * the case-insensitive token search finds it too. */
     char *ours[] = {"chat", "v2.chat", "binary", NULL};
@@ -306,19 +327,83 @@ static void check_after_parse(const struct http_request *req, uint64_t rnd)
     sink = st + upgrade + http_header_has_token(req, "Connection", "upgrade") + (picked != NULL);
 }
 
+/* The prefix lengths for the one-byte-at-a-time run, as a bit set. */
+static uint64_t *marks;
+static size_t marks_cap;
+
+static void mark(size_t at, size_t size)
+{
+    if (at <= size) marks[at / 64] |= 1ull << (at % 64);
+}
+
+static void mark_around(size_t at, size_t size)
+{
+    for (size_t k = at > 4 ? at - 4 : 0; k <= at + 4; k++) mark(k, size);
+}
+
+/* Every prefix length up to 2 KiB, then those near a CR or LF or a limit
+ * counted from a line's start (and so from the head's: it starts a line),
+ * and some at random. Returns their number, in cuts. */
+#define BYTEWISE_ALL 2048
+static size_t bytewise_cuts(const uint8_t *data, size_t size, uint64_t seed, size_t *cuts)
+{
+    const size_t words = size / 64 + 1;
+    if (words > marks_cap) {
+        free(marks);
+        marks = malloc(words * sizeof *marks);
+        if (!marks) abort();
+        marks_cap = words;
+    }
+    memset(marks, 0, words * sizeof *marks);
+    for (size_t i = 0; i <= size && i <= BYTEWISE_ALL; i++) mark(i, size);
+    if (size > BYTEWISE_ALL) {
+        static const size_t limits[] = {HTTP_MAX_LEADING_EMPTY, HTTP_MAX_REQUEST_LINE,
+                                        HTTP_MAX_REQUEST_LINE + 2, HTTP_MAX_HEADER_BYTES};
+        for (size_t i = 0; i <= size; i++) {
+            if (i == 0 || data[i - 1] == '\n')
+                for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++)
+                    mark_around(i + limits[l], size);
+            if (i < size && (data[i] == '\n' || data[i] == '\r')) mark_around(i, size);
+        }
+        mark_around(HTTP_MAX_HEAD, size);
+        for (int k = 0; k < 256; k++) mark((size_t)(xorshift(&seed) % (size + 1)), size);
+        mark(size, size);
+    }
+    size_t n = 0;
+    for (size_t w = 0; w < words; w++)
+        for (uint64_t b = marks[w]; b; b &= b - 1) cuts[n++] = w * 64 + (size_t)__builtin_ctzll(b);
+    return n;
+}
+
+static size_t *cut_buf;
+static size_t cut_cap;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size + 1 > cut_cap) {
+        free(cut_buf);
+        cut_cap = size + 1 > 4096 ? size + 1 : 4096;
+        cut_buf = malloc(cut_cap * sizeof *cut_buf);
+        if (!cut_buf) abort();
+    }
+    exact_copy(&ref_copy, data, size);
+    exact_copy(&copies[0], data, size);
+    exact_copy(&copies[1], data, size);
+    struct exact *alternate[2] = {&copies[0], &copies[1]};
+    struct exact *in_place[2] = {&copies[0], &copies[0]};
+    struct exact *reference[2] = {&ref_copy, &ref_copy};
+
     /* The reference: the whole input at once. */
     struct http_request ref_req, req;
-    char *ref_buf;
-    long ref = parse_growing(data, &size, 1, true, &ref_req, &ref_buf);
+    const char *ref_buf, *buf;
+    long ref = parse_growing(reference, &size, 1, &ref_req, &ref_buf);
     if (ref > (long)size || (ref < 0 && ref != -400 && ref != -414 && ref != -431 && ref != -505))
         abort();
     /* HTTP_MAX_HEAD is the most a client can make us hold: an undecided
      * input is never longer, and neither is a complete head. */
     if ((ref == 0 && size > HTTP_MAX_HEAD) || ref > HTTP_MAX_HEAD) abort();
 
-    /* Growing prefixes, copied, at split points drawn from the first bytes. */
+    /* Growing prefixes, moving, at split points drawn from the first bytes. */
     uint64_t seed = 0x243F6A8885A308D3ull;
     for (size_t i = 0; i < size && i < 8; i++) seed = (seed ^ data[i]) * 0x100000001b3ull;
     seed |= 1;
@@ -330,37 +415,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cuts[ncuts++] = at;
     }
     if (ncuts == 0 || cuts[ncuts - 1] != size) cuts[ncuts++] = size;
-    char *buf;
-    long r = parse_growing(data, cuts, ncuts, true, &req, &buf);
+    long r = parse_growing(alternate, cuts, ncuts, &req, &buf);
     if (r != ref || (r > 0 && !same_request(&req, buf, &ref_req, ref_buf))) abort();
-    free(buf);
 
-    /* One byte more at a time (in place: the parser looks at each byte once,
-     * so this is linear), which hits every limit exactly at its edge. */
-    size_t *all = malloc((size + 1) * sizeof *all);
-    if (!all) abort();
-    size_t nall = 0;
-    for (size_t i = 0; i <= size; i++) all[nall++] = i;
-    r = parse_growing(data, all, nall, false, &req, &buf);
-    free(all);
-    if (r != ref || (r > 0 && !same_request(&req, (const char *)data, &ref_req, ref_buf))) abort();
+    /* One byte more at a time, in place (the parser looks at each byte
+     * once, so this is linear), which hits every limit exactly at its edge. */
+    exact_hide(&copies[1]);
+    size_t nall = bytewise_cuts(data, size, seed, cut_buf);
+    r = parse_growing(in_place, cut_buf, nall, &req, &buf);
+    if (r != ref || (r > 0 && !same_request(&req, buf, &ref_req, ref_buf))) abort();
 
     if (ref > 0) {
         /* The head alone, without what followed it, parses the same. */
         size_t head = (size_t)ref;
-        r = parse_growing(data, &head, 1, true, &req, &buf);
+        r = parse_growing(alternate, &head, 1, &req, &buf);
         if (r != ref || !same_request(&req, buf, &ref_req, ref_buf)) abort();
-        free(buf);
         check_request(ref_buf, ref, &ref_req);
         check_after_parse(&ref_req, seed);
     }
-    free(ref_buf);
 
-    /* The helpers on raw bytes. */
+    /* The helpers on raw bytes (exactly the input). */
+    const char *raw_in = (const char *)exact_use(&ref_copy, size);
     char *raw;
-    sink = decode_checked((const char *)data, size, &raw);
-    free(raw);
-    sink = handshake_key_valid((const char *)data, size);
-    check_query_params((const char *)data, size);
+    sink = decode_checked(raw_in, size, &query_dec, &raw);
+    sink = handshake_key_valid(raw_in, size);
+    check_query_params(raw_in, size);
     return 0;
 }

@@ -14,8 +14,14 @@
  * at a time into a 1-byte buffer; and in input chunks and output buffers of
  * sizes byte 1 chooses (each output buffer ends where its allocation does,
  * so ASan sees an overrun).
- * Output buffers are at least 4 KiB when the messages inflate to more than
- * 32 KiB. Every call must keep the contract (consumed <= given, produced
+ * One byte at a time means: a 1-byte output buffer for the first and the
+ * last 4 KiB of each message's output and within 64 bytes of the limit,
+ * where msgzip.c's state changes (its start, its tail, the limit's spare
+ * byte), and 4 KiB ones in between, where each 1-byte call only resumes
+ * zlib (that made most inputs cost over 10 ms; the chosen chunks still
+ * cut the middle anywhere). The chosen output buffers are at least 1/2048
+ * of what the messages inflate to (4 KiB at most). Every call must keep the contract (consumed <=
+ * given, produced
  * <= room, MORE makes progress, nothing past the limit, END only at the end,
  * errors sticky) and zlib's memory must not grow. With a 15-bit window every
  * run must give the reference's status and bytes for both messages; with a
@@ -37,6 +43,8 @@
 #include <string.h>
 
 #include "proto/msgzip.h"
+
+#include "fuzz_exact.h"
 
 struct bytes {
     uint8_t *p;
@@ -62,6 +70,10 @@ struct sizer {
     size_t fixed; /* 0: chosen from the state, up to max */
     size_t max;
     size_t min;
+    /* Nonzero: 1-byte buffers for this many output bytes at each end of a
+     * message of `total` bytes and as many within 64 bytes of a limit. */
+    size_t ends;
+    uint64_t total;
 };
 
 static size_t next_size(struct sizer *z)
@@ -141,7 +153,10 @@ static void inflate_one(struct msgzip_in *s, const uint8_t *data, size_t n, uint
         const bool fin = off + chunk == n;
         size_t pos = 0;
         do {
-            const size_t cap = next_size(out_sz);
+            size_t cap = next_size(out_sz);
+            if (out_sz->ends && (res->n < out_sz->ends || res->n + out_sz->ends >= out_sz->total ||
+                                 (limit && res->n + 64 >= limit && res->n <= limit + 64)))
+                cap = 1;
             if (cap > OUT_MAX) abort();
             uint8_t *obuf = out_area + OUT_MAX - cap; /* ends where the allocation does */
             size_t used = SIZE_MAX, made = SIZE_MAX;
@@ -165,11 +180,13 @@ static void inflate_one(struct msgzip_in *s, const uint8_t *data, size_t n, uint
 }
 
 static void inflate_run(int wbits, bool keep, const uint8_t *data, size_t n, uint64_t limit,
-                        struct sizer in_sz, struct sizer out_sz, struct outcome res[2])
+                        struct sizer in_sz, struct sizer out_sz, const struct outcome *ref,
+                        struct outcome res[2])
 {
     struct msgzip_in *s = inflater(wbits);
     const size_t mem = msgzip_in_memory(s);
     for (int m = 0; m < 2; m++) {
+        out_sz.total = ref ? ref[m].n : 0;
         inflate_one(s, data, n, limit, &in_sz, &out_sz, &res[m]);
         if (msgzip_in_memory(s) != mem) abort();
         /* Errors are sticky. */
@@ -215,29 +232,28 @@ static void round_trip(const uint8_t *data, size_t n, uint8_t cfg, uint8_t seed)
     const size_t mem = msgzip_out_memory(o);
     struct msgzip_in *s = inflater(wbits);
     struct sizer frag = {.state = 0x9E3779B97F4A7C15ull ^ seed, .max = n / 3 + 1};
+    static struct exact piece;
+    static struct bytes wire, back; /* kept from one input to the next */
     for (int m = 0; m < 3; m++) {
         /* Message 0 whole; messages 1 and 2 in fragments, on the same streams. */
-        struct bytes wire = {0};
+        wire.n = back.n = 0;
         size_t off = 0;
         do {
             size_t len = m == 0 ? n : next_size(&frag);
             if (len > n - off) len = n - off;
             const bool last = off + len == n;
             const size_t cap = msgzip_bound(o, len);
-            uint8_t *buf = malloc(cap);
-            if (!buf) abort();
+            uint8_t *buf = exact_use(&piece, cap);
             /* The first piece starts a fresh stream whatever the mode. */
             const bool reset = !takeover || (m == 0 && off == 0);
             size_t c = msgzip_deflate(o, data + off, len, last, reset, buf, cap);
             if (c == (size_t)-1 || c > cap) abort();
             if (len == 0 && c != (last ? 1 : 0)) abort();
             put(&wire, buf, c);
-            free(buf);
             off += len;
         } while (off < n);
         if (msgzip_out_memory(o) != mem) abort();
 
-        struct bytes back = {0};
         uint8_t obuf[4096];
         size_t used, made, pos = 0;
         enum msgzip_status st;
@@ -249,8 +265,6 @@ static void round_trip(const uint8_t *data, size_t n, uint8_t cfg, uint8_t seed)
         } while (st == MSGZIP_MORE);
         if (st != MSGZIP_END || back.n != n || (n && memcmp(back.p, data, n) != 0)) abort();
         msgzip_in_next(s, takeover);
-        free(wire.p);
-        free(back.p);
     }
 }
 
@@ -263,36 +277,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t cfg = data[0], seed = data[1];
     const size_t n = size - 2;
     /* An exact-size copy: ASan sees any read past the end. */
-    uint8_t *msg = malloc(n ? n : 1);
-    if (!msg) abort();
-    if (n) memcpy(msg, data + 2, n);
+    static struct exact msg_buf;
+    const uint8_t *msg = exact_copy(&msg_buf, data + 2, n);
 
     const int wbits = 8 + (cfg & 7);
     const uint64_t limit = limits[(cfg >> 3) & 3];
     const bool keep = cfg & 0x20;
     const uint64_t st = 0x9E3779B97F4A7C15ull ^ ((uint64_t)seed << 32 | cfg);
-    struct bytes kept[2] = {{0}, {0}};
+    static struct bytes kept[2]; /* kept from one input to the next */
+    kept[0].n = kept[1].n = 0;
     struct outcome ref[2] = {{.kept = &kept[0]}, {.kept = &kept[1]}};
     struct outcome whole[2] = {{0}}, bytes[2] = {{0}}, chosen[2] = {{0}};
     const struct sizer all = {.fixed = SIZE_MAX}, out64k = {.fixed = 65536};
-    inflate_run(15, keep, msg, n, limit, all, out64k, ref);
-    inflate_run(wbits, keep, msg, n, limit, all, out64k, whole);
-    /* A byte at a time would take too long for more than a few kilobytes
-     * (a small input can inflate to megabytes). */
-    const size_t min_out = ref[0].n + ref[1].n > (32 << 10) ? 4096 : 1;
+    inflate_run(15, keep, msg, n, limit, all, out64k, NULL, ref);
+    inflate_run(wbits, keep, msg, n, limit, all, out64k, NULL, whole);
+    /* A byte at a time all through would take too long for more than a few
+     * kilobytes (a small input can inflate to megabytes): see above. */
     inflate_run(wbits, keep, msg, n, limit, (struct sizer){.fixed = 1},
-                (struct sizer){.fixed = 1, .min = min_out}, bytes);
-    inflate_run(
-        wbits, keep, msg, n, limit, (struct sizer){.state = st, .max = (size_t)1 << (seed & 15)},
-        (struct sizer){.state = ~st, .max = (size_t)1 << (seed >> 4), .min = min_out}, chosen);
+                (struct sizer){.fixed = 4096, .ends = 4096}, ref, bytes);
+    /* At most about 2048 output buffers a run (at least 1 byte, at most 4 KiB). */
+    const uint64_t total = ref[0].n + ref[1].n;
+    const size_t min_out = total < (2 << 10) ? 1 : total > (8u << 20) ? 4096 : total >> 11;
+    inflate_run(wbits, keep, msg, n, limit,
+                (struct sizer){.state = st, .max = (size_t)1 << (seed & 15)},
+                (struct sizer){.state = ~st, .max = (size_t)1 << (seed >> 4), .min = min_out}, NULL,
+                chosen);
     const bool exact = wbits == 15;
     compare(ref, whole, exact);
     compare(ref, bytes, exact);
     compare(ref, chosen, exact);
-    free(kept[0].p);
-    free(kept[1].p);
 
     round_trip(msg, n, cfg, seed);
-    free(msg);
     return 0;
 }

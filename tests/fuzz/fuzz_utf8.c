@@ -11,6 +11,8 @@
 
 #include "proto/utf8.h"
 
+#include "fuzz_exact.h"
+
 enum ref_class { REF_COMPLETE, REF_PARTIAL, REF_BAD };
 
 /* Bytes a sequence starting with b should have; 0 when b cannot start one. */
@@ -146,32 +148,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t rep_size = 0, rep_write = 0;
     size_t m = utf8_sanitize(data, size, NULL, &rep_size);
     if (m > 3 * size) abort();
-    uint8_t *out = malloc(m ? m : 1); /* exactly m: ASan sees any overrun */
-    if (!out) return 0;
+    static struct exact out_buf, again_buf, ref_buf;
+    uint8_t *out = exact_use(&out_buf, m); /* exactly m: ASan sees any overrun */
     if (utf8_sanitize(data, size, out, &rep_write) != m || rep_write != rep_size) abort();
     if (utf8_validate(UTF8_ACCEPT, out, m) != UTF8_ACCEPT) abort();
     if (whole == UTF8_ACCEPT && (rep_size != 0 || m != size || memcmp(out, data, size) != 0))
         abort();
     if (whole != UTF8_ACCEPT && rep_size == 0) abort();
     size_t rep_again = 1;
-    uint8_t *again = malloc(m ? m : 1);
-    if (!again) {
-        free(out);
-        return 0;
-    }
+    uint8_t *again = exact_use(&again_buf, m);
     if (utf8_sanitize(out, m, again, &rep_again) != m || rep_again != 0 ||
         memcmp(again, out, m) != 0)
         abort();
-    free(again);
 
-    uint8_t *ref = malloc(3 * size + 1);
-    if (ref) {
-        size_t rep_ref = 0;
-        size_t rn = ref_sanitize(data, size, ref, &rep_ref);
-        if (rn != m || rep_ref != rep_size || memcmp(ref, out, m) != 0) abort();
-        free(ref);
-    }
+    uint8_t *ref = exact_use(&ref_buf, 3 * size + 1);
+    size_t rep_ref = 0;
+    size_t rn = ref_sanitize(data, size, ref, &rep_ref);
+    if (rn != m || rep_ref != rep_size || memcmp(ref, out, m) != 0) abort();
     sink = m + tail + whole;
-    free(out);
     return 0;
 }

@@ -31,6 +31,8 @@
 #include "proto/utf8.h"
 #include "proto/ws.h"
 
+#include "fuzz_exact.h"
+
 /* A growable byte string. */
 struct bytes {
     uint8_t *p;
@@ -169,14 +171,14 @@ static bool take_event(struct run_log *log, const struct ws_parser *p, const str
     return true;
 }
 
+static struct exact copy;
+
 static void run(struct run_log *log, const uint8_t *stream, size_t n, bool server,
                 uint64_t max_message, bool deflate, struct chunker *ch)
 {
     /* A writable copy of exactly n bytes: payloads are unmasked in place, and
      * ASan catches any access past the end. */
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) abort();
-    if (n) memcpy(buf, stream, n);
+    uint8_t *buf = exact_copy(&copy, stream, n);
     struct ws_parser p;
     ws_parser_init(&p, server, max_message);
     if (deflate) p.rsv_allowed = WS_RSV1;
@@ -202,13 +204,17 @@ static void run(struct run_log *log, const uint8_t *stream, size_t n, bool serve
             abort();
         if (ws_parser_feed(&p, buf, 0, &ev) != 0 || ev.kind != WS_EV_ERROR) abort();
     }
-    free(buf);
 }
 
-static void log_free(struct run_log *log)
+/* The logs' buffers are kept from one input to the next (emptied). */
+static void log_reset(struct run_log *log, uint64_t max_message)
 {
-    free(log->events.p);
-    free(log->pending.p);
+    struct bytes events = log->events, pending = log->pending;
+    memset(log, 0, sizeof *log);
+    log->max_message = max_message;
+    log->events = events;
+    log->pending = pending;
+    log->events.n = log->pending.n = 0;
 }
 
 /* Whether a is a prefix of b. */
@@ -241,8 +247,8 @@ static void round_trip(const uint8_t *payload, size_t n, uint8_t cfg, uint8_t se
     const bool server = !(cfg & 4); /* the parser's side; the builder is the peer */
     const uint8_t mask[4] = {seed, (uint8_t)(seed * 7 + 1), (uint8_t)~seed, cfg};
     const bool text = utf8_validate(UTF8_ACCEPT, payload, n) == UTF8_ACCEPT && (seed & 1);
-    uint8_t *frame = malloc(WS_MAX_HEADER + n);
-    if (!frame) abort();
+    static struct exact frame_buf;
+    uint8_t *frame = exact_use(&frame_buf, WS_MAX_HEADER + n);
     size_t h = ws_frame_header(frame, WS_FIN | (text ? WS_OP_TEXT : WS_OP_BINARY), n,
                                server ? mask : NULL);
     if (h != 2 + (n < 126 ? 0 : n <= 0xFFFF ? 2 : 8) + (server ? 4 : 0)) abort();
@@ -269,11 +275,11 @@ static void round_trip(const uint8_t *payload, size_t n, uint8_t cfg, uint8_t se
     if (used != hn || ev.kind != (big ? WS_EV_NONE : WS_EV_DATA) || (big && p.remaining != big))
         abort();
 
+    frame = exact_use(&frame_buf, h + n); /* the frame exactly */
     used = parse_one(frame, h + n, server, &p, &ev);
     if (used != h + n || ev.kind != WS_EV_DATA || !ev.first || !ev.last || ev.len != n ||
         ev.opcode != (text ? WS_OP_TEXT : WS_OP_BINARY) || (n && memcmp(ev.data, payload, n) != 0))
         abort();
-    free(frame);
 
     /* A close frame with a code and the stream's first bytes as its reason. */
     char reason[256];
@@ -322,7 +328,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint64_t max_message = max_messages[cfg & 3];
     const bool deflate = cfg & 32;
 
-    struct run_log whole = {.max_message = max_message}, bytes = whole, chosen = whole;
+    static struct run_log whole, bytes, chosen;
+    log_reset(&whole, max_message);
+    log_reset(&bytes, max_message);
+    log_reset(&chosen, max_message);
     struct chunker c_whole = {SPLIT_WHOLE, 0, 0}, c_bytes = {SPLIT_BYTES, 0, 0};
     struct chunker c_chosen = {SPLIT_CHOSEN, 0x9E3779B97F4A7C15ull ^ ((uint64_t)seed << 32 | cfg),
                                chunk_max[(cfg >> 3) & 3]};
@@ -332,9 +341,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     compare(&whole, &bytes);
     compare(&chosen, &bytes);
     sink = whole.events.n + bytes.events.n + chosen.events.n;
-    log_free(&whole);
-    log_free(&bytes);
-    log_free(&chosen);
 
     round_trip(stream, n, cfg, seed);
     return 0;
