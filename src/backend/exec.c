@@ -225,7 +225,7 @@ static void emit_lines(struct exec_child *ch, bool eof)
 {
     const uint8_t *p = buf_head(&ch->line);
     size_t n = buf_len(&ch->line), used = 0;
-    while (ch->conn) {
+    while (ch->conn && used < n) { /* an empty queue has no memory: p is NULL */
         const uint8_t *nl = memchr(p + used, '\n', n - used);
         if (!nl) break;
         size_t len = (size_t)(nl - (p + used));
