@@ -69,7 +69,7 @@ struct backend {
     const char *script_root;            /* --dir as a canonical path, or NULL */
     void *state;                        /* the backend's own */
     unsigned objects;                   /* its objects alive (children, target sockets...) */
-    unsigned nchildren;                 /* its processes not yet reaped (--maxforks) */
+    unsigned nchildren;                 /* its processes, unreaped or about to start (--maxforks) */
 };
 
 /* The backend that serves these settings. */

@@ -194,7 +194,7 @@ char **cgienv_build(const struct cgienv_input *in)
     char num[32];
     add_str(&b, "SERVER_SOFTWARE", PACKAGE_NAME "/" PACKAGE_VERSION);
     add_str(&b, "REMOTE_ADDR", in->remote_addr);
-    add_str(&b, "REMOTE_HOST", in->remote_addr);
+    add_str(&b, "REMOTE_HOST", in->remote_host ? in->remote_host : in->remote_addr);
     snprintf(num, sizeof num, "%u", in->remote_port);
     add_str(&b, "REMOTE_PORT", num);
     add_server_name(&b, req, in->https);

@@ -11,6 +11,7 @@
 struct cgienv_input {
     const struct http_request *req;
     const char *remote_addr;
+    const char *remote_host; /* --reverselookup's name of the client, or NULL: the address */
     unsigned remote_port;
     bool https;
     const char *const *passenv; /* names of daemon variables to pass on */

@@ -20,11 +20,13 @@
 #include "net/compress.h"
 #include "net/conn.h"
 #include "net/context.h"
+#include "net/resolve.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/rootpath.h"
 #include "backend/launch.h"
 #include "proto/json.h"
+#include "proto/cidr.h"
 #include "proto/pmd.h"
 #include "proto/utf8.h"
 #include "base/util.h"
@@ -532,39 +534,20 @@ static int find_script(const char *root, const struct http_request *req, struct 
     return status;
 }
 
-static enum backend_start exec_start(struct backend *b, struct conn *c,
-                                     const struct http_request *req,
-                                     struct backend_refusal *refusal)
+/* Start COMMAND (or --dir's script) for c and track it. Returns 0, or -1
+ * with the reason in err. */
+static int spawn(struct backend *b, struct conn *c, const struct http_request *req,
+                 const char *path, char *const *argv, size_t script_name_len,
+                 const char *remote_host, char *err, size_t errlen)
 {
-    char *err = refusal->why;
-    size_t errlen = sizeof refusal->why;
-    refusal->http_status = 0; /* websocketd's way: accept, then close 1011 */
     const struct backend_settings *set = b->set;
     struct context *ctx = b->ctx;
-    /* --dir: the URL path names the script; else the one COMMAND. */
-    if (!backend_pick_subprotocol(set, c, req, refusal)) return BACKEND_REFUSED;
-    const char *path = b->command_path;
-    char *const *argv = set->command;
-    struct script_match script;
-    char *script_argv[2] = {script.file, NULL};
-    size_t script_name_len = 0;
-    if (b->script_root) {
-        int found = find_script(b->script_root, req, &script);
-        if (found != 200) {
-            refusal->http_status = found;
-            snprintf(err, errlen, "%s",
-                     found == 404 ? "no such script" : "no executable script there inside --dir");
-            return BACKEND_REFUSED;
-        }
-        path = script.file;
-        argv = script_argv;
-        script_name_len = script.script_name_len;
-    }
     char extensions[PMD_RESPONSE_MAX];
     if (c->compress) pmd_format(&c->compress->params, extensions, sizeof extensions);
     struct cgienv_input in = {
         .req = req,
         .remote_addr = c->peer_addr,
+        .remote_host = remote_host,
         .remote_port = c->peer_port,
         .https = c->ssl != NULL,
         .passenv = (const char *const *)set->passenv,
@@ -580,7 +563,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
     char **envp = cgienv_build(&in);
     if (!envp) {
         snprintf(err, errlen, "cannot build the environment (out of memory)");
-        return BACKEND_REFUSED;
+        return -1;
     }
     struct launched sp;
     const struct launch_how how = launch_how_of(set);
@@ -598,7 +581,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
         }
         metrics_count(MC_CHILDREN_START_FAILED);
         snprintf(err, errlen, "%.200s: %s", path, strerror(rc));
-        return BACKEND_REFUSED;
+        return -1;
     }
     pid_t pid = sp.pid;
     ch->b = b;
@@ -626,7 +609,133 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
     backend_hold(b);
     c->backend_data = ch;
     snprintf(c->target, sizeof c->target, "pid %d", (int)pid);
-    log_info(c->id, "started %s as pid %d", path, (int)pid);
+    if (remote_host)
+        log_info(c->id, "started %s as pid %d for %s", path, (int)pid, remote_host);
+    else
+        log_info(c->id, "started %s as pid %d", path, (int)pid);
+    return 0;
+}
+
+/* ---- --reverselookup: COMMAND waits for the client's name ---------------------------- */
+
+/* How long a session waits for its client's name before COMMAND starts
+ * with the address: enough for a working DNS server (answers take
+ * milliseconds) and one lost packet's retry, short enough that a client
+ * behind a dead one hardly notices. An answer that comes later still goes
+ * into the cache for the next connection. */
+#define LOOKUP_TIMEOUT 2.0
+
+/* While it waits, the connection is CONNECTING and its backend is
+ * waiting_session: only client_closed can come. */
+struct exec_wait {
+    struct backend *b;
+    struct conn *conn;
+    struct resolve_wait *lookup;
+    size_t script_name_len;
+    char script[]; /* --dir: the script found; "" for COMMAND */
+};
+
+static void waiting_client_closed(struct conn *c)
+{
+    struct exec_wait *w = c->backend_data;
+    resolver_cancel(w->lookup);
+    w->b->nchildren--; /* the --maxforks slot it held */
+    free(w);
+}
+
+static const struct conn_handler waiting_session = {.client_closed = waiting_client_closed};
+
+/* The name came, or the timeout: start COMMAND now. */
+static void on_client_name(void *arg, const char *name)
+{
+    struct exec_wait *w = arg;
+    struct conn *c = w->conn;
+    struct backend *b = w->b;
+    b->nchildren--;
+    log_debug(c->id, "reverse lookup of %s: %s", c->peer_addr, name ? name : "no name");
+    c->backend = &b->ops->session;
+    c->backend_data = NULL;
+    char err[256] = "the request head is gone";
+    struct http_request req;
+    char *script_argv[2] = {w->script, NULL};
+    bool dir = w->script[0] != '\0';
+    bool started =
+        conn_pending_request(c, &req) &&
+        spawn(b, c, &req, dir ? w->script : b->command_path, dir ? script_argv : b->set->command,
+              w->script_name_len, name, err, sizeof err) == 0;
+    free(w);
+    if (!started) c->backend = NULL;
+    conn_backend_ready(c);
+    if (!started && c->state == CONN_OPEN) { /* 101 then 1011, as when COMMAND cannot start */
+        log_error(c->id, "cannot start the command: %s", err);
+        conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
+    }
+}
+
+/* Look the client up. Returns true when COMMAND must wait for the answer
+ * (c then waits, holding a --maxforks slot); else *found is the cached
+ * name (in name), or NULL for the address. */
+static bool look_up_client(struct backend *b, struct conn *c, const char *script,
+                           size_t script_name_len, char name[RESOLVE_NAME_MAX], const char **found)
+{
+    *found = NULL;
+    struct ip_addr ip;
+    struct resolver *r;
+    /* A unix socket peer ("unix:") has no address to look up. */
+    if (!ip_parse(c->peer_addr, strlen(c->peer_addr), &ip) || !(r = context_resolver(b->ctx)))
+        return false;
+    size_t len = strlen(script);
+    struct exec_wait *w = malloc(sizeof *w + len + 1);
+    if (!w) return false;
+    *w = (struct exec_wait){.b = b, .conn = c, .script_name_len = script_name_len};
+    memcpy(w->script, script, len + 1);
+    if (resolver_lookup(r, &ip, LOOKUP_TIMEOUT, name, on_client_name, w, &w->lookup) ==
+        RESOLVE_PENDING) {
+        b->nchildren++; /* held for the COMMAND about to start: --maxforks counts it */
+        c->backend = &waiting_session;
+        c->backend_data = w;
+        return true;
+    }
+    free(w);
+    log_debug(c->id, "reverse lookup of %s: %s (cached)", c->peer_addr, name[0] ? name : "no name");
+    if (name[0]) *found = name;
+    return false;
+}
+
+static enum backend_start exec_start(struct backend *b, struct conn *c,
+                                     const struct http_request *req,
+                                     struct backend_refusal *refusal)
+{
+    char *err = refusal->why;
+    size_t errlen = sizeof refusal->why;
+    refusal->http_status = 0; /* websocketd's way: accept, then close 1011 */
+    const struct backend_settings *set = b->set;
+    /* --dir: the URL path names the script; else the one COMMAND. */
+    if (!backend_pick_subprotocol(set, c, req, refusal)) return BACKEND_REFUSED;
+    const char *path = b->command_path;
+    char *const *argv = set->command;
+    struct script_match script;
+    char *script_argv[2] = {script.file, NULL};
+    size_t script_name_len = 0;
+    if (b->script_root) {
+        int found = find_script(b->script_root, req, &script);
+        if (found != 200) {
+            refusal->http_status = found;
+            snprintf(err, errlen, "%s",
+                     found == 404 ? "no such script" : "no executable script there inside --dir");
+            return BACKEND_REFUSED;
+        }
+        path = script.file;
+        argv = script_argv;
+        script_name_len = script.script_name_len;
+    }
+    char name[RESOLVE_NAME_MAX];
+    const char *remote_host = NULL;
+    if (set->reverselookup && look_up_client(b, c, b->script_root ? script.file : "",
+                                             script_name_len, name, &remote_host))
+        return BACKEND_PENDING;
+    if (spawn(b, c, req, path, argv, script_name_len, remote_host, err, errlen) < 0)
+        return BACKEND_REFUSED;
     return BACKEND_READY;
 }
 

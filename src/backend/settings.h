@@ -19,7 +19,8 @@ struct backend_settings {
     bool subprotocol_required; /* refuse clients that offer none of them */
     char **passenv;            /* NULL-terminated variable names */
     size_t npassenv;
-    bool passenv_set; /* --passenv given, even empty: no default list */
+    bool passenv_set;   /* --passenv given, even empty: no default list */
+    bool reverselookup; /* --reverselookup: REMOTE_HOST from a reverse DNS lookup */
     unsigned closems;
     int close_signal;      /* the first of the close sequence; 0: none (only SIGKILL) */
     bool close_signal_set; /* --close-signal given (refused with --shared) */

@@ -29,6 +29,7 @@ enum opt_id {
     OPT_SUBPROTOCOL,
     OPT_SUBPROTOCOL_REQUIRED,
     OPT_PASSENV,
+    OPT_REVERSELOOKUP,
     OPT_MAXFORKS,
     OPT_CLOSEMS,
     OPT_CLOSE_SIGNAL,
@@ -150,6 +151,13 @@ static const struct option_spec option_table[] = {
      "Environment variables passed on to COMMAND; every other variable of the daemon is "
      "removed. Repeatable.",
      OPT_PASSENV, MODE_EXEC},
+    {"reverselookup", NULL, NULL,
+     "Give COMMAND the client's host name as REMOTE_HOST instead of its address: the name of "
+     "its reverse DNS (PTR) record, used only when that name's own addresses include the "
+     "client's and it is a plain host name. Looked up off the event loop; COMMAND starts "
+     "when the answer comes, or after 2 s with the address. Answers are cached (names for 5 "
+     "minutes, none for 1). Not with --shared.",
+     OPT_REVERSELOOKUP, MODE_EXEC},
     {"maxforks", "N", "0",
      "Most COMMAND processes running at once; 0 means no limit. Further connections get HTTP 429.",
      OPT_MAXFORKS, MODE_EXEC},
@@ -436,6 +444,7 @@ static enum opt_scope scope_of(int id)
     case OPT_SUBPROTOCOL:
     case OPT_SUBPROTOCOL_REQUIRED:
     case OPT_PASSENV:
+    case OPT_REVERSELOOKUP:
     case OPT_MAXFORKS:
     case OPT_CLOSEMS:
     case OPT_DEVCONSOLE:
@@ -774,6 +783,7 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         case 1: return bad_value(s, value, "expected variable names separated by commas");
         default: return false;
         }
+    case OPT_REVERSELOOKUP: cfg->backend.reverselookup = true; return true;
     case OPT_MAXFORKS:
         if (!parse_uint(value, 1000000, &v))
             return bad_value(s, value, "expected a whole number (0 for no limit)");
@@ -1261,6 +1271,7 @@ static bool check_endpoint(struct config *cfg, const bool *seen, char **cli, cha
                              : cfg->http.maxforks            ? "--maxforks"
                              : cfg->backend.close_signal_set ? "--close-signal"
                              : cfg->backend.pass_stderr      ? "--passstderr"
+                             : cfg->backend.reverselookup    ? "--reverselookup"
                              : cfg->backend.binary && cfg->backend.shared_prefix
                                  ? "--binary with --shared-prefix"
                                  : NULL;

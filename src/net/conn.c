@@ -1114,6 +1114,14 @@ void conn_backend_ready(struct conn *c)
     if (c->state == CONN_CONNECTING) conn_open_session(c);
 }
 
+bool conn_pending_request(const struct conn *c, struct http_request *req)
+{
+    if (c->state != CONN_CONNECTING || !c->head_len) return false;
+    struct http_parser p;
+    http_parser_init(&p);
+    return http_parse(&p, (const char *)buf_head(&c->in), c->head_len, req) == (long)c->head_len;
+}
+
 void conn_backend_refused(struct conn *c, int http_status, const char *why)
 {
     if (c->state != CONN_CONNECTING) return;

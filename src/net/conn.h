@@ -269,6 +269,11 @@ void conn_resume_input(struct conn *c);
 /* A PENDING backend is ready: send the 101 and start the session. */
 void conn_backend_ready(struct conn *c);
 
+/* A PENDING backend needs its request again: its head stays at the start
+ * of c->in, and nothing more is read, until the session opens. Parse it
+ * into req (which points into c->in). False when c is not waiting. */
+bool conn_pending_request(const struct conn *c, struct http_request *req);
+
 /* A PENDING backend failed: answer with this HTTP status instead of 101. */
 void conn_backend_refused(struct conn *c, int http_status, const char *why);
 

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "net/conn.h"
+#include "net/resolve.h"
 
 static void free_graveyard(struct context *ctx)
 {
@@ -71,7 +72,15 @@ void context_free(struct context *ctx)
     SSL_CTX_free(ctx->tls);
     ctx->tls = NULL;
     ipcount_free(&ctx->per_ip);
+    resolver_free(ctx->resolver);
+    ctx->resolver = NULL;
     ev_check_stop(ctx->loop, &ctx->sweeper);
+}
+
+struct resolver *context_resolver(struct context *ctx)
+{
+    if (!ctx->resolver) ctx->resolver = resolver_new(ctx->loop);
+    return ctx->resolver;
 }
 
 bool context_address_allowed(const struct context *ctx, const struct ip_addr *ip)

@@ -16,6 +16,7 @@
 
 struct conn;
 struct http_request;
+struct resolver;
 typedef struct ssl_ctx_st SSL_CTX;
 
 struct context {
@@ -35,9 +36,10 @@ struct context {
     ev_tstamp refusals_logged;
     unsigned refusals_unlogged;
 
-    unsigned nchildren;     /* processes not yet reaped (what --maxforks counts) */
-    unsigned nbackend_objs; /* backend objects alive (a graceful stop waits for them) */
-    bool release_pending;   /* one has gone since the sweeper last ran */
+    unsigned nchildren;        /* processes not yet reaped (what --maxforks counts) */
+    unsigned nbackend_objs;    /* backend objects alive (a graceful stop waits for them) */
+    bool release_pending;      /* one has gone since the sweeper last ran */
+    struct resolver *resolver; /* reverse lookups (net/resolve.h): made on first use */
 
     /* A complete request head (head_len bytes at the start of c->in):
      * answer it or start a session. */
@@ -62,6 +64,10 @@ void context_close_all(struct context *ctx);
 
 /* After context_close_all(): free the rest (the TLS context included). */
 void context_free(struct context *ctx);
+
+/* The loop's resolver, made (with no thread yet) on the first call; NULL
+ * when out of memory. */
+struct resolver *context_resolver(struct context *ctx);
 
 /* --deny wins, then --allow (when given) must match. */
 bool context_address_allowed(const struct context *ctx, const struct ip_addr *ip);

@@ -353,6 +353,25 @@ static void test_passenv(void)
     release(&p, env);
 }
 
+/* --reverselookup: REMOTE_HOST is the name given, REMOTE_ADDR stays the address. */
+static void test_remote_host(void)
+{
+    struct parsed p;
+    bool parsed = parse(&p, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    struct cgienv_input in = {
+        .req = &p.req,
+        .remote_addr = "192.0.2.7",
+        .remote_host = "client.example",
+        .remote_port = 1,
+    };
+    char **env = parsed ? cgienv_build(&in) : NULL;
+    check_var(env, "REMOTE_HOST", "client.example", "remote_host given");
+    check_var(env, "REMOTE_ADDR", "192.0.2.7", "remote_host given");
+    ok(env && env_count(env) == NSTANDARD + 1, "remote_host adds no variable (got %zu)",
+       env_count(env));
+    release(&p, env);
+}
+
 int main(void)
 {
     test_full_set();
@@ -360,5 +379,6 @@ int main(void)
     test_paths();
     test_headers();
     test_passenv();
+    test_remote_host();
     return tap_finish();
 }

@@ -385,7 +385,8 @@ static void test_help_version(void)
                                         "--log-format=",
                                         "--health-path=",
                                         "--cache-control=",
-                                        "--keepalive-timeout="};
+                                        "--keepalive-timeout=",
+                                        "--reverselookup"};
     bool all = true;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strstr(out_text, names[i])) all = false;
@@ -663,6 +664,45 @@ static void test_operator_options(void)
     options_free(&c);
 }
 
+static void test_reverselookup(void)
+{
+    struct config c;
+    ok(parse(&c, ARGS("cat")) == CONFIG_RUN && !c.backend.reverselookup,
+       "--reverselookup is off by default (REMOTE_HOST is the address)");
+    options_free(&c);
+    ok(parse(&c, ARGS("--reverselookup", "cat")) == CONFIG_RUN && c.backend.reverselookup,
+       "--reverselookup turns it on");
+    options_free(&c);
+    static const struct {
+        const char *name, *want;
+        const char *args[MAXWORDS];
+    } refused[] = {
+        {"with a value", "takes no value", WORDS("--reverselookup=yes", "cat")},
+        {"in proxy mode", "applies only to COMMAND",
+         WORDS("--reverselookup", "--connect=127.0.0.1:1")},
+        {"with --shared", "--reverselookup cannot be used with --shared",
+         WORDS("--reverselookup", "--shared", "cat")},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ok(parse(&c, refused[i].args) == CONFIG_USAGE && strstr(err_text, refused[i].want),
+           "--reverselookup %s is refused (\"%s\")", refused[i].name, refused[i].want);
+        options_free(&c);
+    }
+    /* An endpoint's own, as --passenv: a route does not inherit it. */
+    const char *path = conf_file("command = cat\n"
+                                 "reverselookup\n"
+                                 "[route /a/]\n"
+                                 "command = cat\n"
+                                 "[route /b/]\n"
+                                 "command = cat\n"
+                                 "reverselookup = yes\n");
+    ok(parse_with_file(&c, path, NULL) == CONFIG_RUN && c.backend.reverselookup &&
+           route_at(&c, 0) && !route_at(&c, 0)->cfg->backend.reverselookup && route_at(&c, 1) &&
+           route_at(&c, 1)->cfg->backend.reverselookup,
+       "in a file: the top level's and each route's own (not inherited)");
+    options_free(&c);
+}
+
 static void test_routes(void)
 {
     struct config c;
@@ -822,6 +862,7 @@ int main(void)
     test_config_file_errors();
     test_compress();
     test_operator_options();
+    test_reverselookup();
     test_routes();
     test_restart_only();
     return tap_finish();
