@@ -145,7 +145,8 @@ enum http_range {
 /* A Range value ("bytes=0-99", "bytes=500-", "bytes=-200", lists of these)
  * against a representation of size bytes. Unsatisfiable members of a list
  * are skipped; a last-pos past the end is the end; a suffix longer than
- * the representation is all of it. */
+ * the representation is all of it. A member whose last-pos is below its
+ * first-pos makes the value invalid, however many digits they have. */
 enum http_range http_parse_range(const char *v, size_t n, uint64_t size, uint64_t *first,
                                  uint64_t *last);
 

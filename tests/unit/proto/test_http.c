@@ -1003,6 +1003,14 @@ static void test_ranges(void)
     check_range("bytes=10000-", z, HTTP_RANGE_NONE, 0, 0);
     check_range("bytes=10000-10001", z, HTTP_RANGE_NONE, 0, 0);
     check_range("bytes=99999999999999999999999-", z, HTTP_RANGE_NONE, 0, 0);
+    /* numbers past 2^64 - 1 saturate, but a last-pos below the first-pos is
+     * still invalid (found by fuzz_httpvalue) */
+    check_range("bytes=18446744073795551614-18446744073709551615", z, HTTP_RANGE_IGNORE, 0, 0);
+    check_range("bytes=100000000000000000000-99999999999999999999", z, HTTP_RANGE_IGNORE, 0, 0);
+    check_range("bytes=99999999999999999999-99999999999999999999", z, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=18446744073709551615-018446744073709551615", z, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=18446744073709551615-99999999999999999999", z, HTTP_RANGE_NONE, 0, 0);
+    check_range("bytes=000000000000000000000001-2", z, HTTP_RANGE_ONE, 1, 2);
     check_range("bytes=-0", z, HTTP_RANGE_NONE, 0, 0);
     check_range("bytes=20000-, -0", z, HTTP_RANGE_NONE, 0, 0);
     check_range("bytes=0-1,5-6", z, HTTP_RANGE_MANY, 0, 1);
