@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/rootpath.h"
+#include "backend/killseq.h"
 #include "backend/launch.h"
 #include "proto/json.h"
 #include "proto/cidr.h"
@@ -39,14 +40,6 @@ extern char **environ;
 #define STDIN_BATCH      65536          /* client bytes held for stdin before the client waits */
 #define DIRECT_WRITE_MIN 16384          /* a chunk this big is written without copying */
 #define STDERR_HELD_MAX  65536          /* --passstderr bytes held behind a fragmented line */
-
-/* websocketd's spacing of the termination signals, in ms (plus --closems);
- * the first is --close-signal's. */
-static const int kill_delays_ms[] = {100, 250, 500};
-static const int kill_signals[] = {SIGINT, SIGTERM, SIGKILL};
-#define KILL_STEPS    3
-#define NO_SIGNAL_MS  850  /* --close-signal=none without --closems: the whole sequence's time */
-#define AFTER_KILL_MS 1000 /* then stop waiting for stdout held by escaped processes */
 
 /* The backend's state: the children still tracked (their clients may be gone). */
 struct exec_state {
@@ -64,8 +57,7 @@ struct exec_child {
     int in_fd, out_fd, err_fd; /* -1 once closed */
     ev_io in_w, out_w, err_w;
     ev_child cw;
-    ev_timer kill_timer;
-    int kill_step;
+    struct kill_seq kill;
     bool terminating; /* the close sequence has begun */
     bool going_away;  /* ... because the server is stopping: close with 1001 */
     bool kill_done;   /* ... and has run its course */
@@ -133,60 +125,24 @@ static void close_stdin(struct exec_child *ch)
 
 static bool group_alive(const struct exec_child *ch)
 {
-    return kill(-ch->pid, 0) == 0 || errno == EPERM;
+    return kill_seq_group_alive(ch->pid);
 }
 
-static void schedule_kill_step(struct exec_child *ch, int ms)
-{
-    ev_timer_set(&ch->kill_timer, ms / 1000.0, 0.);
-    ev_timer_start(ch->b->ctx->loop, &ch->kill_timer);
-}
-
-/* Close stdin, then SIGINT (--close-signal), SIGTERM, SIGKILL to the whole
- * process group; with --close-signal=none only SIGKILL, after --closems. */
+/* Close stdin, then the close sequence (backend/killseq.h). */
 static void begin_termination(struct exec_child *ch)
 {
     if (ch->terminating) return;
     ch->terminating = true;
     close_stdin(ch);
-    const struct backend_settings *set = ch->b->set;
-    if (set->close_signal == 0) {
-        ch->kill_step = KILL_STEPS - 1;
-        schedule_kill_step(ch, set->closems ? (int)set->closems : NO_SIGNAL_MS);
-        return;
-    }
-    schedule_kill_step(ch, kill_delays_ms[0] + (int)set->closems);
+    kill_seq_start(&ch->kill, ch->b->set, ch->pid, ch->id);
 }
 
-static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_kill_done(struct kill_seq *k)
 {
-    (void)loop;
-    (void)revents;
-    struct exec_child *ch = container_of(w, struct exec_child, kill_timer);
+    struct exec_child *ch = container_of(k, struct exec_child, kill);
     enter(ch);
-    if (ch->kill_step < KILL_STEPS && group_alive(ch)) {
-        int first = ch->b->set->close_signal;
-        int sig = ch->kill_step == 0 ? first : kill_signals[ch->kill_step];
-        if (sig == SIGKILL && first == 0)
-            log_info(ch->id, "process group %d did not end after its stdin closed: sent SIGKILL",
-                     (int)ch->pid);
-        else if (sig == SIGKILL)
-            log_info(ch->id, "process group %d did not end after SIG%s and SIGTERM: sent SIGKILL",
-                     (int)ch->pid, sigabbrev_np(first) ? sigabbrev_np(first) : "?");
-        else
-            log_debug(ch->id, "sending %s to process group %d", strsignal(sig), (int)ch->pid);
-        kill(-ch->pid, sig);
-        ch->kill_step++;
-        int delay = ch->kill_step < KILL_STEPS
-                        ? kill_delays_ms[ch->kill_step] + (int)ch->b->set->closems
-                        : AFTER_KILL_MS;
-        schedule_kill_step(ch, delay);
-    } else {
-        if (ch->kill_step >= KILL_STEPS && !ch->reaped)
-            log_error(ch->id, "pid %d survived SIGKILL", (int)ch->pid);
-        ch->kill_done = true;
-        maybe_finish(ch);
-    }
+    ch->kill_done = true;
+    maybe_finish(ch);
     leave(ch);
 }
 
@@ -446,6 +402,7 @@ static void on_exit_status(struct ev_loop *loop, ev_child *w, int revents)
     struct exec_child *ch = container_of(w, struct exec_child, cw);
     ev_child_stop(loop, w);
     ch->reaped = true;
+    ch->kill.reaped = true;
     ch->status = w->rstatus;
     backend_child_reaped(ch->b, ch->status);
     if (WIFEXITED(ch->status))
@@ -466,7 +423,7 @@ static void child_free(struct exec_child *ch)
     close_stdin(ch);
     close_fd(ch, &ch->out_fd, &ch->out_w);
     close_fd(ch, &ch->err_fd, &ch->err_w);
-    ev_timer_stop(ctx->loop, &ch->kill_timer);
+    kill_seq_stop(&ch->kill);
     if (!ch->reaped) {
         ev_child_stop(ctx->loop, &ch->cw);
         backend_child_reaped(b, -1);
@@ -600,7 +557,7 @@ static int spawn(struct backend *b, struct conn *c, const struct http_request *r
      * usually prints its output before the error that explains it. */
     ev_set_priority(&ch->err_w, -1);
     ev_child_init(&ch->cw, on_exit_status, pid, 0);
-    ev_init(&ch->kill_timer, on_kill_timer);
+    kill_seq_init(&ch->kill, ctx->loop, on_kill_done);
     ev_child_start(ctx->loop, &ch->cw);
     ev_io_start(ctx->loop, &ch->out_w);
     ev_io_start(ctx->loop, &ch->err_w);
