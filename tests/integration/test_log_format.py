@@ -107,6 +107,9 @@ def test_access_lines_have_fields(server, tmp_path):
     assert http_status(s.http + "/page.html") == (200, page)
     status, body404 = http_status(s.http + "/missing.html")
     assert status == 404
+    head = urllib.request.Request(s.http + "/page.html", method="HEAD")
+    with urllib.request.urlopen(head, timeout=10) as r:
+        assert r.status == 200 and int(r.headers["Content-Length"]) == len(page)
     sent = ["hello", "w\u00f6rld", "x" * 300]
 
     async def go():
@@ -120,8 +123,10 @@ def test_access_lines_have_fields(server, tmp_path):
     s.stop()
     access = access_lines(s)
     events = [r["event"] for r in access]
-    assert events == ["http", "http", "connect", "disconnect"], access
-    ok, missing, connect, disconnect = access
+    assert events == ["http", "http", "http", "connect", "disconnect"], access
+    ok, missing, head, connect, disconnect = access
+    assert head["request"] == "HEAD /page.html" and head["status"] == 200, head
+    assert head["bytes"] == 0, "HEAD sends no body"
     for rec in access:
         assert rec["peer"] == "127.0.0.1" and isinstance(rec["port"], int) and rec["port"] > 0
         assert isinstance(rec["conn"], int) and rec["conn"] > 0
