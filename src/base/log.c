@@ -93,13 +93,70 @@ static size_t json_escape_into(char *dst, size_t cap, const char *src, size_t le
     return o;
 }
 
-void log_msg(enum log_level level, uint64_t conn_id, const char *fmt, ...)
+/* The JSON line being built: fields are added only whole, so a long one is
+ * dropped, never cut into invalid JSON. */
+struct jline {
+    char *p;
+    size_t len, cap;
+};
+
+/* A field's text: at most this much of the line, escaped. */
+#define FIELD_MAX 1024
+
+static void put_str(struct jline *j, const char *key, const char *val)
 {
-    char text[2048], line[4096];
+    if (!val || !*val) return;
+    size_t klen = strlen(key), room = j->cap - j->len;
+    if (room < klen + 6 + 16) return;
+    char *o = j->p + j->len;
+    size_t n = (size_t)snprintf(o, room, ",\"%s\":\"", key);
+    size_t cap = room - n - 1 < FIELD_MAX ? room - n - 1 : FIELD_MAX;
+    n += json_escape_into(o + n, cap, val, strlen(val));
+    o[n++] = '"';
+    j->len += n;
+}
+
+__attribute__((format(printf, 2, 3))) static void put_num(struct jline *j, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof text, fmt, ap);
+    int n = vsnprintf(j->p + j->len, j->cap - j->len, fmt, ap);
     va_end(ap);
+    if (n > 0 && (size_t)n < j->cap - j->len) j->len += (size_t)n;
+}
+
+static void put_fields(struct jline *j, const struct log_fields *f)
+{
+    put_str(j, "event", f->event);
+    put_str(j, "peer", f->peer);
+    if (f->port) put_num(j, ",\"port\":%u", f->port);
+    put_str(j, "via", f->via);
+    put_str(j, "request", f->request);
+    put_str(j, "route", f->route);
+    put_str(j, "user", f->user);
+    put_str(j, "cert_cn", f->cert_cn);
+    if (f->status) put_num(j, ",\"status\":%d", f->status);
+    if (f->has & LOGF_BYTES) put_num(j, ",\"bytes\":%lld", f->bytes);
+    put_str(j, "encoding", f->encoding);
+    put_str(j, "target", f->target);
+    if (f->has & LOGF_CLOSE) put_num(j, ",\"close_code\":%u", (unsigned)f->close_code);
+    put_str(j, "closed_by", f->closed_by);
+    put_str(j, "reason", f->reason);
+    if (f->has & LOGF_TRAFFIC)
+        put_num(j, ",\"msgs_in\":%llu,\"bytes_in\":%llu,\"msgs_out\":%llu,\"bytes_out\":%llu",
+                (unsigned long long)f->msgs_in, (unsigned long long)f->bytes_in,
+                (unsigned long long)f->msgs_out, (unsigned long long)f->bytes_out);
+    if (f->has & LOGF_DURATION)
+        put_num(j, ",\"duration\":%.3f", f->duration > 0 ? f->duration : 0.0);
+}
+
+static void log_write(enum log_level level, uint64_t conn_id, const struct log_fields *f,
+                      const char *fmt, va_list ap)
+{
+    /* Room for the fields and, after them, at least as much of msg as a
+     * line without fields had. */
+    char text[2048], line[4096 + 4096];
+    int n = vsnprintf(text, sizeof text, fmt, ap);
     if (n < 0) return;
     size_t tlen = (size_t)n < sizeof text ? (size_t)n : sizeof text - 1;
 
@@ -112,15 +169,14 @@ void log_msg(enum log_level level, uint64_t conn_id, const char *fmt, ...)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
     size_t len;
     if (log_json) {
-        int h = snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\"", when,
-                         level_names[level]);
-        if (log_worker)
-            h += snprintf(line + h, sizeof line - (size_t)h, ",\"worker\":%u", log_worker);
-        if (conn_id)
-            h += snprintf(line + h, sizeof line - (size_t)h, ",\"conn\":%llu",
-                          (unsigned long long)conn_id);
-        h += snprintf(line + h, sizeof line - (size_t)h, ",\"msg\":\"");
-        len = (size_t)h + json_escape_into(line + h, sizeof line - (size_t)h - 3, text, tlen);
+        struct jline j = {line, 0, sizeof line - 4096};
+        put_num(&j, "{\"time\":\"%s\",\"level\":\"%s\"", when, level_names[level]);
+        if (log_worker) put_num(&j, ",\"worker\":%u", log_worker);
+        if (conn_id) put_num(&j, ",\"conn\":%llu", (unsigned long long)conn_id);
+        if (f) put_fields(&j, f);
+        j.cap = sizeof line;
+        put_num(&j, ",\"msg\":\"");
+        len = j.len + json_escape_into(line + j.len, sizeof line - j.len - 3, text, tlen);
         line[len++] = '"';
         line[len++] = '}';
     } else {
@@ -130,10 +186,27 @@ void log_msg(enum log_level level, uint64_t conn_id, const char *fmt, ...)
             h += snprintf(line + h, sizeof line - (size_t)h, "#%llu ", (unsigned long long)conn_id);
         else
             h += snprintf(line + h, sizeof line - (size_t)h, "server ");
-        len = (size_t)h + escape_into(line + h, sizeof line - (size_t)h - 1, text, tlen);
+        len = (size_t)h + escape_into(line + h, 4096 - (size_t)h - 1, text, tlen);
     }
     line[len++] = '\n';
     /* One write per line keeps lines whole when several processes share stderr. */
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
+}
+
+void log_msg(enum log_level level, uint64_t conn_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_write(level, conn_id, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void log_msg_with(enum log_level level, uint64_t conn_id, const struct log_fields *f,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_write(level, conn_id, f, fmt, ap);
+    va_end(ap);
 }

@@ -75,8 +75,12 @@ static void serve_console(struct conn *c, const struct http_request *req)
         "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
         "style-src 'unsafe-inline'; connect-src ws: wss:\r\n";
     if (!answer_body(c, req, 200, headers, devconsole_page, devconsole_page_len)) return;
-    log_access(c->id, "%s port %u \"%s\"%s%s 200 dev console", c->peer_addr, c->peer_port,
-               c->request, ROUTE_NOTE(c));
+    struct log_fields fields = conn_log_fields(c, "http");
+    fields.status = 200;
+    fields.bytes = method_is(req, "HEAD") ? 0 : (long long)devconsole_page_len;
+    fields.has = LOGF_BYTES | LOGF_DURATION;
+    log_access_with(c->id, &fields, "%s port %u \"%s\"%s%s 200 dev console", c->peer_addr,
+                    c->peer_port, c->request, ROUTE_NOTE(c));
     conn_send_answer(c, 200);
 }
 
@@ -156,9 +160,14 @@ static void send_file(const struct endpoint *ep, struct conn *c, const struct ht
         c->file_pos = first;
         c->file_end = first + len;
     }
-    log_access(c->id, "%s port %u \"%s\"%s%s %d %lld bytes%s", c->peer_addr, c->peer_port,
-               c->request, ROUTE_NOTE(c), status, status == 304 ? 0LL : (long long)len,
-               f->gzip ? " gzip" : "");
+    long long bytes = status == 304 ? 0LL : (long long)len;
+    struct log_fields fields = conn_log_fields(c, "http");
+    fields.status = status;
+    fields.bytes = head ? 0 : bytes;
+    fields.encoding = f->gzip ? "gzip" : NULL;
+    fields.has = LOGF_BYTES | LOGF_DURATION;
+    log_access_with(c->id, &fields, "%s port %u \"%s\"%s%s %d %lld bytes%s", c->peer_addr,
+                    c->peer_port, c->request, ROUTE_NOTE(c), status, bytes, f->gzip ? " gzip" : "");
     conn_send_answer(c, status);
 }
 

@@ -204,18 +204,46 @@ static void release_backend(struct conn *c)
     c->backend_data = NULL;
 }
 
+struct log_fields conn_log_fields(const struct conn *c, const char *event)
+{
+    return (struct log_fields){
+        .event = event,
+        .peer = c->peer_addr,
+        .port = c->peer_port,
+        .via = c->via,
+        .request = c->request,
+        .route = c->route_name,
+        .user = c->remote_user,
+        .cert_cn = c->client_cn,
+        .status = c->status,
+        .duration = ev_now(c->ctx->loop) - c->started,
+    };
+}
+
 static void log_end(struct conn *c, const char *why)
 {
     double secs = ev_now(c->ctx->loop) - c->started;
     const char *req = c->request ? c->request : "-";
     if (c->close_sent || c->close_received || c->closed_by) {
-        log_access(c->id,
-                   "DISCONNECT %s port %u \"%s\"%s%s -> %s code %u by %s%s%s, in %llu messages "
-                   "%llu bytes, out %llu messages %llu bytes, %.3f s",
-                   c->peer_addr, c->peer_port, req, ROUTE_NOTE(c), c->target[0] ? c->target : "-",
-                   c->close_code, c->closed_by ? c->closed_by : "client", why ? ": " : "",
-                   why ? why : "", (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
-                   (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out, secs);
+        struct log_fields f = conn_log_fields(c, "disconnect");
+        f.target = c->target;
+        f.close_code = c->close_code;
+        f.closed_by = c->closed_by ? c->closed_by : "client";
+        f.reason = why;
+        f.msgs_in = c->msgs_in;
+        f.bytes_in = c->bytes_in;
+        f.msgs_out = c->msgs_out;
+        f.bytes_out = c->bytes_out;
+        f.duration = secs;
+        f.has = LOGF_CLOSE | LOGF_TRAFFIC | LOGF_DURATION;
+        log_access_with(
+            c->id, &f,
+            "DISCONNECT %s port %u \"%s\"%s%s -> %s code %u by %s%s%s, in %llu messages "
+            "%llu bytes, out %llu messages %llu bytes, %.3f s",
+            c->peer_addr, c->peer_port, req, ROUTE_NOTE(c), c->target[0] ? c->target : "-",
+            c->close_code, c->closed_by ? c->closed_by : "client", why ? ": " : "", why ? why : "",
+            (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
+            (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out, secs);
     } else if (c->status) {
         if (why)
             log_info(c->id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port, req, c->status,
@@ -1061,18 +1089,34 @@ void conn_send_answer(struct conn *c, int status)
     conn_flush(c);
 }
 
+/* The body bytes of the answer queued in out after its first `before`
+ * bytes: what follows the blank line that ends its head. */
+static long long body_bytes(const struct buf *out, size_t before)
+{
+    const char *answer = (const char *)buf_head(out) + before;
+    size_t len = buf_len(out) - before;
+    const char *end = memmem(answer, len, "\r\n\r\n", 4);
+    return end ? (long long)(len - (size_t)(end + 4 - answer)) : 0;
+}
+
 void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
                        bool with_body)
 {
     c->keep_alive = answer_keeps(c, status);
+    size_t before = buf_len(&c->out);
     if (http_append_error_keep(&c->out, status, why, extra, conn_session(c)->headers_http,
                                with_body, c->keep_alive) < 0) {
         conn_abort(c, "out of memory");
         return;
     }
-    log_access(c->id, "%s port %u \"%s\"%s%s %d%s%s", c->peer_addr, c->peer_port,
-               c->request ? c->request : "-", ROUTE_NOTE(c), status, why ? " " : "",
-               why ? why : "");
+    struct log_fields f = conn_log_fields(c, "http");
+    f.status = status;
+    f.reason = why;
+    f.bytes = body_bytes(&c->out, before);
+    f.has = LOGF_BYTES | LOGF_DURATION;
+    log_access_with(c->id, &f, "%s port %u \"%s\"%s%s %d%s%s", c->peer_addr, c->peer_port,
+                    c->request ? c->request : "-", ROUTE_NOTE(c), status, why ? " " : "",
+                    why ? why : "");
     conn_send_answer(c, status);
 }
 
@@ -1091,10 +1135,13 @@ void conn_open_session(struct conn *c)
         ev_timer_set(&c->idle, set->idle_timeout, 0.);
         ev_timer_start(c->ctx->loop, &c->idle);
     }
-    log_access(c->id, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s%s%s -> %s", c->peer_addr, c->peer_port,
-               c->via[0] ? " via " : "", c->via, c->request, ROUTE_NOTE(c),
-               c->remote_user ? " user " : "", c->remote_user ? c->remote_user : "",
-               c->client_cn[0] ? " cert CN=" : "", c->client_cn, c->target[0] ? c->target : "-");
+    struct log_fields f = conn_log_fields(c, "connect");
+    f.target = c->target;
+    log_access_with(c->id, &f, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s%s%s -> %s", c->peer_addr,
+                    c->peer_port, c->via[0] ? " via " : "", c->via, c->request, ROUTE_NOTE(c),
+                    c->remote_user ? " user " : "", c->remote_user ? c->remote_user : "",
+                    c->client_cn[0] ? " cert CN=" : "", c->client_cn,
+                    c->target[0] ? c->target : "-");
     /* Frames the client sent right behind its request (allowed by no RFC,
      * but harmless) are processed now rather than dropped. */
     buf_consume(&c->in, c->head_len);

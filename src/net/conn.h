@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "net/sharedq.h"
 #include "proto/cidr.h"
 #include "proto/http.h"
@@ -152,6 +153,12 @@ struct conn {
 /* Two printf arguments for "%s%s" in access lines: " route /path" when a
  * route served c, else nothing. */
 #define ROUTE_NOTE(c) ((c)->route_name ? " route " : ""), ((c)->route_name ? (c)->route_name : "")
+
+/* The access-log fields for --log-format=json that say who c is and what it
+ * asked (peer, port, via, request, route, user, cert CN, status); duration
+ * holds the seconds since its request began (the connection's accept for
+ * its first one), for the caller to add with LOGF_DURATION. */
+struct log_fields conn_log_fields(const struct conn *c, const char *event);
 
 /* The session settings that apply to c now. */
 const struct session_settings *conn_session(const struct conn *c);
