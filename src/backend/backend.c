@@ -5,16 +5,18 @@
 
 #include <sys/wait.h>
 
-#include "base/metrics.h"
-
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "base/metrics.h"
+#include "base/rootpath.h"
 
 #include "net/conn.h"
 #include "net/context.h"
 #include "proto/handshake.h"
 
-extern const struct backend_ops exec_backend, proxy_backend, shared_backend;
+extern const struct backend_ops exec_backend, proxy_backend, shared_backend, cgi_backend;
 
 static const struct backend_ops *const backends[] = {
     &exec_backend,
@@ -72,4 +74,22 @@ bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c
         n += snprintf(r->why + n, sizeof r->why - (size_t)n, "%s %s", i ? "," : "",
                       set->subprotocols[i]);
     return false;
+}
+
+int backend_find_script(const char *root, const struct http_request *req, struct script_match *m)
+{
+    const char *path, *query;
+    size_t path_len, query_len;
+    if (!http_split_target(req, &path, &path_len, &query, &query_len)) return 404;
+    char *decoded = malloc(path_len + 1);
+    if (!decoded) return 503;
+    long n = http_percent_decode(path, path_len, decoded);
+    int status = n < 0 ? 404 : rootpath_find_script(root, decoded, (size_t)n, m);
+    free(decoded);
+    return status;
+}
+
+const struct backend_ops *backend_cgi(void)
+{
+    return &cgi_backend;
 }

@@ -88,6 +88,18 @@ void backend_release(struct backend *b);
 bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c,
                               const struct http_request *req, struct backend_refusal *r);
 
+/* --dir, --cgidir: the script the request's path names under root (see
+ * rootpath_find_script): 200 with m filled, 404, 403, or 503 when out of
+ * memory. */
+struct script_match;
+int backend_find_script(const char *root, const struct http_request *req, struct script_match *m);
+
+/* --cgidir: the backend that runs CGI scripts for plain HTTP requests (its
+ * start() answers the request: BACKEND_READY once it has taken it,
+ * BACKEND_REFUSED with the status to answer otherwise, 404 when no script
+ * is there). */
+const struct backend_ops *backend_cgi(void);
+
 /* A process of b was started / has been reaped (status as from waitpid(),
  * or -1 when it was not waited for here). */
 void backend_child_started(struct backend *b);

@@ -92,12 +92,18 @@ static bool same_var(const struct http_header *a, const struct http_header *b)
     return true;
 }
 
-static void add_headers(struct env_builder *b, const struct http_request *req)
+static bool is_var(const struct http_header *h, const char *name)
+{
+    return same_var(h, &(struct http_header){.name = name, .name_len = strlen(name)});
+}
+
+static void add_headers(struct env_builder *b, const struct http_request *req, bool cgi)
 {
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct http_header *h = &req->headers[i];
         /* httpoxy: a client "Proxy" header must never become HTTP_PROXY. */
-        if (same_var(h, &(struct http_header){.name = "PROXY", .name_len = 5})) continue;
+        if (is_var(h, "PROXY")) continue;
+        if (cgi && (is_var(h, "CONTENT_LENGTH") || is_var(h, "CONTENT_TYPE"))) continue;
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++) seen = same_var(h, &req->headers[j]);
         if (seen) continue;
@@ -212,8 +218,10 @@ char **cgienv_build(const struct cgienv_input *in)
     add(&b, "PATH_TRANSLATED", decoded, (size_t)dlen);
     add(&b, "QUERY_STRING", query, query_len);
     add_str(&b, "AUTH_TYPE", in->remote_user ? "Basic" : "");
-    add_str(&b, "CONTENT_LENGTH", "");
-    add_str(&b, "CONTENT_TYPE", "");
+    const struct http_header *length = in->cgi ? http_header_find(req, "Content-Length") : NULL;
+    const struct http_header *type = in->cgi ? http_header_find(req, "Content-Type") : NULL;
+    add(&b, "CONTENT_LENGTH", length ? length->value : "", length ? length->value_len : 0);
+    add(&b, "CONTENT_TYPE", type ? type->value : "", type ? type->value_len : 0);
     add_str(&b, "REMOTE_IDENT", "");
     add_str(&b, "REMOTE_USER", in->remote_user ? in->remote_user : "");
     snprintf(num, sizeof num, "%llu", (unsigned long long)in->unique_id);
@@ -226,7 +234,7 @@ char **cgienv_build(const struct cgienv_input *in)
     }
     if (in->subprotocol) add_str(&b, "SEC_WEBSOCKET_PROTOCOL", in->subprotocol);
     if (in->extensions) add_str(&b, "SEC_WEBSOCKET_EXTENSIONS", in->extensions);
-    add_headers(&b, req);
+    add_headers(&b, req, in->cgi);
     add_passenv(&b, in);
     free(decoded);
 

@@ -23,6 +23,10 @@ struct cgienv_input {
     const char *ssl_client_cn; /* verified client certificate's CN (--sslca), or NULL */
     const char *subprotocol;   /* the one answered (--subprotocol), or NULL */
     const char *extensions;    /* the Sec-WebSocket-Extensions answered, or NULL */
+    /* --cgidir: CONTENT_LENGTH and CONTENT_TYPE come from the request
+     * (which has no HTTP_CONTENT_LENGTH or HTTP_CONTENT_TYPE then, as RFC
+     * 3875 4.1.18 asks); else they are empty, as in websocketd. */
+    bool cgi;
 };
 
 /* Build a NULL-terminated environment in one allocation (release it with a

@@ -477,20 +477,6 @@ static void maybe_finish(struct exec_child *ch)
     release(ch);
 }
 
-/* --dir: decode the request path and look the script up under root. */
-static int find_script(const char *root, const struct http_request *req, struct script_match *m)
-{
-    const char *path, *query;
-    size_t path_len, query_len;
-    if (!http_split_target(req, &path, &path_len, &query, &query_len)) return 404;
-    char *decoded = malloc(path_len + 1);
-    if (!decoded) return 503;
-    long n = http_percent_decode(path, path_len, decoded);
-    int status = n < 0 ? 404 : rootpath_find_script(root, decoded, (size_t)n, m);
-    free(decoded);
-    return status;
-}
-
 /* Start COMMAND (or --dir's script) for c and track it. Returns 0, or -1
  * with the reason in err. */
 static int spawn(struct backend *b, struct conn *c, const struct http_request *req,
@@ -675,7 +661,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
     char *script_argv[2] = {script.file, NULL};
     size_t script_name_len = 0;
     if (b->script_root) {
-        int found = find_script(b->script_root, req, &script);
+        int found = backend_find_script(b->script_root, req, &script);
         if (found != 200) {
             refusal->http_status = found;
             snprintf(err, errlen, "%s",

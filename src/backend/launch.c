@@ -30,7 +30,7 @@ static int make_pipe(int fds[2], int our_end)
     return 0;
 }
 
-static int spawn(const char *path, char *const *argv, char **envp, const int in[2],
+static int spawn(const char *path, char *const *argv, char **envp, const char *dir, const int in[2],
                  const int out[2], const int err[2], pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
@@ -48,6 +48,7 @@ static int spawn(const char *path, char *const *argv, char **envp, const int in[
     if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     if (!rc) rc = posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    if (!rc && dir) rc = posix_spawn_file_actions_addchdir_np(&fa, dir);
 #ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
     /* Descriptors the daemon inherited without CLOEXEC must not reach the child either. */
     if (!rc) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -93,9 +94,10 @@ struct child_args {
     const char *path;
     char *const *argv;
     char **envp;
-    int top;      /* the table the child keeps: descriptors below this */
-    int err;      /* set by the child when it fails */
-    bool unshare; /* ... and whether it failed already at close_range */
+    const char *dir; /* where it starts, or NULL: here */
+    int top;         /* the table the child keeps: descriptors below this */
+    int err;         /* set by the child when it fails */
+    bool unshare;    /* ... and whether it failed already at close_range */
 };
 
 void launch_reserve_slots(void)
@@ -121,6 +123,7 @@ __attribute__((no_sanitize("address", "undefined"))) static int child_main(void 
         if (rc < 0) goto failed;
     }
     if (syscall(SYS_close_range, 3, ~0U, 0) < 0) goto failed;
+    if (a->dir && syscall(SYS_chdir, a->dir) < 0) goto failed;
     /* Default dispositions, then an empty mask. An all-zero kernel
      * sigaction is SIG_DFL with no flags on every architecture. */
     unsigned long dfl[8] = {0};
@@ -137,13 +140,13 @@ failed:
 }
 
 /* Returns 0, an errno value, or -1 when the fast path cannot be used. */
-static int fast_spawn(const char *path, char *const *argv, char **envp, const int theirs[3],
-                      pid_t *pid)
+static int fast_spawn(const char *path, char *const *argv, char **envp, const char *dir,
+                      const int theirs[3], pid_t *pid)
 {
     if (fast_unavailable) return -1;
     for (int i = 0; i < 3; i++)
         if (dup3(theirs[i], slots[i], O_CLOEXEC) < 0) return errno;
-    struct child_args a = {path, argv, envp, slots[2] + 1, 0, false};
+    struct child_args a = {path, argv, envp, dir, slots[2] + 1, 0, false};
     sigset_t all, old;
     sigfillset(&all);
     /* No handler of ours may run in the child while it shares our memory. */
@@ -171,12 +174,13 @@ void launch_reserve_slots(void)
 {
 }
 
-static int fast_spawn(const char *path, char *const *argv, char **envp, const int theirs[3],
-                      pid_t *pid)
+static int fast_spawn(const char *path, char *const *argv, char **envp, const char *dir,
+                      const int theirs[3], pid_t *pid)
 {
     (void)path;
     (void)argv;
     (void)envp;
+    (void)dir;
     (void)theirs;
     (void)pid;
     return -1;
@@ -278,8 +282,9 @@ int launch_with_pipes(const char *path, char *const *argv, char **envp,
     if (!rc && make_pipe(perr, 0) < 0) rc = errno;
     /* The child's ends. */
     int theirs[] = {pin[0], pout[1], perr[1]};
-    if (!rc) rc = fast_spawn(path, argv, env, theirs, &child->pid);
-    if (rc == -1) rc = spawn(path, argv, env, pin, pout, perr, &child->pid);
+    const char *dir = how ? how->dir : NULL;
+    if (!rc) rc = fast_spawn(path, argv, env, dir, theirs, &child->pid);
+    if (rc == -1) rc = spawn(path, argv, env, dir, pin, pout, perr, &child->pid);
     if (env != envp) free(env);
     /* They belong to the child now (or to nobody). */
     close_all(theirs, 3);

@@ -21,6 +21,7 @@ struct launched {
 struct launch_how {
     bool line_buffer; /* libstdbuf.so preloaded, stdout line-buffered (stdbuf -oL) */
     bool pty;         /* stdout on a raw pseudo-terminal (backend/pty.h) */
+    const char *dir;  /* the working directory it starts in, or NULL: the daemon's */
 };
 
 /* Reserve the descriptors the fast way of starting commands needs; call it

@@ -25,7 +25,8 @@ struct backend_settings {
     int close_signal;      /* the first of the close sequence; 0: none (only SIGKILL) */
     bool close_signal_set; /* --close-signal given (refused with --shared) */
     enum pass_stderr { STDERR_LOG_ONLY, STDERR_JSON, STDERR_PLAIN } pass_stderr; /* --passstderr */
-    bool quiet_stderr; /* --quiet-stderr: stderr is not logged */
+    bool quiet_stderr;  /* --quiet-stderr: stderr is not logged */
+    double cgi_timeout; /* --cgi-timeout: seconds a CGI script may write nothing */
 
     /* proxy: --connect or --token-file instead of COMMAND */
     bool proxy;

@@ -41,6 +41,12 @@ static inline void buf_commit(struct buf *b, size_t n)
 /* Append n bytes; returns 0 or -1 when out of memory. */
 int buf_append(struct buf *b, const void *p, size_t n);
 
+/* Keep only the first n bytes. */
+static inline void buf_truncate(struct buf *b, size_t n)
+{
+    if (n < buf_len(b)) b->end = b->start + n;
+}
+
 /* Drop n bytes from the head; frees the storage once the queue is empty. */
 void buf_consume(struct buf *b, size_t n);
 

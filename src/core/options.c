@@ -43,6 +43,8 @@ enum opt_id {
     OPT_COMPRESS_MEM_LEVEL,
     OPT_COMPRESS_MIN_SIZE,
     OPT_STATICDIR,
+    OPT_CGIDIR,
+    OPT_CGI_TIMEOUT,
     OPT_CACHE_CONTROL,
     OPT_KEEPALIVE_TIMEOUT,
     OPT_HEALTH_PATH,
@@ -210,6 +212,20 @@ static const struct option_spec option_table[] = {
      "Serve files from DIR to plain HTTP GET and HEAD requests (index.html for directories). "
      "Without it such requests get 404.",
      OPT_STATICDIR, MODE_ANY},
+    {"cgidir", "DIR", NULL,
+     "Run CGI scripts for plain HTTP requests (websocketd's --cgidir): a path naming an "
+     "executable file under DIR (extra segments become PATH_INFO) runs it with the request "
+     "body, at most --maxmsgsize bytes with a Content-Length, on its stdin and the CGI/1.1 "
+     "environment of COMMAND; its Status, Location, Content-Type and other header lines, then "
+     "its output, are the answer (chunked when it gives no Content-Length). Scripts come "
+     "before --staticdir files, count in --maxforks, start in their own directory and get the "
+     "close sequence of --closems and --close-signal when their client goes.",
+     OPT_CGIDIR, MODE_ANY},
+    {"cgi-timeout", "SECONDS", "60",
+     "A --cgidir script that writes nothing for this long (while its client takes what it "
+     "wrote) is stopped: 504 when it has not started its answer, else the connection is "
+     "closed. 0: no limit.",
+     OPT_CGI_TIMEOUT, MODE_ANY},
     {"cache-control", "VALUE", NULL,
      "The Cache-Control header of --staticdir files (for example 'max-age=3600' or "
      "'no-cache'). Without it files carry none (ETag and Last-Modified let clients revalidate).",
@@ -429,6 +445,8 @@ static enum opt_scope scope_of(int id)
     case OPT_COMPRESS_MEM_LEVEL:
     case OPT_COMPRESS_MIN_SIZE:
     case OPT_STATICDIR:
+    case OPT_CGIDIR:
+    case OPT_CGI_TIMEOUT:
     case OPT_CACHE_CONTROL:
     case OPT_HEADER:
     case OPT_HEADER_WS:
@@ -654,6 +672,7 @@ static void set_defaults(struct config *cfg)
     cfg->session.maxmsgsize = 16ull << 20;
     cfg->loglevel = LOGL_ACCESS;
     cfg->backend.connect_timeout = 10.0;
+    cfg->backend.cgi_timeout = 60.0;
     cfg->backend.close_signal = SIGINT;
     cfg->conn.maxconn_per_ip = 256;
     cfg->conn.handshake_timeout = 10.0;
@@ -871,6 +890,14 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
         free(cfg->staticdir);
         cfg->staticdir = strdup(value);
         return cfg->staticdir != NULL;
+    case OPT_CGIDIR:
+        free(cfg->cgidir);
+        cfg->cgidir = strdup(value);
+        return cfg->cgidir != NULL;
+    case OPT_CGI_TIMEOUT:
+        if (!parse_seconds(value, true, &cfg->backend.cgi_timeout))
+            return bad_value(s, value, "expected seconds, at most 3600 (0: no limit)");
+        return true;
     case OPT_HEADER:
     case OPT_HEADER_WS:
     case OPT_HEADER_HTTP: {
@@ -1216,6 +1243,14 @@ static bool check_server(struct config *cfg)
     return true;
 }
 
+/* The options of COMMAND that --cgidir's scripts also read, so that a
+ * proxy endpoint with --cgidir takes them. */
+static bool runs_cgi_too(int id)
+{
+    return id == OPT_PASSENV || id == OPT_MAXFORKS || id == OPT_CLOSEMS || id == OPT_CLOSE_SIGNAL ||
+           id == OPT_QUIET_STDERR;
+}
+
 /* What serves WebSockets: exec mode runs COMMAND (or --dir's scripts);
  * proxy mode (--connect or --token-file) takes none. Options of the other
  * mode are refused rather than silently ignored. where is "" at the top
@@ -1245,6 +1280,7 @@ static bool check_endpoint(struct config *cfg, const bool *seen, char **cli, cha
         const struct option_spec *o = &option_table[i];
         if (!seen[i] || o->mode == MODE_ANY || (o->mode == MODE_PROXY) == cfg->backend.proxy)
             continue;
+        if (cfg->cgidir && runs_cgi_too(o->id)) continue; /* the scripts read them */
         usage_error("%soption '--%s' applies only %s", where, o->name,
                     o->mode == MODE_PROXY ? "with --connect or --token-file" : "to COMMAND");
         return false;
@@ -1360,6 +1396,8 @@ static bool inherit(struct config *r, const struct config *top, const bool *seen
     if (!SET(OPT_COMPRESS_MEM_LEVEL)) z->mem_level = tz->mem_level;
     if (!SET(OPT_COMPRESS_MIN_SIZE)) z->min_size = tz->min_size;
     if (!SET(OPT_STATICDIR) && !copy_string(&r->staticdir, top->staticdir)) return false;
+    if (!SET(OPT_CGIDIR) && !copy_string(&r->cgidir, top->cgidir)) return false;
+    if (!SET(OPT_CGI_TIMEOUT)) r->backend.cgi_timeout = top->backend.cgi_timeout;
     if (!SET(OPT_CACHE_CONTROL) && !copy_string(&r->http.cache_control, top->http.cache_control))
         return false;
     if (!SET(OPT_HEADER) && !SET(OPT_HEADER_WS) && !SET(OPT_HEADER_HTTP)) {
@@ -1527,6 +1565,7 @@ void options_free(struct config *cfg)
     free(cfg->command_path);
     free(cfg->script_root);
     free(cfg->static_root);
+    free(cfg->cgi_root);
     free(cfg->backend.connect);
     free(cfg->backend.token_file);
     free(cfg->sslcert);
@@ -1549,6 +1588,7 @@ void options_free(struct config *cfg)
     free_list(cfg->backend.subprotocols);
     free_list(cfg->backend.command);
     free(cfg->staticdir);
+    free(cfg->cgidir);
     free(cfg->http.headers_ws);
     free(cfg->http.cache_control);
     free(cfg->http.health_path);

@@ -32,6 +32,7 @@ struct config {
     enum log_level loglevel;
     bool log_json; /* --log-format=json */
     char *staticdir;
+    char *cgidir;
 
     /* TLS listener */
     char *sslcert, *sslkey, *sslkey_password_file, *sslca;
@@ -68,6 +69,7 @@ struct config {
     char *command_path; /* COMMAND resolved against PATH */
     char *script_root;  /* --dir as a canonical path */
     char *static_root;  /* --staticdir as a canonical path */
+    char *cgi_root;     /* --cgidir as a canonical path */
 };
 
 enum config_result {

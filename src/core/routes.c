@@ -56,9 +56,14 @@ static char *directory(const char *given, const char *option, const char *where,
     return real;
 }
 
-static bool runs_commands(const struct config *e)
+static bool runs_exec(const struct config *e)
 {
     return !e->backend.proxy && (e->backend.command || e->backend.dir);
+}
+
+static bool runs_commands(const struct config *e)
+{
+    return e->cgidir || runs_exec(e);
 }
 
 static int resolve_endpoint(struct config *e, const char *where, bool refuse_root, char *err,
@@ -72,12 +77,15 @@ static int resolve_endpoint(struct config *e, const char *where, bool refuse_roo
         return -1;
     }
     if (refuse_root && runs_commands(e)) {
-        const char *what = e->backend.dir ? e->backend.dir : e->backend.command[0];
-        const char *it = e->backend.dir ? "them" : "it";
+        bool scripts = e->backend.dir || !runs_exec(e);
+        const char *what = e->backend.dir ? e->backend.dir
+                           : runs_exec(e) ? e->backend.command[0]
+                                          : e->cgidir;
+        const char *it = scripts ? "them" : "it";
         snprintf(err, errlen,
                  "%srefusing to run %s%.200s as root: add --user=nobody (or any user who may read "
                  "and run %s) to run %s as that user, or --allow-root-children to run %s as root",
-                 where, e->backend.dir ? "the scripts in " : "", what, it, it, it);
+                 where, scripts ? "the scripts in " : "", what, it, it, it);
         return -1;
     }
     if (e->backend.dir &&
@@ -85,6 +93,8 @@ static int resolve_endpoint(struct config *e, const char *where, bool refuse_roo
         return -1;
     if (e->staticdir &&
         !(e->static_root = directory(e->staticdir, "--staticdir", where, err, errlen)))
+        return -1;
+    if (e->cgidir && !(e->cgi_root = directory(e->cgidir, "--cgidir", where, err, errlen)))
         return -1;
     return 0;
 }
@@ -134,18 +144,21 @@ static int make_endpoint(struct route *r, struct config *e, unsigned https_port,
     return load_users(e, &r->ep.auth, err, errlen);
 }
 
-static struct backend *new_backend(struct config *e, struct context *ctx, char *err, size_t errlen)
+/* The endpoint's WebSocket backend (ops NULL: the one its settings name),
+ * or its --cgidir one. */
+static struct backend *new_backend(struct config *e, const struct backend_ops *ops,
+                                   struct context *ctx, char *err, size_t errlen)
 {
     struct backend *b = calloc(1, sizeof *b);
     if (!b) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    b->ops = backend_select(&e->backend);
+    b->ops = ops ? ops : backend_select(&e->backend);
     b->ctx = ctx;
     b->set = &e->backend;
     b->command_path = e->command_path;
-    b->script_root = e->script_root;
+    b->script_root = ops ? e->cgi_root : e->script_root;
     if (b->ops->setup(b, err, errlen) < 0) {
         b->ops->teardown(b);
         free(b);
@@ -200,16 +213,25 @@ static struct config *nth_config(struct config *cfg, size_t i)
     return i < cfg->nroutes ? cfg->routes[i].cfg : cfg;
 }
 
+/* Call fn on the backends of endpoint i: its WebSocket one, its --cgidir one. */
+static void each_of(struct routes *t, size_t i, void (*fn)(struct backend *b))
+{
+    struct route *r = nth(t, i);
+    if (r->ep.backend) fn(r->ep.backend);
+    if (r->ep.cgi) fn(r->ep.cgi);
+}
+
+static void free_backend(struct backend *b)
+{
+    b->ops->teardown(b);
+    free(b);
+}
+
 static void free_table(struct routes *t)
 {
     for (size_t i = 0; i <= t->table.n; i++) {
-        struct route *r = nth(t, i);
-        struct backend *b = r->ep.backend;
-        if (b) {
-            b->ops->teardown(b);
-            free(b);
-        }
-        auth_free(&r->ep.auth);
+        each_of(t, i, free_backend);
+        auth_free(&nth(t, i)->ep.auth);
     }
     free(t->table.routes);
     free(t);
@@ -248,8 +270,11 @@ struct routes *routes_build(struct config *cfg, struct context *ctx, struct rout
             if (prev && prev->ep.backend && (i == n || same_backend(prev->ep.backend, e)))
                 keep[i] = prev->ep.backend;
             else
-                ok = (r->ep.backend = new_backend(e, ctx, why, sizeof why)) != NULL;
+                ok = (r->ep.backend = new_backend(e, NULL, ctx, why, sizeof why)) != NULL;
         }
+        /* Never kept: the old one ends with its table, once its scripts are done. */
+        if (ok && e->cgi_root)
+            ok = (r->ep.cgi = new_backend(e, backend_cgi(), ctx, why, sizeof why)) != NULL;
         if (!ok) {
             snprintf(err, errlen, "%s%s", where, why);
             free_table(t);
@@ -275,30 +300,29 @@ struct routes *routes_build(struct config *cfg, struct context *ctx, struct rout
     return t;
 }
 
+static void retire_backend(struct backend *b)
+{
+    if (b->ops->retire) b->ops->retire(b);
+}
+
 void routes_retire(struct routes *old)
 {
-    for (size_t i = 0; i <= old->table.n; i++) {
-        struct backend *b = nth(old, i)->ep.backend;
-        if (b && b->ops->retire) b->ops->retire(b);
-    }
+    routes_each_backend(old, retire_backend);
 }
 
 bool routes_unused(const struct routes *t)
 {
     if (t->table.conns) return false;
     for (size_t i = 0; i <= t->table.n; i++) {
-        const struct backend *b = nth((struct routes *)t, i)->ep.backend;
-        if (b && b->objects) return false;
+        const struct endpoint *ep = &nth((struct routes *)t, i)->ep;
+        if ((ep->backend && ep->backend->objects) || (ep->cgi && ep->cgi->objects)) return false;
     }
     return true;
 }
 
 void routes_each_backend(struct routes *t, void (*fn)(struct backend *b))
 {
-    for (size_t i = 0; i <= t->table.n; i++) {
-        struct backend *b = nth(t, i)->ep.backend;
-        if (b) fn(b);
-    }
+    for (size_t i = 0; i <= t->table.n; i++) each_of(t, i, fn);
 }
 
 void routes_reload_in_place(struct routes *t)
@@ -349,12 +373,15 @@ void routes_log(const struct routes *t, const char *prefix)
         log_info(0, "%s%s %s serving %zu route%s", prefix, PACKAGE_NAME, PACKAGE_VERSION,
                  cfg->nroutes, cfg->nroutes == 1 ? "" : "s");
     }
+    if (cfg->cgi_root) log_info(0, "%sCGI scripts from %s", prefix, cfg->cgi_root);
     for (size_t i = 0; i < cfg->nroutes; i++) {
         const struct route_config *r = &cfg->routes[i];
         describe(r->cfg, what, sizeof what);
-        log_info(0, "%sroute %s%s: %s%s%s", prefix, r->exact ? "= " : "", r->path, what,
+        log_info(0, "%sroute %s%s: %s%s%s%s%s", prefix, r->exact ? "= " : "", r->path, what,
                  r->cfg->static_root ? ", files from " : "",
-                 r->cfg->static_root ? r->cfg->static_root : "");
+                 r->cfg->static_root ? r->cfg->static_root : "",
+                 r->cfg->cgi_root ? ", CGI scripts from " : "",
+                 r->cfg->cgi_root ? r->cfg->cgi_root : "");
     }
 }
 

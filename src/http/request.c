@@ -20,6 +20,7 @@
 #include "proto/pmd.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/rootpath.h"
 #include "http/origin.h"
 #include "http/devconsole.h"
 #include "http/route.h"
@@ -324,6 +325,41 @@ static bool origin_ok(const struct endpoint *ep, struct conn *c, const struct ht
     return true;
 }
 
+/* --maxforks counts the endpoint's processes: WebSocket and CGI. */
+static bool at_maxforks(const struct endpoint *ep, const struct conn *c)
+{
+    unsigned max = ep->set->maxforks;
+    unsigned n = (ep->backend ? ep->backend->nchildren : 0) + (ep->cgi ? ep->cgi->nchildren : 0);
+    if (!max || n < max) return false;
+    log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", max, c->peer_addr, c->peer_port);
+    return true;
+}
+
+/* --cgidir: a script the path names answers the request. Returns false
+ * when there is none (the files and the dev console may answer). */
+static bool serve_cgi(const struct endpoint *ep, struct conn *c, const struct http_request *req,
+                      const char *path, size_t path_len, size_t head_len)
+{
+    struct script_match m;
+    int found = rootpath_find_script(ep->cgi->script_root, path, path_len, &m);
+    if (found == 404) return false;
+    bool body = !method_is(req, "HEAD");
+    if (found != 200) {
+        conn_answer_error(c, found, "not an executable script inside --cgidir", NULL, body);
+        return true;
+    }
+    if (at_maxforks(ep, c)) {
+        conn_answer_error(c, 429, "too many requests, try again later", "Retry-After: 1\r\n", body);
+        return true;
+    }
+    c->head_len = head_len; /* kept in c->in for a next request until the answer is done */
+    struct backend_refusal refusal = {0};
+    if (ep->cgi->ops->start(ep->cgi, c, req, &refusal) == BACKEND_READY) return true;
+    if (refusal.http_status == 404) return false; /* gone since */
+    conn_answer_error(c, refusal.http_status, refusal.why, NULL, body);
+    return true;
+}
+
 static void start_websocket(const struct endpoint *ep, struct conn *c,
                             const struct http_request *req, size_t head_len)
 {
@@ -346,9 +382,7 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
         conn_answer_error(c, 404, "no WebSocket endpoint at this path", NULL, true);
         return;
     }
-    if (set->maxforks && b->nchildren >= set->maxforks) {
-        log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", set->maxforks, c->peer_addr,
-                 c->peer_port);
+    if (at_maxforks(ep, c)) {
         conn_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
                           true);
         return;
@@ -464,6 +498,8 @@ void request_route(void *table, struct conn *c, const struct http_request *req, 
     if (authenticate(ep, c, req)) { /* else it answered 401 */
         if (handshake_is_upgrade(req))
             start_websocket(ep, c, req, head_len);
+        else if (ep->cgi && serve_cgi(ep, c, req, decoded, (size_t)dlen, head_len))
+            ; /* answered */
         else if (ep->static_root)
             serve_static(ep, c, req, decoded, (size_t)dlen, path, path_len, query, query_len);
         else if (ep->set->devconsole)

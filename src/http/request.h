@@ -24,6 +24,7 @@ struct endpoint {
     bool auth_required;
     unsigned https_port;     /* where --redirport's 301s point */
     struct backend *backend; /* serves the WebSocket sessions; NULL: none here (404) */
+    struct backend *cgi;     /* --cgidir: runs the scripts of plain HTTP requests, or NULL */
 };
 
 /* The routing callback of struct context (route_arg is the struct

@@ -60,6 +60,11 @@ static bool wants_input(const struct conn *c)
     case CONN_TLS_HANDSHAKE: return !c->tls_hs_wants_write;
     case CONN_OPEN: return !c->have_held && buf_len(&c->out) < CONN_OUT_HARD;
     case CONN_CLOSING: return buf_len(&c->out) < CONN_OUT_HARD;
+    /* Read on after the body too: a client that closes is gone (its
+     * answer's program is stopped), and a pipelined request is kept. */
+    case CONN_RESPONDING:
+        return !c->have_held &&
+               (c->body_left || !c->keep_wanted || buf_len(&c->in) < c->head_len + HTTP_MAX_HEAD);
     default: return false;
     }
 }
@@ -621,6 +626,12 @@ blocked:
     if (progress && (c->state == CONN_HTTP || c->state == CONN_CLOSING))
         arm_timer(c, CONN_SEND_TIMEOUT);
     bool pending = conn_queued(c) || c->file_fd >= 0;
+    if (c->state == CONN_RESPONDING) { /* only a client that stops reading is timed here */
+        if (!pending)
+            ev_timer_stop(c->ctx->loop, &c->timer);
+        else if (progress || !ev_is_active(&c->timer))
+            arm_timer(c, CONN_SEND_TIMEOUT);
+    }
     bool want_write = (pending && !c->tls_write_wants_read) || c->tls_read_wants_write;
     if (want_write && !ev_is_active(&c->wio))
         ev_io_start(c->ctx->loop, &c->wio);
@@ -1008,9 +1019,17 @@ static void process_kept_input(struct conn *c)
     conn_flush(c);
 }
 
+static void offer_body(struct conn *c, uint8_t *data, size_t len, bool kept);
+
 void conn_resume_input(struct conn *c)
 {
     if (!c->have_held) return;
+    if (c->state == CONN_RESPONDING) {
+        c->have_held = false;
+        offer_body(c, buf_head(&c->in), c->held.len, true);
+        if (c->state == CONN_RESPONDING) update_reading(c);
+        return;
+    }
     if (c->state == CONN_OPEN && c->backend) {
         struct ws_event ev = c->held;
         ev.data = buf_head(&c->in);
@@ -1118,6 +1137,107 @@ void conn_answer_error(struct conn *c, int status, const char *why, const char *
                     c->request ? c->request : "-", ROUTE_NOTE(c), status, why ? " " : "",
                     why ? why : "");
     conn_send_answer(c, status);
+}
+
+/* Hand request body bytes to the backend: data (len bytes) was just read,
+ * or (kept) is what c->in holds. What it cannot take yet stays in c->in;
+ * bytes past the body are dropped (such a connection is not kept). */
+static void offer_body(struct conn *c, uint8_t *data, size_t len, bool kept)
+{
+    size_t n = len < c->body_left ? len : (size_t)c->body_left;
+    if (!n) {
+        if (kept) buf_free(&c->in);
+        return;
+    }
+    struct ws_event ev = {.kind = WS_EV_DATA,
+                          .first = !c->body_started,
+                          .last = n == c->body_left,
+                          .data = data,
+                          .len = n};
+    c->body_started = true;
+    size_t taken = 0;
+    bool all = c->backend->client_data(c, &ev, &taken);
+    if (c->state != CONN_RESPONDING) return; /* answered, or dead */
+    if (all) taken = n;
+    c->body_left -= taken;
+    c->bytes_in += taken;
+    if (all) {
+        if (kept) buf_free(&c->in);
+        return;
+    }
+    if (kept) {
+        buf_consume(&c->in, taken);
+        buf_truncate(&c->in, n - taken);
+    } else if (buf_append(&c->in, data + taken, n - taken) < 0) {
+        conn_abort(c, "out of memory holding the request body");
+        return;
+    }
+    c->held.len = n - taken;
+    c->have_held = true;
+}
+
+void conn_start_response(struct conn *c, const struct conn_handler *handler, void *data,
+                         uint64_t body_len)
+{
+    c->backend = handler;
+    c->backend_data = data;
+    c->state = CONN_RESPONDING;
+    c->body_left = body_len;
+    c->body_started = false;
+    ev_timer_stop(c->ctx->loop, &c->timer);
+    if (body_len) {
+        buf_consume(&c->in, c->head_len);
+        c->head_len = 0;
+        offer_body(c, buf_head(&c->in), buf_len(&c->in), true);
+        if (c->state != CONN_RESPONDING) return;
+    }
+    conn_flush(c);
+}
+
+void conn_response_done(struct conn *c, int status)
+{
+    if (c->state != CONN_RESPONDING) return;
+    c->backend = NULL; /* it has let go */
+    c->backend_data = NULL;
+    if (c->body_left) { /* the rest of the body is not read: no next request can be found */
+        c->keep_alive = false;
+        c->have_held = false;
+        buf_free(&c->in);
+    }
+    conn_send_answer(c, status);
+}
+
+void conn_response_error(struct conn *c, int status, const char *why)
+{
+    if (c->state != CONN_RESPONDING) return;
+    c->backend = NULL; /* it has let go */
+    c->backend_data = NULL;
+    c->have_held = false;
+    c->http_service = false; /* closes: the body may be unread */
+    conn_answer_error(c, status, why, status == 503 ? "Retry-After: 1\r\n" : NULL, true);
+}
+
+/* RESPONDING: the body, then (see wants_input) the next request or EOF. */
+static void read_responding(struct conn *c)
+{
+    ssize_t n = io_recv(c, scratch, sizeof scratch);
+    if (n == 0) {
+        conn_abort(c, "client closed before the answer was complete");
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            conn_abort(c, strerror(errno));
+        return;
+    }
+    if (c->body_left) {
+        offer_body(c, scratch, (size_t)n, false);
+        if (c->state != CONN_RESPONDING) return;
+    } else if (c->keep_wanted && buf_append(&c->in, scratch, (size_t)n) < 0) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    update_reading(c);
 }
 
 void conn_open_session(struct conn *c)
@@ -1385,6 +1505,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     case CONN_OPEN:
     case CONN_CLOSING: read_frames(c); break;
     case CONN_LINGER: read_linger(c); break;
+    case CONN_RESPONDING: read_responding(c); break;
     default: break;
     }
 }
@@ -1456,7 +1577,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
                                                                     : "no request in time");
         break;
     case CONN_OPEN: ping_or_give_up(c); break;
-    case CONN_HTTP: conn_abort(c, "client stopped reading the response"); break;
+    case CONN_HTTP:
+    case CONN_RESPONDING: conn_abort(c, "client stopped reading the response"); break;
     case CONN_CLOSING:
         conn_abort(c, "client stopped reading before our close frame was sent");
         break;

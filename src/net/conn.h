@@ -64,6 +64,7 @@ enum conn_state {
     CONN_TLS_HANDSHAKE, /* --ssl */
     CONN_HANDSHAKE,     /* reading a request head (or, kept alive, waiting for the next one) */
     CONN_HTTP,          /* sending a plain HTTP answer (error or file) */
+    CONN_RESPONDING,    /* a backend (CGI) makes the plain HTTP answer; the body goes to it */
     CONN_CONNECTING,    /* upgrade accepted, waiting for the backend before the 101 */
     CONN_OPEN,          /* WebSocket open */
     CONN_CLOSING,       /* our close frame is queued behind what is left to send */
@@ -130,6 +131,11 @@ struct conn {
     bool answered;            /* an answer is out, its request not yet forgotten */
     bool client_from_request; /* peer_addr came from this request (X-Forwarded-For) */
     bool counted_by_request;  /* ... and so did the --maxconn-per-ip slot */
+
+    /* CONN_RESPONDING: the request body still to come, handed to the backend
+     * as WS_EV_DATA events (opcode 0, first and last set). */
+    uint64_t body_left;
+    bool body_started;
 
     int file_fd; /* static file being sent, or -1 */
     off_t file_pos, file_end;
@@ -199,6 +205,26 @@ void conn_send_answer(struct conn *c, int status);
  * Connection header conn_connection_header() gives. */
 void conn_answer_error(struct conn *c, int status, const char *why, const char *extra,
                        bool with_body);
+
+/* A backend makes the answer to this plain HTTP request (CGI): c becomes
+ * RESPONDING, served by handler (its client_data gets the body_len bytes
+ * of the request body, client_closed tells of a client gone before the
+ * end, pause_output/resume_output follow the queue towards the client;
+ * shutdown and input_done are not used). With a body the request head is
+ * released first (such a connection closes after its answer); without
+ * one it stays in c->in until the answer is done. The backend queues the
+ * answer in c->out and calls conn_flush(). */
+void conn_start_response(struct conn *c, const struct conn_handler *handler, void *data,
+                         uint64_t body_len);
+
+/* The backend's answer is all in c->out (status for the log and the
+ * metrics): it lets go of c, which sends the rest and then, as the answer's
+ * Connection header said, reads the next request or closes. */
+void conn_response_done(struct conn *c, int status);
+
+/* The backend cannot make its answer after all (nothing of it is queued):
+ * it lets go of c, which answers this error and closes. */
+void conn_response_error(struct conn *c, int status, const char *why);
 
 /* The 101 is queued: start the WebSocket session. */
 void conn_open_session(struct conn *c);

@@ -30,7 +30,8 @@ static size_t head_end(const char *p, size_t n)
     return 0;
 }
 
-static bool parse_status(const char *v, size_t n, int *status)
+/* "NNN reason": the value is trimmed and free of control characters already. */
+static bool parse_status(const char *v, size_t n, struct cgi_head *h)
 {
     if (n < 3 || (n > 3 && v[3] != ' ' && v[3] != '\t')) return false;
     int s = 0;
@@ -39,7 +40,12 @@ static bool parse_status(const char *v, size_t n, int *status)
         s = s * 10 + (v[i] - '0');
     }
     if (s < 200 || s > 599) return false;
-    *status = s;
+    h->status = s;
+    size_t at = 3;
+    while (at < n && (v[at] == ' ' || v[at] == '\t')) at++;
+    size_t len = n - at < sizeof h->reason - 1 ? n - at : sizeof h->reason - 1;
+    for (size_t i = 0; i < len; i++) h->reason[i] = v[at + i] == '\t' ? ' ' : v[at + i];
+    h->reason[len] = '\0';
     return true;
 }
 
@@ -98,7 +104,7 @@ long cgi_parse_head(const char *p, size_t n, struct cgi_head *h, struct buf *lin
         }
         if (http_name_eq(line, name_len, "Status")) {
             if (has_status) return fail(why, "two Status fields");
-            if (!parse_status(v, vlen, &h->status))
+            if (!parse_status(v, vlen, h))
                 return fail(why, "a Status that is not a code from 200 to 599");
             has_status = true;
             continue;

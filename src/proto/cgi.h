@@ -13,6 +13,7 @@
 
 struct cgi_head {
     int status;               /* Status:, else 302 with a Location, else 200 */
+    char reason[65];          /* Status:'s reason phrase (up to 64 bytes), or "" */
     long long content_length; /* the script's Content-Length, or -1 */
     bool has_location;
     bool has_content_type;

@@ -283,25 +283,41 @@ const char *http_status_reason(int status)
     switch (status) {
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
     case 206: return "Partial Content";
     case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
     case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
     case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
     case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    default: return status < 400 ? "OK" : "Error"; /* clients go by the code */
     }
 }
 
@@ -674,14 +690,20 @@ int http_coding_weight(const struct http_request *r, const char *coding)
 
 /* ---- answers ---------------------------------------------------------------------- */
 
-int http_append_status(struct buf *out, int status)
+int http_append_status_reason(struct buf *out, int status, const char *reason)
 {
     char date[HTTP_DATE_LEN + 1];
     http_format_date(time(NULL), date);
     char line[256];
-    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nServer: %s/%s\r\nDate: %s\r\n", status,
-                     http_status_reason(status), PACKAGE_NAME, PACKAGE_VERSION, date);
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %.64s\r\nServer: %s/%s\r\nDate: %s\r\n",
+                     status, reason && *reason ? reason : http_status_reason(status), PACKAGE_NAME,
+                     PACKAGE_VERSION, date);
     return buf_append(out, line, (size_t)n);
+}
+
+int http_append_status(struct buf *out, int status)
+{
+    return http_append_status_reason(out, status, NULL);
 }
 
 int http_append_error_keep(struct buf *out, int status, const char *detail, const char *extra1,

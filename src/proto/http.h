@@ -174,4 +174,8 @@ int http_append_error_keep(struct buf *out, int status, const char *detail, cons
 /* Append "HTTP/1.1 <status> <reason>\r\n" plus Server and Date headers. */
 int http_append_status(struct buf *out, int status);
 
+/* The same with this reason phrase (up to 64 bytes; NULL or "": ours). The
+ * caller makes sure it holds no CR, LF or other control character. */
+int http_append_status_reason(struct buf *out, int status, const char *reason);
+
 #endif
