@@ -268,7 +268,7 @@ static void send_head(struct cgi_child *ch, const struct cgi_head *h, const stru
     else if (ch->framing == FRAME_CHUNKED)
         snprintf(length, sizeof length, "Transfer-Encoding: chunked\r\n");
     if (http_append_status_reason(&c->out, h->status, h->reason) < 0 ||
-        buf_append(&c->out, buf_head(lines), buf_len(lines)) < 0 ||
+        (buf_len(lines) && buf_append(&c->out, buf_head(lines), buf_len(lines)) < 0) ||
         buf_append(&c->out, length, strlen(length)) < 0 ||
         (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
         buf_append(&c->out, connection, strlen(connection)) < 0 ||

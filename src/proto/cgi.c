@@ -44,6 +44,7 @@ static bool parse_status(const char *v, size_t n, struct cgi_head *h)
     size_t at = 3;
     while (at < n && (v[at] == ' ' || v[at] == '\t')) at++;
     size_t len = n - at < sizeof h->reason - 1 ? n - at : sizeof h->reason - 1;
+    while (len && (v[at + len - 1] == ' ' || v[at + len - 1] == '\t')) len--; /* cut there */
     for (size_t i = 0; i < len; i++) h->reason[i] = v[at + i] == '\t' ? ' ' : v[at + i];
     h->reason[len] = '\0';
     return true;

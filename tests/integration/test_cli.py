@@ -23,7 +23,7 @@ def test_help_lists_every_option():
     r = wsbridge("--help")
     assert r.returncode == 0 and r.stderr == ""
     for opt in ["--port", "--address", "--binary", "--passenv", "--maxforks", "--closems",
-                "--maxmsgsize", "--staticdir", "--header=", "--header-ws", "--header-http",
+                "--maxmsgsize", "--staticdir", "--cgidir", "--cgi-timeout", "--header=", "--header-ws", "--header-http",
                 "--loglevel", "--help", "--version"]:
         assert opt in r.stdout, opt
     assert wsbridge("-h").stdout == r.stdout

@@ -386,7 +386,9 @@ static void test_help_version(void)
                                         "--health-path=",
                                         "--cache-control=",
                                         "--keepalive-timeout=",
-                                        "--reverselookup"};
+                                        "--reverselookup",
+                                        "--cgidir=",
+                                        "--cgi-timeout="};
     bool all = true;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strstr(out_text, names[i])) all = false;
@@ -703,6 +705,55 @@ static void test_reverselookup(void)
     options_free(&c);
 }
 
+static void test_cgidir(void)
+{
+    struct config c;
+    ok(parse(&c, ARGS("cat")) == CONFIG_RUN && !c.cgidir && c.backend.cgi_timeout == 60.0,
+       "no --cgidir by default; --cgi-timeout is 60 s");
+    options_free(&c);
+    ok(parse(&c, ARGS("--cgidir=/srv/cgi", "--cgi-timeout=2.5", "cat")) == CONFIG_RUN &&
+           str_is(c.cgidir, "/srv/cgi") && c.backend.cgi_timeout == 2.5,
+       "--cgidir and --cgi-timeout are read");
+    options_free(&c);
+    ok(parse(&c, ARGS("--cgi-timeout=0", "cat")) == CONFIG_RUN && c.backend.cgi_timeout == 0,
+       "--cgi-timeout=0: no limit");
+    options_free(&c);
+    static const char *const bad[] = {"--cgi-timeout=-1", "--cgi-timeout=x",
+                                      "--cgi-timeout=3601", "--cgidir"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ok(parse(&c, (const char *const[]){"wsbridge", bad[i], "cat", NULL}) == CONFIG_USAGE &&
+               err_text[0] != '\0',
+           "%s is refused with a message", bad[i]);
+        options_free(&c);
+    }
+    /* A proxy endpoint with scripts takes the options its scripts read. */
+    ok(parse(&c, ARGS("--cgidir=/srv/cgi", "--passenv=PATH,HOME", "--maxforks=4", "--closems=10",
+                      "--close-signal=TERM", "--quiet-stderr", "--connect=127.0.0.1:1")) ==
+           CONFIG_RUN,
+       "with --cgidir a proxy endpoint takes --passenv, --maxforks, --closems, --close-signal");
+    options_free(&c);
+    ok(parse(&c, ARGS("--passenv=PATH", "--connect=127.0.0.1:1")) == CONFIG_USAGE &&
+           strstr(err_text, "applies only to COMMAND"),
+       "without it they are still refused in proxy mode");
+    options_free(&c);
+    const char *path = conf_file("command = cat\n"
+                                 "cgidir = /srv/cgi\n"
+                                 "cgi-timeout = 5\n"
+                                 "[route /a/]\n"
+                                 "command = cat\n"
+                                 "[route /b/]\n"
+                                 "command = cat\n"
+                                 "cgidir = /srv/other\n"
+                                 "cgi-timeout = 7\n");
+    ok(parse_with_file(&c, path, NULL) == CONFIG_RUN && route_at(&c, 0) &&
+           str_is(route_at(&c, 0)->cfg->cgidir, "/srv/cgi") &&
+           route_at(&c, 0)->cfg->backend.cgi_timeout == 5 && route_at(&c, 1) &&
+           str_is(route_at(&c, 1)->cfg->cgidir, "/srv/other") &&
+           route_at(&c, 1)->cfg->backend.cgi_timeout == 7,
+       "a route inherits cgidir and cgi-timeout or sets its own");
+    options_free(&c);
+}
+
 static void test_routes(void)
 {
     struct config c;
@@ -863,6 +914,7 @@ int main(void)
     test_compress();
     test_operator_options();
     test_reverselookup();
+    test_cgidir();
     test_routes();
     test_restart_only();
     return tap_finish();
