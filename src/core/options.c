@@ -213,13 +213,10 @@ static const struct option_spec option_table[] = {
      "Without it such requests get 404.",
      OPT_STATICDIR, MODE_ANY},
     {"cgidir", "DIR", NULL,
-     "Run CGI scripts for plain HTTP requests (websocketd's --cgidir): a path naming an "
-     "executable file under DIR (extra segments become PATH_INFO) runs it with the request "
-     "body, at most --maxmsgsize bytes with a Content-Length, on its stdin and the CGI/1.1 "
-     "environment of COMMAND; its Status, Location, Content-Type and other header lines, then "
-     "its output, are the answer (chunked when it gives no Content-Length). Scripts come "
-     "before --staticdir files, count in --maxforks, start in their own directory and get the "
-     "close sequence of --closems and --close-signal when their client goes.",
+     "Run CGI/1.1 scripts for plain HTTP requests (websocketd's --cgidir): a path naming an "
+     "executable under DIR runs it, with the request body (a Content-Length one, at most "
+     "--maxmsgsize) on stdin and COMMAND's environment; its head and output are the answer. "
+     "Scripts come before --staticdir files and count in --maxforks.",
      OPT_CGIDIR, MODE_ANY},
     {"cgi-timeout", "SECONDS", "60",
      "A --cgidir script that writes nothing for this long (while its client takes what it "
@@ -1712,7 +1709,7 @@ void options_print_help(FILE *out)
         } else {
             fprintf(out, "%*s", 26 - col, "");
         }
-        char text[512];
+        char text[1024]; /* room for the longest help and its default */
         if (s->def)
             snprintf(text, sizeof text, "%s (default: %s)", s->help, s->def);
         else
