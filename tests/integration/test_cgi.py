@@ -36,6 +36,8 @@ SCRIPTS = {
     "fails.sh": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npartial\\n'\necho oops >&2\nexit 7\n",
     "big.sh": "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\n"
               "exec head -c 5000000 /dev/zero\n",
+    "huge.sh": "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\n"
+               "exec head -c 100000000 /dev/zero\n",
     "silent.sh": "#!/bin/sh\nsleep 30\n",
     "stalls.sh": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nsleep 30\n",
     "slow.sh": "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\n\\nslow\\n'\n",
@@ -197,6 +199,39 @@ def test_without_a_length_the_body_is_chunked_or_ends_with_the_connection(site):
     assert b"Connection: close" in head and b"GATEWAY_INTERFACE=CGI/1.1" in body
     r, data = get(site, "/big.sh")
     assert data == b"\0" * 5000000
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
+
+
+def test_a_slow_reader_pauses_the_script_and_memory_stays_flat(site):
+    """100 MB of output to a client that reads nothing for 3 s (past
+    --cgi-timeout=2, which does not count while the client is full): the
+    daemon holds about its high-water mark, then everything arrives."""
+    before = rss_kib(site.proc.pid)
+    c = socket.create_connection(("127.0.0.1", site.port))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    c.sendall(b"GET /huge.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    time.sleep(3)
+    grown = rss_kib(site.proc.pid) - before
+    assert grown < 8 * 1024, f"the daemon grew by {grown} KiB for an unread answer"
+    total = 0
+    data = b""
+    while True:
+        chunk = c.recv(1 << 20)
+        if not chunk:
+            break
+        if len(data) < 4096:
+            data += chunk
+        total += len(chunk)
+    c.close()
+    head_len = data.index(b"\r\n\r\n") + 4
+    assert data.startswith(b"HTTP/1.1 200 ") and b"chunked" in data[:head_len]
+    # the chunk framing adds a few bytes per read of the script's output
+    assert 100000000 < total - head_len < 100000000 + 20 * (100000000 // 4096 + 1)
+    site.wait_log(r'"GET /huge.sh" 200 100000000 bytes CGI')
 
 
 def test_a_script_that_writes_less_or_more_than_its_length(site):
