@@ -8,12 +8,14 @@ refused), framing (Content-Length, chunked, close), keep-alive, HEAD,
 import http.client
 import os
 import socket
+import ssl
 import subprocess
 import time
 
 import pytest
 
 from harness import BINARY, free_port, root_children
+from pki import PKI
 
 CAT = "#!/bin/sh\nexec cat\n"
 
@@ -391,3 +393,28 @@ def test_cgi_as_root_needs_a_user_or_the_flag(cgi, tmp_path):
     r = subprocess.run([BINARY, f"--port={free_port()}", f"--cgidir={cgi}",
                         "--connect=127.0.0.1:9"], capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and f"refusing to run the scripts in {cgi}" in r.stderr, r.stderr
+
+
+def test_over_tls(cgi, server, script, tmp_path):
+    (tmp_path / "pki").mkdir()
+    p = PKI(tmp_path / "pki")
+    crt, key = p.issue("server", "localhost")
+    s = server("--ssl", f"--sslcert={crt}", f"--sslkey={key}", f"--cgidir={cgi}", script(CAT))
+    ctx = ssl.create_default_context(cafile=p.ca)
+    c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=20)
+    try:
+        body = os.urandom(700000)
+        c.request("POST", "/echo.sh", body=body)
+        r = c.getresponse()
+        assert r.status == 200 and r.read() == body
+        c.close()
+        c.request("GET", "/env.sh")
+        r = c.getresponse()
+        env = environment(r.read().decode())
+        assert env["HTTPS"] == "on" and env["SERVER_PORT"] == str(s.port)
+        port = c.sock.getsockname()[1]
+        c.request("GET", "/length.sh")
+        r = c.getresponse()
+        assert r.read() == b"hello" and c.sock.getsockname()[1] == port, "kept over TLS"
+    finally:
+        c.close()
