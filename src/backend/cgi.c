@@ -520,17 +520,6 @@ static int check_body(struct conn *c, const struct http_request *req, long long 
     return 0;
 }
 
-/* UNIQUE_ID: a nanosecond time that never repeats, as in exec mode. */
-static uint64_t unique_id(void)
-{
-    static uint64_t last;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    last = now > last ? now : last + 1;
-    return last;
-}
-
 extern const struct backend_ops cgi_backend;
 
 static struct cgi_child *spawn(struct backend *b, struct conn *c, const struct http_request *req,
@@ -545,7 +534,7 @@ static struct cgi_child *spawn(struct backend *b, struct conn *c, const struct h
         .passenv = (const char *const *)set->passenv,
         .npassenv = set->npassenv,
         .environ = environ,
-        .unique_id = unique_id(),
+        .unique_id = cgienv_unique_id(),
         .remote_user = c->remote_user,
         .script_name_len = m->script_name_len,
         .ssl_client_cn = c->client_verified ? c->client_cn : NULL,

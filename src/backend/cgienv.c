@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/buf.h"
 
@@ -252,4 +253,14 @@ char **cgienv_build(const struct cgienv_input *in)
     buf_free(&b.arena);
     free(b.offsets);
     return env;
+}
+
+uint64_t cgienv_unique_id(void)
+{
+    static uint64_t last;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    last = now > last ? now : last + 1;
+    return last;
 }

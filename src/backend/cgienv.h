@@ -29,6 +29,9 @@ struct cgienv_input {
     bool cgi;
 };
 
+/* UNIQUE_ID: a nanosecond time, as in websocketd, but one that never repeats. */
+uint64_t cgienv_unique_id(void);
+
 /* Build a NULL-terminated environment in one allocation (release it with a
  * single free()). Returns NULL when out of memory or when the request path
  * does not decode (the handshake rejects such paths first). */

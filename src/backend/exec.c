@@ -99,17 +99,6 @@ static void release(struct exec_child *ch)
         child_free(ch);
 }
 
-/* UNIQUE_ID is a nanosecond time, as in websocketd, but never repeats. */
-static uint64_t unique_id(void)
-{
-    static uint64_t last;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    last = now > last ? now : last + 1;
-    return last;
-}
-
 static void close_fd(struct exec_child *ch, int *fd, ev_io *w)
 {
     ev_io_stop(ch->b->ctx->loop, w);
@@ -496,7 +485,7 @@ static int spawn(struct backend *b, struct conn *c, const struct http_request *r
         .passenv = (const char *const *)set->passenv,
         .npassenv = set->npassenv,
         .environ = environ,
-        .unique_id = unique_id(),
+        .unique_id = cgienv_unique_id(),
         .remote_user = c->remote_user,
         .script_name_len = script_name_len,
         .ssl_client_cn = c->client_verified ? c->client_cn : NULL,
