@@ -718,8 +718,8 @@ static void test_cgidir(void)
     ok(parse(&c, ARGS("--cgi-timeout=0", "cat")) == CONFIG_RUN && c.backend.cgi_timeout == 0,
        "--cgi-timeout=0: no limit");
     options_free(&c);
-    static const char *const bad[] = {"--cgi-timeout=-1", "--cgi-timeout=x",
-                                      "--cgi-timeout=3601", "--cgidir"};
+    static const char *const bad[] = {"--cgi-timeout=-1", "--cgi-timeout=x", "--cgi-timeout=3601",
+                                      "--cgidir"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ok(parse(&c, (const char *const[]){"wsbridge", bad[i], "cat", NULL}) == CONFIG_USAGE &&
                err_text[0] != '\0',
