@@ -181,12 +181,12 @@ static void fail(struct cgi_child *ch, int status, const char *why)
                                       : "the script's answer is not usable");
 }
 
-/* After the head: only closing the connection can tell the client. */
+/* After the head: only ending the connection early can tell the client. */
 static void cut_off(struct cgi_child *ch, const char *why)
 {
     struct conn *c = ch->conn;
     detach(ch, false);
-    conn_abort(c, why);
+    conn_response_cut(c, why);
 }
 
 /* The script's answer is complete: the last chunk, the access line. */

@@ -1217,6 +1217,20 @@ void conn_response_error(struct conn *c, int status, const char *why)
     conn_answer_error(c, status, why, status == 503 ? "Retry-After: 1\r\n" : NULL, true);
 }
 
+void conn_response_cut(struct conn *c, const char *why)
+{
+    if (c->state != CONN_RESPONDING) return;
+    c->backend = NULL; /* it has let go */
+    c->backend_data = NULL;
+    c->keep_alive = false;
+    c->http_service = false;
+    c->have_held = false;
+    buf_free(&c->in);
+    log_info(c->id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port,
+             c->request ? c->request : "-", c->status, why);
+    conn_send_answer(c, c->status); /* what is queued, then the linger drains the body */
+}
+
 /* RESPONDING: the body, then (see wants_input) the next request or EOF. */
 static void read_responding(struct conn *c)
 {

@@ -226,6 +226,12 @@ void conn_response_done(struct conn *c, int status);
  * it lets go of c, which answers this error and closes. */
 void conn_response_error(struct conn *c, int status, const char *why);
 
+/* The backend cannot finish an answer already begun (why is logged): it
+ * lets go of c, which sends what is queued and then closes gracefully, so
+ * the client sees the answer cut short rather than a reset that could
+ * destroy the bytes before it. */
+void conn_response_cut(struct conn *c, const char *why);
+
 /* The 101 is queued: start the WebSocket session. */
 void conn_open_session(struct conn *c);
 
