@@ -2,7 +2,7 @@
 
 #include "backend/cgienv.h"
 
-#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +79,23 @@ static void add_str(struct env_builder *b, const char *name, const char *v)
     add(b, name, v, strlen(v));
 }
 
-/* HTTP_<NAME>: upper case, anything but letters and digits becomes '_'. */
+/* HTTP_<NAME>: upper case, anything but ASCII letters and digits becomes
+ * '_' (whatever the locale). */
 static char var_char(char c)
 {
-    return isalnum((unsigned char)c) ? (char)toupper((unsigned char)c) : '_';
+    unsigned char u = (unsigned char)c;
+    if (u >= 'a' && u <= 'z') return (char)(u - 'a' + 'A');
+    return (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ? c : '_';
+}
+
+/* A header's variable name hashed with its length: names that differ
+ * mostly differ here, so the headers are compared in full only when the
+ * keys are equal (up to 100 headers: this runs for every pair). */
+static uint32_t var_key(const struct http_header *h)
+{
+    uint32_t k = 2166136261u ^ (uint32_t)h->name_len;
+    for (size_t i = 0; i < h->name_len; i++) k = (k ^ (uint8_t)var_char(h->name[i])) * 16777619u;
+    return k;
 }
 
 static bool same_var(const struct http_header *a, const struct http_header *b)
@@ -98,16 +111,19 @@ static bool is_var(const struct http_header *h, const char *name)
     return same_var(h, &(struct http_header){.name = name, .name_len = strlen(name)});
 }
 
+/* One HTTP_* variable per name: headers that map to the same name are
+ * joined with ", " in their order. */
 static void add_headers(struct env_builder *b, const struct http_request *req, bool cgi)
 {
+    uint32_t key[HTTP_MAX_HEADERS];
+    bool done[HTTP_MAX_HEADERS] = {false};
+    for (size_t i = 0; i < req->nheaders; i++) key[i] = var_key(&req->headers[i]);
     for (size_t i = 0; i < req->nheaders; i++) {
         const struct http_header *h = &req->headers[i];
+        if (done[i]) continue;
         /* httpoxy: a client "Proxy" header must never become HTTP_PROXY. */
         if (is_var(h, "PROXY")) continue;
         if (cgi && (is_var(h, "CONTENT_LENGTH") || is_var(h, "CONTENT_TYPE"))) continue;
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++) seen = same_var(h, &req->headers[j]);
-        if (seen) continue;
         entry_start(b);
         put(b, "HTTP_", 5);
         for (size_t k = 0; k < h->name_len; k++) {
@@ -117,7 +133,8 @@ static void add_headers(struct env_builder *b, const struct http_request *req, b
         put(b, "=", 1);
         put_value(b, h->value, h->value_len);
         for (size_t j = i + 1; j < req->nheaders; j++) {
-            if (!same_var(h, &req->headers[j])) continue;
+            if (key[j] != key[i] || !same_var(h, &req->headers[j])) continue;
+            done[j] = true;
             put(b, ", ", 2);
             put_value(b, req->headers[j].value, req->headers[j].value_len);
         }
