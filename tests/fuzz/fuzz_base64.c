@@ -14,6 +14,8 @@
 
 #include "proto/base64.h"
 
+#include "fuzz_exact.h"
+
 enum ref_class { REF_COMPLETE, REF_PARTIAL, REF_BAD };
 
 /* 0..63 for a digit, -1 for anything else (including '='). */
@@ -83,6 +85,10 @@ static uint64_t xorshift(uint64_t *s)
     return *s;
 }
 
+/* Exactly-sized chunk and output buffers (fuzz_exact.h: one allocation
+ * each, not a malloc per chunk, which under ASan cost most of each run). */
+static struct exact chunk_buf, dst_buf;
+
 /* Decode in chunks ending at the given cuts (increasing, the last one n):
  * each chunk is an exactly-sized copy and its output buffer is exactly the
  * documented 3 * (m + 3) / 4, so ASan sees any overrun. Returns the verdict
@@ -95,22 +101,18 @@ static enum ref_class decode_cuts(const uint8_t *in, const size_t *cuts, size_t 
     size_t at = 0, o = 0;
     for (size_t k = 0; k < ncuts; k++) {
         size_t m = cuts[k] - at;
-        char *chunk = malloc(m ? m : 1);
+        char *chunk = (char *)exact_use(&chunk_buf, m);
         size_t cap = 3 * (m + 3) / 4;
-        uint8_t *dst = malloc(cap ? cap : 1);
-        if (!chunk || !dst) abort();
+        uint8_t *dst = exact_use(&dst_buf, cap); /* the documented bound, exactly */
         if (m) memcpy(chunk, in + at, m);
         long got = base64_decode(&d, chunk, m, dst);
-        free(chunk);
         if (got < -1 || got > (long)cap) abort();
         if (got == -1) {
-            free(dst);
             *out_len = o;
             return REF_BAD;
         }
         memcpy(out + o, dst, (size_t)got);
         o += (size_t)got;
-        free(dst);
         at = cuts[k];
     }
     *out_len = o;
@@ -122,8 +124,7 @@ static enum ref_class decode_bytewise(const uint8_t *in, size_t n, uint8_t *out,
 {
     struct base64_decoder d;
     base64_decoder_init(&d);
-    uint8_t *dst = malloc(3);
-    if (!dst) abort();
+    uint8_t *dst = exact_use(&dst_buf, 3);
     size_t o = 0;
     enum ref_class verdict = REF_PARTIAL;
     for (size_t i = 0; i < n; i++) {
@@ -136,18 +137,18 @@ static enum ref_class decode_bytewise(const uint8_t *in, size_t n, uint8_t *out,
         memcpy(out + o, dst, (size_t)got);
         o += (size_t)got;
     }
-    free(dst);
     *out_len = o;
     if (verdict == REF_BAD) return REF_BAD;
     return base64_decode_finish(&d) ? REF_COMPLETE : REF_PARTIAL;
 }
 
+static struct exact ref_buf, got_buf, cuts_buf, enc_buf, ref_enc_buf, dec_buf, ecuts_buf;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t cap = 3 * (size + 3) / 4 + 3;
-    uint8_t *ref = malloc(cap), *got = malloc(cap);
-    size_t *cuts = malloc((size + 1) * sizeof *cuts);
-    if (!ref || !got || !cuts) abort();
+    uint8_t *ref = exact_use(&ref_buf, cap), *got = exact_use(&got_buf, cap);
+    size_t *cuts = (size_t *)exact_use(&cuts_buf, (size + 1) * sizeof *cuts);
 
     /* The input as base64 text: whole, in chunks, byte by byte, all like the
      * reference. */
@@ -176,8 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Canonical text (pad bits zero) is what encoding its bytes gives back. */
     if (want == REF_COMPLETE) {
-        char *again = malloc(base64_encoded_len(ref_len) + 1);
-        if (!again) abort();
+        char *again = (char *)exact_use(&enc_buf, base64_encoded_len(ref_len));
         base64_encode(ref, ref_len, again);
         size_t elen = base64_encoded_len(ref_len);
         if (elen != size) abort();
@@ -191,22 +191,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (memcmp(again, data, i) != 0 || memcmp(again + i + 1, data + i + 1, pad) != 0)
                 abort();
         }
-        free(again);
     }
 
     /* The input as arbitrary bytes: encoding matches the reference, writes
      * exactly base64_encoded_len bytes, and decodes back whole and in chunks. */
     size_t elen = base64_encoded_len(size);
     if (elen != 4 * ((size + 2) / 3)) abort();
-    char *enc = malloc(elen ? elen : 1), *ref_enc = malloc(elen ? elen : 1);
-    if (!enc || !ref_enc) abort();
+    char *enc = (char *)exact_use(&enc_buf, elen), *ref_enc = (char *)exact_use(&ref_enc_buf, elen);
     base64_encode(data, size, enc);
     ref_encode(data, size, ref_enc);
     if (memcmp(enc, ref_enc, elen) != 0) abort();
     size_t dec_cap = 3 * (elen + 3) / 4 + 3;
-    uint8_t *dec = malloc(dec_cap);
-    size_t *ecuts = malloc((elen + 1) * sizeof *ecuts);
-    if (!dec || !ecuts) abort();
+    uint8_t *dec = exact_use(&dec_buf, dec_cap);
+    size_t *ecuts = (size_t *)exact_use(&ecuts_buf, (elen + 1) * sizeof *ecuts);
     size_t dec_len = 0;
     if (decode_cuts((const uint8_t *)enc, &elen, 1, dec, &dec_len) != REF_COMPLETE ||
         dec_len != size || memcmp(dec, data, size) != 0)
@@ -222,13 +219,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (decode_cuts((const uint8_t *)enc, ecuts, necuts, dec, &dec_len) != REF_COMPLETE ||
         dec_len != size || memcmp(dec, data, size) != 0)
         abort();
-
-    free(ecuts);
-    free(dec);
-    free(enc);
-    free(ref_enc);
-    free(cuts);
-    free(got);
-    free(ref);
     return 0;
 }
