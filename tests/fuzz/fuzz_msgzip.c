@@ -14,12 +14,14 @@
  * at a time into a 1-byte buffer; and in input chunks and output buffers of
  * sizes byte 1 chooses (each output buffer ends where its allocation does,
  * so ASan sees an overrun).
- * One byte at a time means: a 1-byte output buffer for the first and the
- * last 4 KiB of each message's output and within 64 bytes of the limit,
- * where msgzip.c's state changes (its start, its tail, the limit's spare
- * byte), and 4 KiB ones in between, where each 1-byte call only resumes
- * zlib (that made most inputs cost over 10 ms; the chosen chunks still
- * cut the middle anywhere). The chosen output buffers are at least 1/2048
+ * One byte at a time means: 1-byte input chunks for the first and the last
+ * 256 bytes of the message, and a 1-byte output buffer for the first and
+ * the last 512 bytes of each message's output and within 64 bytes of the
+ * limit, where msgzip.c's state changes (its start, its tail, the limit's
+ * spare byte); 4 KiB ones in between, where each 1-byte call only resumes
+ * zlib (all through, that made most inputs cost over 10 ms and this pass
+ * two thirds of the target's time; the chosen chunks still cut the middle
+ * anywhere). The chosen output buffers are at least 1/2048
  * of what the messages inflate to (4 KiB at most). Every call must keep the contract (consumed <=
  * given, produced
  * <= room, MORE makes progress, nothing past the limit, END only at the end,
@@ -70,8 +72,9 @@ struct sizer {
     size_t fixed; /* 0: chosen from the state, up to max */
     size_t max;
     size_t min;
-    /* Nonzero: 1-byte buffers for this many output bytes at each end of a
-     * message of `total` bytes and as many within 64 bytes of a limit. */
+    /* Nonzero: 1-byte pieces for this many bytes at each end of a message
+     * (input: its bytes; output: `total` bytes, and within 64 bytes of a
+     * limit). */
     size_t ends;
     uint64_t total;
 };
@@ -149,6 +152,7 @@ static void inflate_one(struct msgzip_in *s, const uint8_t *data, size_t n, uint
     res->hash = FNV_BASIS;
     for (;;) {
         size_t chunk = next_size(in_sz);
+        if (in_sz->ends && (off < in_sz->ends || off + in_sz->ends >= n)) chunk = 1;
         if (chunk > n - off) chunk = n - off;
         const bool fin = off + chunk == n;
         size_t pos = 0;
@@ -293,8 +297,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     inflate_run(wbits, keep, msg, n, limit, all, out64k, NULL, whole);
     /* A byte at a time all through would take too long for more than a few
      * kilobytes (a small input can inflate to megabytes): see above. */
-    inflate_run(wbits, keep, msg, n, limit, (struct sizer){.fixed = 1},
-                (struct sizer){.fixed = 4096, .ends = 4096}, ref, bytes);
+    inflate_run(wbits, keep, msg, n, limit, (struct sizer){.fixed = 4096, .ends = 256},
+                (struct sizer){.fixed = 4096, .ends = 512}, ref, bytes);
     /* At most about 2048 output buffers a run (at least 1 byte, at most 4 KiB). */
     const uint64_t total = ref[0].n + ref[1].n;
     const size_t min_out = total < (2 << 10) ? 1 : total > (8u << 20) ? 4096 : total >> 11;
