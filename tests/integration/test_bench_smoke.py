@@ -263,3 +263,35 @@ def test_fanout_counts_a_broadcast(server, tools, script):
     result = ok(tools, s.port, "fanout", "-c", "20", "-d", "1", "--text", "-s", "2")
     assert result["mode"] == "fanout" and result["listening"] == "20"
     assert float(result["deliveries_per_s"]) > 0 and result["failures"] == "0"
+
+
+def test_run_measures_a_baseline_binary_in_the_same_cells(tools, tmp_path):
+    """--baseline: every wsbridge cell runs from a second binary too (here a wrapper that
+    leaves a mark), and the table gives new/base."""
+    mark = tmp_path / "baseline-ran"
+    base = tmp_path / "old-wsbridge"
+    base.write_text(f"#!/bin/sh\necho \"$@\" >> {mark}\nexec {BINARY} \"$@\"\n")
+    base.chmod(0o755)
+    row = "echo-32-c1"
+    text, runs = run_bench(tools, tmp_path, "--only", row, "--contenders", "wsbridge",
+                           "--duration", "0.3", "--baseline", str(base))
+    assert f"# baseline: {base}" in text, text[:2000]
+    for fam in ("exec-text", "exec-bin", "proxy"):
+        (new,) = runs[(row, fam, "wsbridge")]
+        (old,) = runs[(row, fam, "baseline")]
+        assert new["status"] == "ok" and old["status"] == "ok", (fam, new, old)
+    # Its --version for the header, then one start per family: the two exec ones run cat,
+    # the proxy connects.
+    started = mark.read_text().splitlines()
+    assert started[0] == "--version", started
+    started = started[1:]
+    assert len(started) == 3, started
+    assert sum(line.endswith(" cat") for line in started) == 2, started
+    assert sum("--connect=127.0.0.1:" in line for line in started) == 1, started
+    head = text.split("\n\n")[1].splitlines()[0].split()
+    assert head[3:6] == ["wsbridge", "baseline", "new/base"], head
+    cells = table_line(text, row, "proxy vs websockify")  # its first metric: p50 us (-)
+    # ... p50 us (-) <wsbridge> <baseline> <new/base> <vs> <ratio> <raw> <wsb/raw>
+    new = runs[(row, "proxy", "wsbridge")][0]["p50_us"]
+    old = runs[(row, "proxy", "baseline")][0]["p50_us"]
+    assert float(cells[-5]) == pytest.approx(new / old, abs=0.006), cells
