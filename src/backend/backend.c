@@ -66,8 +66,8 @@ bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c
                               const struct http_request *req, struct backend_refusal *r)
 {
     if (!set->nsubprotocols) return true;
-    c->subprotocol = handshake_pick_subprotocol(req, set->subprotocols, set->nsubprotocols);
-    if (c->subprotocol || !set->subprotocol_required) return true;
+    c->s.subprotocol = handshake_pick_subprotocol(req, set->subprotocols, set->nsubprotocols);
+    if (c->s.subprotocol || !set->subprotocol_required) return true;
     r->http_status = 400;
     int n = snprintf(r->why, sizeof r->why, "no subprotocol this endpoint speaks was offered:");
     for (size_t i = 0; i < set->nsubprotocols && n > 0 && (size_t)n < sizeof r->why; i++)

@@ -40,7 +40,7 @@ struct backend_ops {
     /* Make b->state: resolve targets, load tokens, start a shared COMMAND.
      * Returns 0, or -1 with the reason in err. */
     int (*setup)(struct backend *b, char *err, size_t errlen);
-    /* The handshake is valid and c->backend is &ops->session: take the
+    /* The handshake is valid and c->s.handler is &ops->session: take the
      * connection. The backend may pick c->subprotocol. */
     enum backend_start (*start)(struct backend *b, struct conn *c, const struct http_request *req,
                                 struct backend_refusal *refusal);

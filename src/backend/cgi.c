@@ -208,11 +208,11 @@ static void finish_answer(struct cgi_child *ch)
     struct log_fields fields = conn_log_fields(c, "http");
     fields.status = ch->status;
     fields.bytes = (long long)ch->body_bytes;
-    fields.target = c->target;
+    fields.target = c->s.target;
     fields.has = LOGF_BYTES | LOGF_DURATION;
-    log_access_with(c->id, &fields, "%s port %u \"%s\"%s%s %d %llu bytes CGI %s", c->peer_addr,
+    log_access_with(c->s.id, &fields, "%s port %u \"%s\"%s%s %d %llu bytes CGI %s", c->peer_addr,
                     c->peer_port, c->request ? c->request : "-", ROUTE_NOTE(c), ch->status,
-                    (unsigned long long)ch->body_bytes, c->target);
+                    (unsigned long long)ch->body_bytes, c->s.target);
     detach(ch, true);
     conn_response_done(c, ch->status);
 }
@@ -261,7 +261,7 @@ static void send_head(struct cgi_child *ch, const struct cgi_head *h, const stru
     /* Whatever the script's status, a framed answer leaves the connection
      * in a clear state (the request had no body, or it is not kept). */
     const char *connection = conn_connection_header(c, 200);
-    const char *extra = conn_session(c)->headers_http;
+    const char *extra = conn_session_settings(c)->headers_http;
     char length[48] = "";
     if (h->content_length >= 0 && h->status != 204 && h->status != 304)
         snprintf(length, sizeof length, "Content-Length: %lld\r\n", h->content_length);
@@ -507,7 +507,7 @@ static int check_body(struct conn *c, const struct http_request *req, long long 
         *why = "unreadable Content-Length";
         return 400;
     }
-    uint64_t max = conn_session(c)->maxmsgsize;
+    uint64_t max = conn_session_settings(c)->maxmsgsize;
     if (max && (uint64_t)*len > max) {
         *why = "the request body is larger than --maxmsgsize";
         return 413;
@@ -571,7 +571,7 @@ static struct cgi_child *spawn(struct backend *b, struct conn *c, const struct h
     struct ev_loop *loop = b->ctx->loop;
     ch->b = b;
     ch->conn = c;
-    ch->id = c->id;
+    ch->id = c->s.id;
     ch->pid = sp.pid;
     snprintf(ch->script, sizeof ch->script, "%s", m->file);
     ch->in_fd = sp.in_fd;
@@ -590,8 +590,8 @@ static struct cgi_child *spawn(struct backend *b, struct conn *c, const struct h
     list_push(((struct cgi_state *)b->state)->children, ch);
     backend_child_started(b);
     backend_hold(b);
-    snprintf(c->target, sizeof c->target, "pid %d", (int)sp.pid);
-    log_debug(c->id, "started CGI %s as pid %d", m->file, (int)sp.pid);
+    snprintf(c->s.target, sizeof c->s.target, "pid %d", (int)sp.pid);
+    log_debug(c->s.id, "started CGI %s as pid %d", m->file, (int)sp.pid);
     return ch;
 }
 
@@ -616,7 +616,7 @@ static enum backend_start cgi_start(struct backend *b, struct conn *c,
     }
     struct cgi_child *ch = spawn(b, c, req, &m, r->why, sizeof r->why);
     if (!ch) {
-        log_error(c->id, "cannot start the CGI script: %s", r->why);
+        log_error(c->s.id, "cannot start the CGI script: %s", r->why);
         r->http_status = 500;
         snprintf(r->why, sizeof r->why, "the script cannot be started");
         return BACKEND_REFUSED;
@@ -646,7 +646,7 @@ static enum backend_start cgi_start(struct backend *b, struct conn *c,
 
 static bool cgi_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
-    struct cgi_child *ch = c->backend_data;
+    struct cgi_child *ch = c->s.backend_data;
     *taken = ev->len;
     if (ch->in_fd < 0) return true; /* it closed its stdin: the rest is dropped */
     if (buf_len(&ch->pending) >= STDIN_BATCH) {
@@ -669,7 +669,7 @@ static bool cgi_client_data(struct conn *c, const struct ws_event *ev, size_t *t
 
 static void cgi_client_closed(struct conn *c)
 {
-    struct cgi_child *ch = c->backend_data;
+    struct cgi_child *ch = c->s.backend_data;
     if (!ch) return;
     enter(ch);
     detach(ch, false);
@@ -679,7 +679,7 @@ static void cgi_client_closed(struct conn *c)
 
 static void cgi_pause_output(struct conn *c)
 {
-    struct cgi_child *ch = c->backend_data;
+    struct cgi_child *ch = c->s.backend_data;
     ch->output_paused = true;
     ev_io_stop(loop_of(ch), &ch->out_w);
     watch_silence(ch);
@@ -687,7 +687,7 @@ static void cgi_pause_output(struct conn *c)
 
 static void cgi_resume_output(struct conn *c)
 {
-    struct cgi_child *ch = c->backend_data;
+    struct cgi_child *ch = c->s.backend_data;
     ch->output_paused = false;
     if (ch->out_fd >= 0) ev_io_start(loop_of(ch), &ch->out_w);
     watch_silence(ch);

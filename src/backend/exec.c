@@ -489,7 +489,7 @@ static int spawn(struct backend *b, struct conn *c, const struct http_request *r
         .remote_user = c->remote_user,
         .script_name_len = script_name_len,
         .ssl_client_cn = c->client_verified ? c->client_cn : NULL,
-        .subprotocol = c->subprotocol,
+        .subprotocol = c->s.subprotocol,
         .extensions = c->compress ? extensions : NULL,
     };
     char **envp = cgienv_build(&in);
@@ -518,7 +518,7 @@ static int spawn(struct backend *b, struct conn *c, const struct http_request *r
     pid_t pid = sp.pid;
     ch->b = b;
     ch->conn = c;
-    ch->id = c->id;
+    ch->id = c->s.id;
     ch->pid = pid;
     ch->binary = set->binary;
     ch->pty = sp.pty;
@@ -539,12 +539,12 @@ static int spawn(struct backend *b, struct conn *c, const struct http_request *r
     list_push(((struct exec_state *)b->state)->children, ch);
     backend_child_started(b);
     backend_hold(b);
-    c->backend_data = ch;
-    snprintf(c->target, sizeof c->target, "pid %d", (int)pid);
+    c->s.backend_data = ch;
+    snprintf(c->s.target, sizeof c->s.target, "pid %d", (int)pid);
     if (remote_host)
-        log_info(c->id, "started %s as pid %d for %s", path, (int)pid, remote_host);
+        log_info(c->s.id, "started %s as pid %d for %s", path, (int)pid, remote_host);
     else
-        log_info(c->id, "started %s as pid %d", path, (int)pid);
+        log_info(c->s.id, "started %s as pid %d", path, (int)pid);
     return 0;
 }
 
@@ -569,7 +569,7 @@ struct exec_wait {
 
 static void waiting_client_closed(struct conn *c)
 {
-    struct exec_wait *w = c->backend_data;
+    struct exec_wait *w = c->s.backend_data;
     resolver_cancel(w->lookup);
     w->b->nchildren--; /* the --maxforks slot it held */
     free(w);
@@ -584,9 +584,9 @@ static void on_client_name(void *arg, const char *name)
     struct conn *c = w->conn;
     struct backend *b = w->b;
     b->nchildren--;
-    log_debug(c->id, "reverse lookup of %s: %s", c->peer_addr, name ? name : "no name");
-    c->backend = &b->ops->session;
-    c->backend_data = NULL;
+    log_debug(c->s.id, "reverse lookup of %s: %s", c->peer_addr, name ? name : "no name");
+    c->s.handler = &b->ops->session;
+    c->s.backend_data = NULL;
     char err[256] = "the request head is gone";
     struct http_request req;
     char *script_argv[2] = {w->script, NULL};
@@ -596,10 +596,10 @@ static void on_client_name(void *arg, const char *name)
         spawn(b, c, &req, dir ? w->script : b->command_path, dir ? script_argv : b->set->command,
               w->script_name_len, name, err, sizeof err) == 0;
     free(w);
-    if (!started) c->backend = NULL;
+    if (!started) c->s.handler = NULL;
     conn_backend_ready(c);
     if (!started && c->state == CONN_OPEN) { /* 101 then 1011, as when COMMAND cannot start */
-        log_error(c->id, "cannot start the command: %s", err);
+        log_error(c->s.id, "cannot start the command: %s", err);
         conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
     }
 }
@@ -624,12 +624,13 @@ static bool look_up_client(struct backend *b, struct conn *c, const char *script
     if (resolver_lookup(r, &ip, LOOKUP_TIMEOUT, name, on_client_name, w, &w->lookup) ==
         RESOLVE_PENDING) {
         b->nchildren++; /* held for the COMMAND about to start: --maxforks counts it */
-        c->backend = &waiting_session;
-        c->backend_data = w;
+        c->s.handler = &waiting_session;
+        c->s.backend_data = w;
         return true;
     }
     free(w);
-    log_debug(c->id, "reverse lookup of %s: %s (cached)", c->peer_addr, name[0] ? name : "no name");
+    log_debug(c->s.id, "reverse lookup of %s: %s (cached)", c->peer_addr,
+              name[0] ? name : "no name");
     if (name[0]) *found = name;
     return false;
 }
@@ -677,7 +678,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
  * bounded: past STDIN_BATCH pending bytes the client is not read. */
 static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
-    struct exec_child *ch = c->backend_data;
+    struct exec_child *ch = c->s.backend_data;
     *taken = ev->len;
     if (ch->in_fd < 0) return true; /* the command closed its stdin: nothing can be delivered */
     if (buf_len(&ch->pending) >= STDIN_BATCH) {
@@ -710,13 +711,13 @@ static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *
 
 static void exec_input_done(struct conn *c)
 {
-    struct exec_child *ch = c->backend_data;
+    struct exec_child *ch = c->s.backend_data;
     if (ch) flush_stdin(ch);
 }
 
 static void exec_client_closed(struct conn *c)
 {
-    struct exec_child *ch = c->backend_data;
+    struct exec_child *ch = c->s.backend_data;
     if (!ch) return;
     ch->conn = NULL;
     buf_free(&ch->line);
@@ -735,7 +736,7 @@ static void exec_client_closed(struct conn *c)
  * attached, so every line the command still prints reaches it before 1001. */
 static void exec_shutdown(struct conn *c)
 {
-    struct exec_child *ch = c->backend_data;
+    struct exec_child *ch = c->s.backend_data;
     enter(ch);
     ch->going_away = true;
     begin_termination(ch);
@@ -745,7 +746,7 @@ static void exec_shutdown(struct conn *c)
 
 static void exec_pause_output(struct conn *c)
 {
-    struct exec_child *ch = c->backend_data;
+    struct exec_child *ch = c->s.backend_data;
     ch->output_paused = true;
     ev_io_stop(ch->b->ctx->loop, &ch->out_w);
     update_stderr_reading(ch);
@@ -753,7 +754,7 @@ static void exec_pause_output(struct conn *c)
 
 static void exec_resume_output(struct conn *c)
 {
-    struct exec_child *ch = c->backend_data;
+    struct exec_child *ch = c->s.backend_data;
     ch->output_paused = false;
     if (ch->out_fd >= 0) ev_io_start(ch->b->ctx->loop, &ch->out_w);
     update_stderr_reading(ch);

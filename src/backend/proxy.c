@@ -127,7 +127,7 @@ static struct conn *detach(struct peer *p)
 {
     struct conn *c = p->conn;
     p->conn = NULL;
-    if (c) c->backend_data = NULL;
+    if (c) c->s.backend_data = NULL;
     return c;
 }
 
@@ -342,7 +342,7 @@ static void backend_gone_while_writing(struct peer *p)
  * without a copy. Past WRITE_BATCH pending bytes the client is not read. */
 static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
-    struct peer *p = c->backend_data;
+    struct peer *p = c->s.backend_data;
     *taken = ev->len;
     if (p->base64) {
         if (ev->opcode != WS_OP_TEXT) {
@@ -398,7 +398,7 @@ static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t 
 
 static void proxy_input_done(struct conn *c)
 {
-    struct peer *p = c->backend_data;
+    struct peer *p = c->s.backend_data;
     if (!p || p->state != PEER_OPEN || !buf_len(&p->pending)) return;
     bool gone = false;
     flush_pending(p, &gone); /* what is left goes from on_writable */
@@ -656,9 +656,9 @@ static bool pick_subprotocol(struct conn *c, const struct http_request *req, boo
 {
     *base64 = false;
     if (http_header_has_token(req, "Sec-WebSocket-Protocol", "binary")) {
-        c->subprotocol = "binary";
+        c->s.subprotocol = "binary";
     } else if (http_header_has_token(req, "Sec-WebSocket-Protocol", "base64")) {
-        c->subprotocol = "base64";
+        c->s.subprotocol = "base64";
         *base64 = true;
     } else if (http_header_find(req, "Sec-WebSocket-Protocol")) {
         r->http_status = 400;
@@ -690,7 +690,7 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
     *copy = *t;
     p->b = b;
     p->conn = c;
-    p->id = c->id;
+    p->id = c->s.id;
     p->fd = -1;
     p->target = copy;
     p->base64 = base64;
@@ -701,8 +701,8 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
     ev_timer_start(b->ctx->loop, &p->timer);
     list_push(st->peers, p);
     backend_hold(b);
-    c->backend_data = p;
-    snprintf(c->target, sizeof c->target, "%.110s%s", t->name, st->tls ? " (TLS)" : "");
+    c->s.backend_data = p;
+    snprintf(c->s.target, sizeof c->s.target, "%.110s%s", t->name, st->tls ? " (TLS)" : "");
 
     /* Connecting may finish (or fail) at once, unix sockets especially. */
     enter(p);
@@ -719,7 +719,7 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
 
 static void proxy_client_closed(struct conn *c)
 {
-    struct peer *p = c->backend_data;
+    struct peer *p = c->s.backend_data;
     if (!p) return;
     enter(p);
     detach(p);
@@ -741,14 +741,14 @@ static void proxy_client_closed(struct conn *c)
 
 static void proxy_pause_output(struct conn *c)
 {
-    struct peer *p = c->backend_data;
+    struct peer *p = c->s.backend_data;
     p->output_paused = true;
     if (!p->write_wants_read) ev_io_stop(p->b->ctx->loop, &p->rio);
 }
 
 static void proxy_resume_output(struct conn *c)
 {
-    struct peer *p = c->backend_data;
+    struct peer *p = c->s.backend_data;
     p->output_paused = false;
     if (p->state != PEER_OPEN) return;
     ev_io_start(p->b->ctx->loop, &p->rio);

@@ -418,7 +418,7 @@ static void send_event(struct shared_hub *h, const char *what, struct shared_cli
     const struct backend_settings *set = h->b->set;
     if (!set->shared_events) return;
     char line[400];
-    const char *proto = cl->conn->subprotocol ? cl->conn->subprotocol : "";
+    const char *proto = cl->conn->s.subprotocol ? cl->conn->s.subprotocol : "";
     int n = strcmp(what, "open") == 0
                 ? snprintf(line, sizeof line, "!open\t%llu\t%s%s%.200s", (unsigned long long)cl->id,
                            cl->conn->peer_addr, set->nsubprotocols ? "\t" : "", proto)
@@ -428,7 +428,7 @@ static void send_event(struct shared_hub *h, const char *what, struct shared_cli
 
 static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
-    struct shared_client *cl = c->backend_data;
+    struct shared_client *cl = c->s.backend_data;
     struct shared_hub *h = cl->hub;
     const struct backend_settings *set = h->b->set;
     *taken = 0;
@@ -690,7 +690,7 @@ static enum backend_start shared_start(struct backend *b, struct conn *c,
     struct shared_hub *h = b->state;
     refusal->http_status = 0; /* as exec: accept, then close 1011 */
     if (h->sock && http_header_has_token(req, "Sec-WebSocket-Protocol", "binary"))
-        c->subprotocol = "binary"; /* what noVNC and websockify clients ask for */
+        c->s.subprotocol = "binary"; /* what noVNC and websockify clients ask for */
     else if (!backend_pick_subprotocol(b->set, c, req, refusal))
         return BACKEND_REFUSED;
     if (!h->running && !ev_is_active(&h->restart) &&
@@ -703,7 +703,7 @@ static enum backend_start shared_start(struct backend *b, struct conn *c,
     }
     cl->hub = h;
     cl->conn = c;
-    cl->id = c->id;
+    cl->id = c->s.id;
     list_push(h->clients, cl);
     h->nclients++;
     metrics_gauge(MG_SHARED_CLIENTS, 1);
@@ -712,13 +712,13 @@ static enum backend_start shared_start(struct backend *b, struct conn *c,
         h->nzclients++;
         h->zset = *c->compress->set;
     }
-    c->backend_data = cl;
+    c->s.backend_data = cl;
     if (h->sock)
-        snprintf(c->target, sizeof c->target, "shared %.100s", h->target.name);
+        snprintf(c->s.target, sizeof c->s.target, "shared %.100s", h->target.name);
     else if (h->running)
-        snprintf(c->target, sizeof c->target, "shared pid %d", (int)h->pid);
+        snprintf(c->s.target, sizeof c->s.target, "shared pid %d", (int)h->pid);
     else
-        snprintf(c->target, sizeof c->target, "shared (restarting)");
+        snprintf(c->s.target, sizeof c->s.target, "shared (restarting)");
     send_event(h, "open", cl);
     return BACKEND_READY;
 }
@@ -734,7 +734,7 @@ static void shared_stop(struct backend *b);
 
 static void detach(struct shared_hub *h, struct shared_client *cl)
 {
-    cl->conn->backend_data = NULL;
+    cl->conn->s.backend_data = NULL;
     unblock(h, cl);
     list_unlink(h->clients, cl);
     h->nclients--;
@@ -751,7 +751,7 @@ static void detach(struct shared_hub *h, struct shared_client *cl)
 
 static void shared_client_closed(struct conn *c)
 {
-    struct shared_client *cl = c->backend_data;
+    struct shared_client *cl = c->s.backend_data;
     if (cl) detach(cl->hub, cl);
 }
 
@@ -770,7 +770,7 @@ static void arm_slow_timer(struct shared_hub *h)
 
 static void shared_pause_output(struct conn *c)
 {
-    struct shared_client *cl = c->backend_data;
+    struct shared_client *cl = c->s.backend_data;
     struct shared_hub *h = cl->hub;
     if (cl->above || cl->dropping) return;
     cl->above = true;
@@ -782,7 +782,7 @@ static void shared_pause_output(struct conn *c)
 
 static void shared_resume_output(struct conn *c)
 {
-    struct shared_client *cl = c->backend_data;
+    struct shared_client *cl = c->s.backend_data;
     struct shared_hub *h = cl->hub;
     unblock(h, cl);
     if (cl->dropping) {
@@ -824,7 +824,7 @@ static void on_slow(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void shared_shutdown(struct conn *c)
 {
-    struct shared_client *cl = c->backend_data;
+    struct shared_client *cl = c->s.backend_data;
     struct shared_hub *h = cl->hub;
     cl->closing = true;
     if (!h->running) finish_client(h, cl);
@@ -898,8 +898,8 @@ static void shared_teardown(struct backend *b)
     struct context *ctx = b->ctx;
     while (h->clients) {
         struct shared_client *cl = h->clients;
-        cl->conn->backend = NULL;
-        cl->conn->backend_data = NULL;
+        cl->conn->s.handler = NULL;
+        cl->conn->s.backend_data = NULL;
         list_unlink(h->clients, cl);
         buf_free(&cl->partial);
         free(cl);

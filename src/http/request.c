@@ -43,7 +43,7 @@ static bool answer_body(struct conn *c, const struct http_request *req, int stat
     conn_http_service(c);
     char length[48];
     int n = snprintf(length, sizeof length, "Content-Length: %zu\r\n", len);
-    const char *extra = conn_session(c)->headers_http;
+    const char *extra = conn_session_settings(c)->headers_http;
     const char *connection = conn_connection_header(c, status);
     if (http_append_status(&c->out, status) < 0 || buf_append(&c->out, length, (size_t)n) < 0 ||
         buf_append(&c->out, headers, strlen(headers)) < 0 ||
@@ -80,7 +80,7 @@ static void serve_console(struct conn *c, const struct http_request *req)
     fields.status = 200;
     fields.bytes = method_is(req, "HEAD") ? 0 : (long long)devconsole_page_len;
     fields.has = LOGF_BYTES | LOGF_DURATION;
-    log_access_with(c->id, &fields, "%s port %u \"%s\"%s%s 200 dev console", c->peer_addr,
+    log_access_with(c->s.id, &fields, "%s port %u \"%s\"%s%s 200 dev console", c->peer_addr,
                     c->peer_port, c->request, ROUTE_NOTE(c));
     conn_send_answer(c, 200);
 }
@@ -100,7 +100,8 @@ static void serve_health(struct conn *c, const struct http_request *req)
     static const char headers[] = "Content-Type: text/plain; charset=utf-8\r\n"
                                   "Cache-Control: no-store\r\n";
     if (!answer_body(c, req, status, headers, body, strlen(body))) return;
-    log_debug(c->id, "%s port %u \"%s\" %d health", c->peer_addr, c->peer_port, c->request, status);
+    log_debug(c->s.id, "%s port %u \"%s\" %d health", c->peer_addr, c->peer_port, c->request,
+              status);
     conn_send_answer(c, status);
 }
 
@@ -119,7 +120,7 @@ static void serve_metrics(struct conn *c, const struct http_request *req)
     bool ok = answer_body(c, req, 200, headers, (const char *)buf_head(&body), buf_len(&body));
     buf_free(&body);
     if (!ok) return;
-    log_debug(c->id, "%s port %u \"%s\" 200 metrics", c->peer_addr, c->peer_port, c->request);
+    log_debug(c->s.id, "%s port %u \"%s\" 200 metrics", c->peer_addr, c->peer_port, c->request);
     conn_send_answer(c, 200);
 }
 
@@ -143,7 +144,7 @@ static void send_file(const struct endpoint *ep, struct conn *c, const struct ht
         buf_free(&lines);
         return;
     }
-    const char *extra = conn_session(c)->headers_http;
+    const char *extra = conn_session_settings(c)->headers_http;
     const char *connection = conn_connection_header(c, status);
     if (http_append_status(&c->out, status) < 0 ||
         static_append_headers(&c->out, f, status, first, len, ep->set->cache_control) < 0 ||
@@ -167,7 +168,7 @@ static void send_file(const struct endpoint *ep, struct conn *c, const struct ht
     fields.bytes = head ? 0 : bytes;
     fields.encoding = f->gzip ? "gzip" : NULL;
     fields.has = LOGF_BYTES | LOGF_DURATION;
-    log_access_with(c->id, &fields, "%s port %u \"%s\"%s%s %d %lld bytes%s", c->peer_addr,
+    log_access_with(c->s.id, &fields, "%s port %u \"%s\"%s%s %d %lld bytes%s", c->peer_addr,
                     c->peer_port, c->request, ROUTE_NOTE(c), status, bytes, f->gzip ? " gzip" : "");
     conn_send_answer(c, status);
 }
@@ -284,7 +285,7 @@ static bool authenticate(struct endpoint *ep, struct conn *c, const struct http_
     if (h && auth_parse_basic(h->value, h->value_len, user, sizeof user, pass, sizeof pass)) {
         u = auth_check(&ep->auth, user, pass);
         if (!u)
-            log_warn(c->id, "%s port %u: wrong password for user '%.64s'", c->peer_addr,
+            log_warn(c->s.id, "%s port %u: wrong password for user '%.64s'", c->peer_addr,
                      c->peer_port, user);
     }
     memset(pass, 0, sizeof pass);
@@ -331,7 +332,8 @@ static bool at_maxforks(const struct endpoint *ep, const struct conn *c)
     unsigned max = ep->set->maxforks;
     unsigned n = (ep->backend ? ep->backend->nchildren : 0) + (ep->cgi ? ep->cgi->nchildren : 0);
     if (!max || n < max) return false;
-    log_warn(c->id, "--maxforks=%u reached: refusing %s port %u", max, c->peer_addr, c->peer_port);
+    log_warn(c->s.id, "--maxforks=%u reached: refusing %s port %u", max, c->peer_addr,
+             c->peer_port);
     return true;
 }
 
@@ -372,7 +374,7 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
     }
     if (!origin_ok(ep, c, req, &why)) {
         const struct http_header *o = http_header_find(req, "Origin");
-        log_warn(c->id, "%s port %u: refused origin %.*s: %s", c->peer_addr, c->peer_port,
+        log_warn(c->s.id, "%s port %u: refused origin %.*s: %s", c->peer_addr, c->peer_port,
                  o ? (int)(o->value_len > 100 ? 100 : o->value_len) : 1, o ? o->value : "-", why);
         conn_answer_error(c, 403, why, NULL, true);
         return;
@@ -387,7 +389,7 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
                           true);
         return;
     }
-    const struct compress_settings *zset = &conn_session(c)->compress;
+    const struct compress_settings *zset = &conn_session_settings(c)->compress;
     struct pmd_params pmd;
     if (zset->on &&
         pmd_negotiate(req,
@@ -402,22 +404,22 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
     char extensions[PMD_RESPONSE_MAX];
     if (c->compress) {
         pmd_format(&pmd, extensions, sizeof extensions);
-        log_debug(c->id, "permessage-deflate agreed: %s", extensions);
+        log_debug(c->s.id, "permessage-deflate agreed: %s", extensions);
     }
     struct backend_refusal refusal = {0};
-    c->backend = &b->ops->session;
-    c->mode = (uint8_t)b->ops->mode;
+    c->s.handler = &b->ops->session;
+    c->s.mode = (uint8_t)b->ops->mode;
     enum backend_start started = b->ops->start(b, c, req, &refusal);
     if (started == BACKEND_REFUSED) {
-        c->backend = NULL;
-        c->backend_data = NULL;
+        c->s.handler = NULL;
+        c->s.backend_data = NULL;
         if (refusal.http_status) {
             conn_answer_error(c, refusal.http_status, refusal.why, NULL, true);
             return;
         }
     }
     /* The request head is still in c->in; the 101 waits in c->out until the backend is ready. */
-    if (handshake_append_101(&c->out, req, c->subprotocol, c->compress ? extensions : NULL,
+    if (handshake_append_101(&c->out, req, c->s.subprotocol, c->compress ? extensions : NULL,
                              set->headers_ws) < 0) {
         conn_abort(c, "out of memory");
         return;
@@ -429,7 +431,7 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
     }
     conn_open_session(c);
     if (started == BACKEND_REFUSED && c->state == CONN_OPEN) {
-        log_error(c->id, "cannot start the command: %s", refusal.why);
+        log_error(c->s.id, "cannot start the command: %s", refusal.why);
         conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
     }
 }
@@ -493,7 +495,7 @@ void request_route(void *table, struct conn *c, const struct http_request *req, 
     struct endpoint *ep = &r->ep;
     t->conns++;
     c->route = t;
-    c->session = r->session;
+    c->settings = r->session;
     c->route_name = r->path;
     if (authenticate(ep, c, req)) { /* else it answered 401 */
         if (handshake_is_upgrade(req))

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,9 @@
 static uint8_t scratch[READ_CHUNK];
 /* Compressed client messages are inflated here, a piece at a time. */
 static uint8_t inflated[READ_CHUNK];
+
+/* A session's transport finds its connection from the session alone. */
+_Static_assert(offsetof(struct conn, s) == 0, "struct session is first in struct conn");
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void process_kept_input(struct conn *c);
@@ -115,7 +119,7 @@ void conn_new(struct context *ctx, int fd, const struct sockaddr *peer, bool red
     }
     c->ctx = ctx;
     c->fd = fd;
-    c->id = ++ctx->next_conn_id;
+    c->s.id = ++ctx->next_conn_id;
     c->file_fd = -1;
     c->pipe[0] = c->pipe[1] = -1;
     c->redirect = redirect;
@@ -141,7 +145,7 @@ void conn_new(struct context *ctx, int fd, const struct sockaddr *peer, bool red
     ctx->nconns++;
     metrics_gauge(MG_CONNECTIONS_OPEN, 1);
     arm_timer(c, ctx->set->handshake_timeout);
-    log_debug(c->id, "connection from %s port %u", c->peer_addr, c->peer_port);
+    log_debug(c->s.id, "connection from %s port %u", c->peer_addr, c->peer_port);
     if (c->from_trusted_proxy && ctx->set->proxy_protocol) {
         c->state = CONN_PROXY_HEADER;
         update_reading(c);
@@ -202,11 +206,11 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
 /* Detach the backend; it lets go of the connection and ends its side. */
 static void release_backend(struct conn *c)
 {
-    const struct conn_handler *b = c->backend;
+    const struct conn_handler *b = c->s.handler;
     if (!b) return;
-    c->backend = NULL;
+    c->s.handler = NULL;
     b->client_closed(c);
-    c->backend_data = NULL;
+    c->s.backend_data = NULL;
 }
 
 struct log_fields conn_log_fields(const struct conn *c, const char *event)
@@ -231,7 +235,7 @@ static void log_end(struct conn *c, const char *why)
     const char *req = c->request ? c->request : "-";
     if (c->close_sent || c->close_received || c->closed_by) {
         struct log_fields f = conn_log_fields(c, "disconnect");
-        f.target = c->target;
+        f.target = c->s.target;
         f.close_code = c->close_code;
         f.closed_by = c->closed_by ? c->closed_by : "client";
         f.reason = why;
@@ -242,19 +246,19 @@ static void log_end(struct conn *c, const char *why)
         f.duration = secs;
         f.has = LOGF_CLOSE | LOGF_TRAFFIC | LOGF_DURATION;
         log_access_with(
-            c->id, &f,
+            c->s.id, &f,
             "DISCONNECT %s port %u \"%s\"%s%s -> %s code %u by %s%s%s, in %llu messages "
             "%llu bytes, out %llu messages %llu bytes, %.3f s",
-            c->peer_addr, c->peer_port, req, ROUTE_NOTE(c), c->target[0] ? c->target : "-",
+            c->peer_addr, c->peer_port, req, ROUTE_NOTE(c), c->s.target[0] ? c->s.target : "-",
             c->close_code, c->closed_by ? c->closed_by : "client", why ? ": " : "", why ? why : "",
             (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
             (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out, secs);
     } else if (c->status) {
         if (why)
-            log_info(c->id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port, req, c->status,
-                     why);
+            log_info(c->s.id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port, req,
+                     c->status, why);
     } else if (why) {
-        log_info(c->id, "%s port %u: %s", c->peer_addr, c->peer_port, why);
+        log_info(c->s.id, "%s port %u: %s", c->peer_addr, c->peer_port, why);
     }
 }
 
@@ -264,7 +268,7 @@ static void count_end(struct conn *c, const char *why)
 {
     if (c->status == 101 &&
         (c->state == CONN_OPEN || c->state == CONN_CLOSING || c->state == CONN_LINGER)) {
-        metrics_session(c->mode, c->msgs_in, c->bytes_in, c->msgs_out, c->bytes_out,
+        metrics_session(c->s.mode, c->msgs_in, c->bytes_in, c->msgs_out, c->bytes_out,
                         ev_now(c->ctx->loop) - c->started);
         return;
     }
@@ -326,9 +330,9 @@ void conn_free(struct conn *c)
     free(c);
 }
 
-const struct session_settings *conn_session(const struct conn *c)
+const struct session_settings *conn_session_settings(const struct conn *c)
 {
-    return c->session ? c->session : c->ctx->session;
+    return c->settings ? c->settings : c->ctx->session;
 }
 
 /* The peer vanished (EOF without a close frame, reset, write error). */
@@ -371,10 +375,10 @@ static void reset_request(struct conn *c)
         ctx->release_pending = true; /* the sweeper tells the server */
         c->route = NULL;
     }
-    c->session = NULL;
+    c->settings = NULL;
     c->route_name = NULL;
-    c->subprotocol = NULL;
-    c->target[0] = '\0';
+    c->s.subprotocol = NULL;
+    c->s.target[0] = '\0';
     compress_free(c->compress);
     c->compress = NULL;
     http_parser_init(&c->hp);
@@ -503,14 +507,14 @@ size_t conn_queued(const struct conn *c)
  * is back under the low one. */
 static void check_output(struct conn *c)
 {
-    if (!c->backend) return;
+    if (!c->s.handler) return;
     size_t q = conn_queued(c);
     if (!c->output_paused && q >= CONN_OUT_HIGH) {
         c->output_paused = true;
-        c->backend->pause_output(c);
+        c->s.handler->pause_output(c);
     } else if (c->output_paused && q <= CONN_OUT_LOW) {
         c->output_paused = false;
-        c->backend->resume_output(c);
+        c->s.handler->resume_output(c);
     }
 }
 
@@ -819,8 +823,8 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
 void conn_shutdown(struct conn *c)
 {
     if (c->state != CONN_OPEN) return;
-    if (c->backend && c->backend->shutdown && c->backend_data)
-        c->backend->shutdown(c);
+    if (c->s.handler && c->s.handler->shutdown && c->s.backend_data)
+        c->s.handler->shutdown(c);
     else
         conn_ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
 }
@@ -828,8 +832,8 @@ void conn_shutdown(struct conn *c)
 void conn_backend_finished(struct conn *c, uint16_t code, const char *reason)
 {
     /* The backend has let go already; do not call it back. */
-    c->backend = NULL;
-    c->backend_data = NULL;
+    c->s.handler = NULL;
+    c->s.backend_data = NULL;
     conn_ws_close(c, code, reason);
 }
 
@@ -847,7 +851,7 @@ static void on_client_close(struct conn *c, const struct ws_event *ev)
 
 static void protocol_error(struct conn *c, uint16_t code, const char *why)
 {
-    log_info(c->id, "protocol error from %s port %u: %s (closing with %u)", c->peer_addr,
+    log_info(c->s.id, "protocol error from %s port %u: %s (closing with %u)", c->peer_addr,
              c->peer_port, why, code);
     conn_ws_close(c, code, why);
 }
@@ -857,7 +861,7 @@ static void protocol_error(struct conn *c, uint16_t code, const char *why)
  * backend could not take them (len when all were used). */
 static void input_done(struct conn *c)
 {
-    if (c->backend && c->backend_data && c->backend->input_done) c->backend->input_done(c);
+    if (c->s.handler && c->s.backend_data && c->s.handler->input_done) c->s.handler->input_done(c);
 }
 
 /* Inflated bytes the backend could not take before: offered first. Returns
@@ -873,7 +877,7 @@ static bool offer_held_inflated(struct conn *c, uint8_t opcode)
                          .data = buf_head(&z->held),
                          .len = buf_len(&z->held)};
     size_t taken = 0;
-    if (c->backend->client_data(c, &d, &taken)) {
+    if (c->s.handler->client_data(c, &d, &taken)) {
         buf_free(&z->held);
         z->holding = false;
         return true;
@@ -896,7 +900,7 @@ static void inflate_failed(struct conn *c, enum compress_in_status st)
         protocol_error(c, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in a text message");
         break;
     default:
-        log_error(c->id, "out of memory inflating a message");
+        log_error(c->s.id, "out of memory inflating a message");
         conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
         break;
     }
@@ -920,9 +924,9 @@ static bool offer_inflated(struct conn *c, const struct ws_event *ev, size_t *ta
     size_t at = 0;
     for (;;) {
         size_t used, made;
-        enum compress_in_status st =
-            compress_inflate(z, ev->opcode == WS_OP_TEXT, ev->data + at, ev->len - at, ev->last,
-                             inflated, sizeof inflated, conn_session(c)->maxmsgsize, &used, &made);
+        enum compress_in_status st = compress_inflate(
+            z, ev->opcode == WS_OP_TEXT, ev->data + at, ev->len - at, ev->last, inflated,
+            sizeof inflated, conn_session_settings(c)->maxmsgsize, &used, &made);
         at += used;
         if (st >= COMPRESS_IN_TOO_BIG) {
             inflate_failed(c, st);
@@ -939,7 +943,7 @@ static bool offer_inflated(struct conn *c, const struct ws_event *ev, size_t *ta
             z->in_delivered = !end;
             c->bytes_in += made;
             size_t took = 0;
-            if (!c->backend->client_data(c, &d, &took)) {
+            if (!c->s.handler->client_data(c, &d, &took)) {
                 if (c->state != CONN_OPEN) return true;
                 if (buf_append(&z->held, inflated + took, made - took) < 0) {
                     conn_abort(c, "out of memory holding client data");
@@ -965,7 +969,7 @@ static bool offer_inflated(struct conn *c, const struct ws_event *ev, size_t *ta
 static bool offer(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
     if (ev->compressed) return offer_inflated(c, ev, taken);
-    return c->backend->client_data(c, ev, taken);
+    return c->s.handler->client_data(c, ev, taken);
 }
 
 static size_t process_input(struct conn *c, uint8_t *data, size_t len)
@@ -980,7 +984,7 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
             if (ev.last) c->msgs_in++;
             if (!ev.compressed) c->bytes_in += ev.len; /* else counted once inflated */
             c->last_activity = ev_now(c->ctx->loop);
-            if (!c->backend) break;
+            if (!c->s.handler) break;
             size_t taken = 0;
             if (offer(c, &ev, &taken) || c->state != CONN_OPEN) break;
             size_t keep_from = i - (ev.len - taken);
@@ -1030,7 +1034,7 @@ void conn_resume_input(struct conn *c)
         if (c->state == CONN_RESPONDING) update_reading(c);
         return;
     }
-    if (c->state == CONN_OPEN && c->backend) {
+    if (c->state == CONN_OPEN && c->s.handler) {
         struct ws_event ev = c->held;
         ev.data = buf_head(&c->in);
         size_t taken = 0;
@@ -1123,7 +1127,7 @@ void conn_answer_error(struct conn *c, int status, const char *why, const char *
 {
     c->keep_alive = answer_keeps(c, status);
     size_t before = buf_len(&c->out);
-    if (http_append_error_keep(&c->out, status, why, extra, conn_session(c)->headers_http,
+    if (http_append_error_keep(&c->out, status, why, extra, conn_session_settings(c)->headers_http,
                                with_body, c->keep_alive) < 0) {
         conn_abort(c, "out of memory");
         return;
@@ -1133,7 +1137,7 @@ void conn_answer_error(struct conn *c, int status, const char *why, const char *
     f.reason = why;
     f.bytes = body_bytes(&c->out, before);
     f.has = LOGF_BYTES | LOGF_DURATION;
-    log_access_with(c->id, &f, "%s port %u \"%s\"%s%s %d%s%s", c->peer_addr, c->peer_port,
+    log_access_with(c->s.id, &f, "%s port %u \"%s\"%s%s %d%s%s", c->peer_addr, c->peer_port,
                     c->request ? c->request : "-", ROUTE_NOTE(c), status, why ? " " : "",
                     why ? why : "");
     conn_send_answer(c, status);
@@ -1156,7 +1160,7 @@ static void offer_body(struct conn *c, uint8_t *data, size_t len, bool kept)
                           .len = n};
     c->body_started = true;
     size_t taken = 0;
-    bool all = c->backend->client_data(c, &ev, &taken);
+    bool all = c->s.handler->client_data(c, &ev, &taken);
     if (c->state != CONN_RESPONDING) return; /* answered, or dead */
     if (all) taken = n;
     c->body_left -= taken;
@@ -1179,8 +1183,8 @@ static void offer_body(struct conn *c, uint8_t *data, size_t len, bool kept)
 void conn_start_response(struct conn *c, const struct conn_handler *handler, void *data,
                          uint64_t body_len)
 {
-    c->backend = handler;
-    c->backend_data = data;
+    c->s.handler = handler;
+    c->s.backend_data = data;
     c->state = CONN_RESPONDING;
     c->body_left = body_len;
     c->body_started = false;
@@ -1197,8 +1201,8 @@ void conn_start_response(struct conn *c, const struct conn_handler *handler, voi
 void conn_response_done(struct conn *c, int status)
 {
     if (c->state != CONN_RESPONDING) return;
-    c->backend = NULL; /* it has let go */
-    c->backend_data = NULL;
+    c->s.handler = NULL; /* it has let go */
+    c->s.backend_data = NULL;
     if (c->body_left) { /* the rest of the body is not read: no next request can be found */
         c->keep_alive = false;
         c->have_held = false;
@@ -1210,8 +1214,8 @@ void conn_response_done(struct conn *c, int status)
 void conn_response_error(struct conn *c, int status, const char *why)
 {
     if (c->state != CONN_RESPONDING) return;
-    c->backend = NULL; /* it has let go */
-    c->backend_data = NULL;
+    c->s.handler = NULL; /* it has let go */
+    c->s.backend_data = NULL;
     c->have_held = false;
     c->http_service = false; /* closes: the body may be unread */
     conn_answer_error(c, status, why, status == 503 ? "Retry-After: 1\r\n" : NULL, true);
@@ -1220,13 +1224,13 @@ void conn_response_error(struct conn *c, int status, const char *why)
 void conn_response_cut(struct conn *c, const char *why)
 {
     if (c->state != CONN_RESPONDING) return;
-    c->backend = NULL; /* it has let go */
-    c->backend_data = NULL;
+    c->s.handler = NULL; /* it has let go */
+    c->s.backend_data = NULL;
     c->keep_alive = false;
     c->http_service = false;
     c->have_held = false;
     buf_free(&c->in);
-    log_info(c->id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port,
+    log_info(c->s.id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port,
              c->request ? c->request : "-", c->status, why);
     conn_send_answer(c, c->status); /* what is queued, then the linger drains the body */
 }
@@ -1256,7 +1260,7 @@ static void read_responding(struct conn *c)
 
 void conn_open_session(struct conn *c)
 {
-    const struct session_settings *set = conn_session(c);
+    const struct session_settings *set = conn_session_settings(c);
     c->status = 101;
     metrics_http_status(101);
     c->state = CONN_OPEN;
@@ -1270,12 +1274,12 @@ void conn_open_session(struct conn *c)
         ev_timer_start(c->ctx->loop, &c->idle);
     }
     struct log_fields f = conn_log_fields(c, "connect");
-    f.target = c->target;
-    log_access_with(c->id, &f, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s%s%s -> %s", c->peer_addr,
+    f.target = c->s.target;
+    log_access_with(c->s.id, &f, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s%s%s -> %s", c->peer_addr,
                     c->peer_port, c->via[0] ? " via " : "", c->via, c->request, ROUTE_NOTE(c),
                     c->remote_user ? " user " : "", c->remote_user ? c->remote_user : "",
                     c->client_cn[0] ? " cert CN=" : "", c->client_cn,
-                    c->target[0] ? c->target : "-");
+                    c->s.target[0] ? c->s.target : "-");
     /* Frames the client sent right behind its request (allowed by no RFC,
      * but harmless) are processed now rather than dropped. */
     buf_consume(&c->in, c->head_len);
@@ -1306,8 +1310,8 @@ bool conn_pending_request(const struct conn *c, struct http_request *req)
 void conn_backend_refused(struct conn *c, int http_status, const char *why)
 {
     if (c->state != CONN_CONNECTING) return;
-    c->backend = NULL; /* it has let go */
-    c->backend_data = NULL;
+    c->s.handler = NULL; /* it has let go */
+    c->s.backend_data = NULL;
     buf_free(&c->out); /* the queued 101 */
     conn_answer_error(c, http_status, why, NULL, true);
 }
@@ -1400,7 +1404,7 @@ static void continue_tls_handshake(struct conn *c)
         c->client_verified = tls_peer_cn(c->ssl, c->client_cn, sizeof c->client_cn);
         if (log_min_level <= LOGL_DEBUG) {
             tls_describe(c->ssl, detail, sizeof detail);
-            log_debug(c->id, "TLS %s%s%s", detail, c->client_cn[0] ? ", client " : "",
+            log_debug(c->s.id, "TLS %s%s%s", detail, c->client_cn[0] ? ", client " : "",
                       c->client_cn);
         }
         c->state = CONN_HANDSHAKE;
@@ -1557,18 +1561,18 @@ static bool input_waiting(const struct conn *c)
 static void ping_or_give_up(struct conn *c)
 {
     if (c->awaiting_pong && input_waiting(c)) {
-        arm_timer(c, conn_session(c)->pingms / 1000.0);
+        arm_timer(c, conn_session_settings(c)->pingms / 1000.0);
         return;
     }
     if (c->awaiting_pong) {
-        log_info(c->id, "%s port %u: no pong within %u ms", c->peer_addr, c->peer_port,
-                 conn_session(c)->pingms);
+        log_info(c->s.id, "%s port %u: no pong within %u ms", c->peer_addr, c->peer_port,
+                 conn_session_settings(c)->pingms);
         conn_ws_close(c, WS_CLOSE_INTERNAL, "ping timeout");
         return;
     }
     c->awaiting_pong = true;
     conn_send(c, WS_FIN | WS_OP_PING, NULL, 0);
-    arm_timer(c, conn_session(c)->pingms / 1000.0);
+    arm_timer(c, conn_session_settings(c)->pingms / 1000.0);
     conn_flush(c);
 }
 
@@ -1612,7 +1616,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     struct conn *c = container_of(w, struct conn, idle);
     if (c->state != CONN_OPEN) return;
     if (input_waiting(c)) c->last_activity = ev_now(loop);
-    ev_tstamp left = c->last_activity + conn_session(c)->idle_timeout - ev_now(loop);
+    ev_tstamp left = c->last_activity + conn_session_settings(c)->idle_timeout - ev_now(loop);
     if (left > 0.001) {
         ev_timer_set(&c->idle, left, 0.);
         ev_timer_start(loop, &c->idle);

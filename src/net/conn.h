@@ -12,6 +12,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "net/session.h"
 #include "net/sharedq.h"
 #include "proto/cidr.h"
 #include "proto/http.h"
@@ -24,7 +25,7 @@ struct compress_state;
 typedef struct ssl_st SSL;
 
 /* What a connection calls on the backend serving its WebSocket session
- * (backend/backend.h has the rest of a backend); c->backend_data is the
+ * (backend/backend.h has the rest of a backend); c->s.backend_data is the
  * backend's own. */
 struct conn_handler {
     /* A chunk of a client message (a WS_EV_DATA event). Returns true when all
@@ -73,9 +74,10 @@ enum conn_state {
 };
 
 struct conn {
+    /* First, so that a session's transport is found from it for free. */
+    struct session s;
     struct context *ctx;
     struct conn *prev, *next; /* the context's list (or graveyard when dead) */
-    uint64_t id;
     int fd;
     enum conn_state state;
     ev_io rio, wio;
@@ -107,16 +109,12 @@ struct conn {
     bool have_held;
     bool output_paused; /* backend told to stop producing */
 
-    const struct conn_handler *backend; /* set while a backend serves the session */
     /* Set by the routing callback: the route's session settings and what
      * keeps them alive (ctx->route_done(ctx, route) is called when the
      * connection is freed); until then the context's current ones apply. */
-    const struct session_settings *session;
+    const struct session_settings *settings;
     void *route;
-    const char *route_name; /* for the logs: the route's path, or NULL */
-    void *backend_data;
-    const char *subprotocol;         /* chosen by the backend, or NULL */
-    uint8_t mode;                    /* the backend's enum metric_mode (--metrics-path) */
+    const char *route_name;          /* for the logs: the route's path, or NULL */
     bool timer_fired;                /* the handshake's deadline passed (--metrics-path) */
     struct compress_state *compress; /* permessage-deflate agreed (net/compress.h), or NULL */
     uint8_t begun_b0;                /* conn_send_begin()'s frame, compressed at the commit */
@@ -148,7 +146,6 @@ struct conn {
     /* for the access log */
     char *request; /* "GET /path" */
     int status;
-    char target[128]; /* what the backend is (a pid, a host:port) */
     uint64_t msgs_in, msgs_out;
     uint64_t bytes_in, bytes_out; /* message payload bytes */
     bool close_sent, close_received;
@@ -167,7 +164,7 @@ struct conn {
 struct log_fields conn_log_fields(const struct conn *c, const char *event);
 
 /* The session settings that apply to c now. */
-const struct session_settings *conn_session(const struct conn *c);
+const struct session_settings *conn_session_settings(const struct conn *c);
 
 /* Take ownership of an accepted, non-blocking socket. counted: the address
  * whose --maxconn-per-ip slot this connection holds (released with it). */
