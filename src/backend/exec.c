@@ -17,8 +17,8 @@
 #include "backend/backend.h"
 #include "base/buf.h"
 #include "backend/cgienv.h"
-#include "net/compress.h"
 #include "net/conn.h"
+#include "net/session.h"
 #include "net/context.h"
 #include "net/resolve.h"
 #include "base/log.h"
@@ -35,11 +35,11 @@
 
 extern char **environ;
 
-#define LINE_MAX_BYTES   65536          /* a longer stdout line is sent as a fragmented message */
-#define READ_MAX_BYTES   WS_PAYLOAD_64K /* one binary message per stdout read of at most this */
-#define STDIN_BATCH      65536          /* client bytes held for stdin before the client waits */
-#define DIRECT_WRITE_MIN 16384          /* a chunk this big is written without copying */
-#define STDERR_HELD_MAX  65536          /* --passstderr bytes held behind a fragmented line */
+#define LINE_MAX_BYTES   65536            /* a longer stdout line is sent as a fragmented message */
+#define READ_MAX_BYTES   SESSION_READ_MAX /* one binary message per stdout read of at most this */
+#define STDIN_BATCH      65536            /* client bytes held for stdin before the client waits */
+#define DIRECT_WRITE_MIN 16384            /* a chunk this big is written without copying */
+#define STDERR_HELD_MAX  65536            /* --passstderr bytes held behind a fragmented line */
 
 /* The backend's state: the children still tracked (their clients may be gone). */
 struct exec_state {
@@ -49,9 +49,9 @@ struct exec_state {
 struct exec_child {
     struct backend *b;
     struct exec_child *prev, *next;
-    struct conn *conn; /* NULL once the client has gone */
-    uint64_t id;       /* connection id, for logs */
-    pid_t pid;         /* also the process group id */
+    struct session *session; /* NULL once the client has gone */
+    uint64_t id;             /* connection id, for logs */
+    pid_t pid;               /* also the process group id */
     bool binary;
     bool pty;                  /* --pty: out_fd is the terminal's master */
     int in_fd, out_fd, err_fd; /* -1 once closed */
@@ -141,15 +141,15 @@ static void flush_held_stderr(struct exec_child *ch);
 static void send_text_frame(struct exec_child *ch, uint8_t b0, const uint8_t *p, size_t n)
 {
     if (utf8_validate(UTF8_ACCEPT, p, n) == UTF8_ACCEPT) {
-        conn_send(ch->conn, b0, p, n);
+        session_send(ch->session, b0, p, n);
         return;
     }
     size_t replaced = 0;
     size_t m = utf8_sanitize(p, n, NULL, &replaced);
-    uint8_t *dst = conn_send_begin(ch->conn, b0, m);
+    uint8_t *dst = session_send_begin(ch->session, b0, m);
     if (!dst) return;
     utf8_sanitize(p, n, dst, NULL);
-    conn_send_commit(ch->conn, m);
+    session_send_commit(ch->session, m);
     if (!ch->utf8_warned) {
         ch->utf8_warned = true;
         log_warn(ch->id, "the command wrote invalid UTF-8 in text mode; replaced with U+FFFD "
@@ -160,7 +160,7 @@ static void send_text_frame(struct exec_child *ch, uint8_t b0, const uint8_t *p,
 /* One text message, or a fragment of one (fin false): the stdout lines. */
 static void send_text(struct exec_child *ch, const uint8_t *p, size_t n, bool fin)
 {
-    uint8_t b0 = (fin ? WS_FIN : 0) | (ch->fragment_open ? WS_OP_CONT : WS_OP_TEXT);
+    uint8_t b0 = (fin ? SESSION_FIN : 0) | (ch->fragment_open ? SESSION_CONT : SESSION_TEXT);
     ch->fragment_open = !fin;
     send_text_frame(ch, b0, p, n);
     if (fin) flush_held_stderr(ch); /* stderr lines that waited for this message to end */
@@ -172,7 +172,7 @@ static void emit_lines(struct exec_child *ch, bool eof)
 {
     const uint8_t *p = buf_head(&ch->line);
     size_t n = buf_len(&ch->line), used = 0;
-    while (ch->conn && used < n) { /* an empty queue has no memory: p is NULL */
+    while (ch->session && used < n) { /* an empty queue has no memory: p is NULL */
         const uint8_t *nl = memchr(p + used, '\n', n - used);
         if (!nl) break;
         size_t len = (size_t)(nl - (p + used));
@@ -181,17 +181,17 @@ static void emit_lines(struct exec_child *ch, bool eof)
         used += len + 1;
     }
     size_t rest = n - used;
-    if (ch->conn && eof) {
+    if (ch->session && eof) {
         if (rest || ch->fragment_open) send_text(ch, p + used, rest, true);
         used = n;
-    } else if (ch->conn && rest >= LINE_MAX_BYTES) {
+    } else if (ch->session && rest >= LINE_MAX_BYTES) {
         /* Keep back a split character and a '\r' that may start "\r\n". */
         size_t keep = utf8_incomplete_tail(p + used, rest);
         if (keep < rest && p[used + rest - keep - 1] == '\r') keep++;
         send_text(ch, p + used, rest - keep, false);
         used += rest - keep;
     }
-    buf_consume(&ch->line, ch->conn ? used : n);
+    buf_consume(&ch->line, ch->session ? used : n);
 }
 
 /* stdout is done (EOF, error, or given up on): send what is left. */
@@ -199,9 +199,9 @@ static void finish_stdout(struct exec_child *ch)
 {
     if (ch->out_fd < 0) return;
     close_fd(ch, &ch->out_fd, &ch->out_w);
-    if (ch->conn && !ch->binary) emit_lines(ch, true);
+    if (ch->session && !ch->binary) emit_lines(ch, true);
     buf_free(&ch->line);
-    if (ch->conn) conn_flush(ch->conn);
+    if (ch->session) session_flush(ch->session);
 }
 
 static void read_stdout(struct exec_child *ch);
@@ -219,21 +219,21 @@ static void on_stdout(struct ev_loop *loop, ev_io *w, int revents)
 static void read_stdout(struct exec_child *ch)
 {
     ssize_t n;
-    if (!ch->conn) {
+    if (!ch->session) {
         /* The client is gone: drain, so the child can still write while it ends. */
         n = read(ch->out_fd, scratch, sizeof scratch);
     } else if (ch->binary) {
-        uint8_t *space = conn_frame_space(ch->conn, READ_MAX_BYTES);
+        uint8_t *space = session_space(ch->session, READ_MAX_BYTES);
         if (!space) return;
         n = read(ch->out_fd, space, READ_MAX_BYTES);
         if (n > 0)
-            conn_frame_commit(ch->conn, WS_FIN | WS_OP_BINARY, (size_t)n);
+            session_space_commit(ch->session, SESSION_FIN | SESSION_BINARY, (size_t)n);
         else
-            conn_frame_abandon(ch->conn);
+            session_space_abandon(ch->session);
     } else {
         size_t room = LINE_MAX_BYTES - buf_len(&ch->line);
         if (buf_reserve(&ch->line, room) < 0) {
-            conn_abort(ch->conn, "out of memory reading the command's output");
+            session_abort(ch->session, "out of memory reading the command's output");
             return;
         }
         n = read(ch->out_fd, buf_tail(&ch->line), room);
@@ -243,7 +243,7 @@ static void read_stdout(struct exec_child *ch)
         }
     }
     if (n > 0) {
-        if (ch->conn) conn_flush(ch->conn);
+        if (ch->session) session_flush(ch->session);
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -265,7 +265,7 @@ static void read_stdout(struct exec_child *ch)
 static void update_stderr_reading(struct exec_child *ch)
 {
     if (ch->err_fd < 0) return;
-    bool passing = ch->b->set->pass_stderr && ch->conn;
+    bool passing = ch->b->set->pass_stderr && ch->session;
     if (passing && (ch->output_paused || buf_len(&ch->err_held) >= STDERR_HELD_MAX))
         ev_io_stop(ch->b->ctx->loop, &ch->err_w);
     else
@@ -310,10 +310,10 @@ static void flush_held_stderr(struct exec_child *ch)
     if (!buf_len(&ch->err_held)) return;
     const uint8_t *p = buf_head(&ch->err_held);
     size_t n = buf_len(&ch->err_held), at = 0;
-    while (ch->conn && at + sizeof(uint32_t) <= n) {
+    while (ch->session && at + sizeof(uint32_t) <= n) {
         uint32_t len;
         memcpy(&len, p + at, sizeof len);
-        conn_send(ch->conn, WS_FIN | WS_OP_TEXT, p + at + sizeof len, len);
+        session_send(ch->session, SESSION_FIN | SESSION_TEXT, p + at + sizeof len, len);
         at += sizeof len + len;
     }
     buf_free(&ch->err_held);
@@ -325,15 +325,15 @@ static void stderr_line(void *arg, const uint8_t *p, size_t n)
     struct exec_child *ch = arg;
     const struct backend_settings *set = ch->b->set;
     if (!set->quiet_stderr) launch_log_line(ch->id, "stderr", p, n);
-    if (!set->pass_stderr || !ch->conn) return;
+    if (!set->pass_stderr || !ch->session) return;
     struct buf msg = {0};
     if (stderr_message(set->pass_stderr, p, n, &msg) < 0) {
         log_error(ch->id, "out of memory sending a stderr line to the client; line lost");
     } else if (ch->fragment_open) {
         hold_stderr(ch, &msg); /* never inside a stdout message */
     } else {
-        conn_send(ch->conn, WS_FIN | WS_OP_TEXT, buf_head(&msg), buf_len(&msg));
-        conn_flush(ch->conn);
+        session_send(ch->session, SESSION_FIN | SESSION_TEXT, buf_head(&msg), buf_len(&msg));
+        session_flush(ch->session);
     }
     buf_free(&msg);
 }
@@ -361,7 +361,7 @@ static void flush_stdin(struct exec_child *ch)
     case 0:
         /* A client held back meanwhile is resumed from the watcher, not from
          * inside the parse loop that may be calling us. */
-        if (ch->conn && ch->conn->have_held)
+        if (ch->session && session_input_held(ch->session))
             ev_io_start(ch->b->ctx->loop, &ch->in_w);
         else
             ev_io_stop(ch->b->ctx->loop, &ch->in_w);
@@ -381,7 +381,7 @@ static void on_stdin_writable(struct ev_loop *loop, ev_io *w, int revents)
     flush_stdin(ch);
     if (buf_len(&ch->pending)) return;
     enter(ch);
-    if (ch->conn) conn_resume_input(ch->conn);
+    if (ch->session) session_resume_input(ch->session);
     leave(ch);
 }
 
@@ -443,12 +443,12 @@ static void maybe_finish(struct exec_child *ch)
      * course and what is left is an idle pipe held open by an escaped process. */
     if (ch->out_fd >= 0 && (!ch->kill_done || stdout_has_data(ch))) return;
     /* --passstderr: its last lines (a traceback) too, on the same terms. */
-    if (ch->conn && ch->b->set->pass_stderr && ch->err_fd >= 0 && !ch->kill_done) return;
+    if (ch->session && ch->b->set->pass_stderr && ch->err_fd >= 0 && !ch->kill_done) return;
     finish_stdout(ch);
-    if (ch->conn) flush_held_stderr(ch);
-    if (ch->conn) {
-        struct conn *c = ch->conn;
-        ch->conn = NULL;
+    if (ch->session) flush_held_stderr(ch);
+    if (ch->session) {
+        struct session *s = ch->session;
+        ch->session = NULL;
         char reason[32] = "";
         uint16_t code = WS_CLOSE_INTERNAL;
         if (ch->going_away) {
@@ -460,7 +460,7 @@ static void maybe_finish(struct exec_child *ch)
             snprintf(reason, sizeof reason, "exit %d", WEXITSTATUS(ch->status));
         else if (WIFSIGNALED(ch->status))
             snprintf(reason, sizeof reason, "signal %d", WTERMSIG(ch->status));
-        conn_backend_finished(c, code, reason);
+        session_finish(s, code, reason);
     }
     if (ch->terminating && !ch->kill_done && group_alive(ch)) return; /* stragglers */
     release(ch);
@@ -468,29 +468,29 @@ static void maybe_finish(struct exec_child *ch)
 
 /* Start COMMAND (or --dir's script) for c and track it. Returns 0, or -1
  * with the reason in err. */
-static int spawn(struct backend *b, struct conn *c, const struct http_request *req,
+static int spawn(struct backend *b, struct session *s, const struct http_request *req,
                  const char *path, char *const *argv, size_t script_name_len,
                  const char *remote_host, char *err, size_t errlen)
 {
     const struct backend_settings *set = b->set;
     struct context *ctx = b->ctx;
     char extensions[PMD_RESPONSE_MAX];
-    if (c->compress) pmd_format(&c->compress->params, extensions, sizeof extensions);
+    const struct session_client client = session_client(s);
     struct cgienv_input in = {
         .req = req,
-        .remote_addr = c->peer_addr,
+        .remote_addr = client.addr,
         .remote_host = remote_host,
-        .remote_port = c->peer_port,
-        .https = c->ssl != NULL,
+        .remote_port = client.port,
+        .https = client.tls,
         .passenv = (const char *const *)set->passenv,
         .npassenv = set->npassenv,
         .environ = environ,
         .unique_id = cgienv_unique_id(),
-        .remote_user = c->remote_user,
+        .remote_user = client.user,
         .script_name_len = script_name_len,
-        .ssl_client_cn = c->client_verified ? c->client_cn : NULL,
-        .subprotocol = c->s.subprotocol,
-        .extensions = c->compress ? extensions : NULL,
+        .ssl_client_cn = client.cert_cn,
+        .subprotocol = s->subprotocol,
+        .extensions = session_extensions(s, extensions, sizeof extensions),
     };
     char **envp = cgienv_build(&in);
     if (!envp) {
@@ -517,8 +517,8 @@ static int spawn(struct backend *b, struct conn *c, const struct http_request *r
     }
     pid_t pid = sp.pid;
     ch->b = b;
-    ch->conn = c;
-    ch->id = c->s.id;
+    ch->session = s;
+    ch->id = s->id;
     ch->pid = pid;
     ch->binary = set->binary;
     ch->pty = sp.pty;
@@ -539,12 +539,12 @@ static int spawn(struct backend *b, struct conn *c, const struct http_request *r
     list_push(((struct exec_state *)b->state)->children, ch);
     backend_child_started(b);
     backend_hold(b);
-    c->s.backend_data = ch;
-    snprintf(c->s.target, sizeof c->s.target, "pid %d", (int)pid);
+    s->backend_data = ch;
+    snprintf(s->target, sizeof s->target, "pid %d", (int)pid);
     if (remote_host)
-        log_info(c->s.id, "started %s as pid %d for %s", path, (int)pid, remote_host);
+        log_info(s->id, "started %s as pid %d for %s", path, (int)pid, remote_host);
     else
-        log_info(c->s.id, "started %s as pid %d", path, (int)pid);
+        log_info(s->id, "started %s as pid %d", path, (int)pid);
     return 0;
 }
 
@@ -561,7 +561,7 @@ static int spawn(struct backend *b, struct conn *c, const struct http_request *r
  * waiting_session: only client_closed can come. */
 struct exec_wait {
     struct backend *b;
-    struct conn *conn;
+    struct session *session;
     struct resolve_wait *lookup;
     size_t script_name_len;
     char script[]; /* --dir: the script found; "" for COMMAND */
@@ -581,56 +581,55 @@ static const struct conn_handler waiting_session = {.client_closed = waiting_cli
 static void on_client_name(void *arg, const char *name)
 {
     struct exec_wait *w = arg;
-    struct conn *c = w->conn;
+    struct session *s = w->session;
     struct backend *b = w->b;
     b->nchildren--;
-    log_debug(c->s.id, "reverse lookup of %s: %s", c->peer_addr, name ? name : "no name");
-    c->s.handler = &b->ops->session;
-    c->s.backend_data = NULL;
+    log_debug(s->id, "reverse lookup of %s: %s", session_client(s).addr, name ? name : "no name");
+    s->handler = &b->ops->session;
+    s->backend_data = NULL;
     char err[256] = "the request head is gone";
     struct http_request req;
     char *script_argv[2] = {w->script, NULL};
     bool dir = w->script[0] != '\0';
     bool started =
-        conn_pending_request(c, &req) &&
-        spawn(b, c, &req, dir ? w->script : b->command_path, dir ? script_argv : b->set->command,
+        session_request(s, &req) &&
+        spawn(b, s, &req, dir ? w->script : b->command_path, dir ? script_argv : b->set->command,
               w->script_name_len, name, err, sizeof err) == 0;
     free(w);
-    if (!started) c->s.handler = NULL;
-    conn_backend_ready(c);
-    if (!started && c->state == CONN_OPEN) { /* 101 then 1011, as when COMMAND cannot start */
-        log_error(c->s.id, "cannot start the command: %s", err);
-        conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
+    if (!started) s->handler = NULL;
+    session_ready(s);
+    if (!started && session_is_open(s)) { /* 101 then 1011, as when COMMAND cannot start */
+        log_error(s->id, "cannot start the command: %s", err);
+        session_close(s, WS_CLOSE_INTERNAL, "cannot start the command");
     }
 }
 
 /* Look the client up. Returns true when COMMAND must wait for the answer
  * (c then waits, holding a --maxforks slot); else *found is the cached
  * name (in name), or NULL for the address. */
-static bool look_up_client(struct backend *b, struct conn *c, const char *script,
+static bool look_up_client(struct backend *b, struct session *s, const char *script,
                            size_t script_name_len, char name[RESOLVE_NAME_MAX], const char **found)
 {
     *found = NULL;
     struct ip_addr ip;
     struct resolver *r;
     /* A unix socket peer ("unix:") has no address to look up. */
-    if (!ip_parse(c->peer_addr, strlen(c->peer_addr), &ip) || !(r = context_resolver(b->ctx)))
-        return false;
+    const char *addr = session_client(s).addr;
+    if (!ip_parse(addr, strlen(addr), &ip) || !(r = context_resolver(b->ctx))) return false;
     size_t len = strlen(script);
     struct exec_wait *w = malloc(sizeof *w + len + 1);
     if (!w) return false;
-    *w = (struct exec_wait){.b = b, .conn = c, .script_name_len = script_name_len};
+    *w = (struct exec_wait){.b = b, .session = s, .script_name_len = script_name_len};
     memcpy(w->script, script, len + 1);
     if (resolver_lookup(r, &ip, LOOKUP_TIMEOUT, name, on_client_name, w, &w->lookup) ==
         RESOLVE_PENDING) {
         b->nchildren++; /* held for the COMMAND about to start: --maxforks counts it */
-        c->s.handler = &waiting_session;
-        c->s.backend_data = w;
+        s->handler = &waiting_session;
+        s->backend_data = w;
         return true;
     }
     free(w);
-    log_debug(c->s.id, "reverse lookup of %s: %s (cached)", c->peer_addr,
-              name[0] ? name : "no name");
+    log_debug(s->id, "reverse lookup of %s: %s (cached)", addr, name[0] ? name : "no name");
     if (name[0]) *found = name;
     return false;
 }
@@ -639,6 +638,7 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
                                      const struct http_request *req,
                                      struct backend_refusal *refusal)
 {
+    struct session *s = &c->s;
     char *err = refusal->why;
     size_t errlen = sizeof refusal->why;
     refusal->http_status = 0; /* websocketd's way: accept, then close 1011 */
@@ -664,10 +664,10 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
     }
     char name[RESOLVE_NAME_MAX];
     const char *remote_host = NULL;
-    if (set->reverselookup && look_up_client(b, c, b->script_root ? script.file : "",
+    if (set->reverselookup && look_up_client(b, s, b->script_root ? script.file : "",
                                              script_name_len, name, &remote_host))
         return BACKEND_PENDING;
-    if (spawn(b, c, req, path, argv, script_name_len, remote_host, err, errlen) < 0)
+    if (spawn(b, s, req, path, argv, script_name_len, remote_host, err, errlen) < 0)
         return BACKEND_REFUSED;
     return BACKEND_READY;
 }
@@ -702,10 +702,10 @@ static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *
         }
     }
     /* websocketd: a text message is one line; binary data goes through as is. */
-    bool newline = !ch->binary && ev->last && ev->opcode == WS_OP_TEXT;
+    bool newline = !ch->binary && ev->last && ev->opcode == SESSION_TEXT;
     if (buf_append(&ch->pending, ev->data + done, ev->len - done) < 0 ||
         (newline && buf_append(&ch->pending, "\n", 1) < 0))
-        conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+        session_close(&c->s, WS_CLOSE_INTERNAL, "out of memory");
     return true;
 }
 
@@ -719,7 +719,7 @@ static void exec_client_closed(struct conn *c)
 {
     struct exec_child *ch = c->s.backend_data;
     if (!ch) return;
-    ch->conn = NULL;
+    ch->session = NULL;
     buf_free(&ch->line);
     buf_free(&ch->err_held);
     ch->fragment_open = false;
@@ -784,7 +784,7 @@ static void exec_teardown(struct backend *b)
             ev_child_stop(b->ctx->loop, &ch->cw);
             backend_child_reaped(b, status);
         }
-        ch->conn = NULL;
+        ch->session = NULL;
         child_free(ch);
     }
     free(st);

@@ -16,6 +16,7 @@
 #include "proto/base64.h"
 #include "base/buf.h"
 #include "net/conn.h"
+#include "net/session.h"
 #include "net/context.h"
 #include "proto/http.h"
 #include "base/log.h"
@@ -26,10 +27,10 @@
 #include "base/util.h"
 #include "proto/ws.h"
 
-#define READ_MAX          WS_PAYLOAD_64K /* one binary message per backend read of at most this */
-#define BASE64_READ_MAX   49149          /* encodes to at most 65532 characters */
-#define DRAIN_TIMEOUT     5.0            /* seconds a backend gets to close after the client went */
-#define TOKEN_CHECK_EVERY 1.0            /* seconds between looks at the token file */
+#define READ_MAX          SESSION_READ_MAX /* one binary message per backend read of at most this */
+#define BASE64_READ_MAX   49149            /* encodes to at most 65532 characters */
+#define DRAIN_TIMEOUT     5.0 /* seconds a backend gets to close after the client went */
+#define TOKEN_CHECK_EVERY 1.0 /* seconds between looks at the token file */
 #define TLS_READS_PER_WAKE                                                                         \
     16                         /* data inside OpenSSL does not wake the fd: read on, within reason \
                                 */
@@ -56,7 +57,7 @@ enum peer_state {
 struct peer {
     struct backend *b;
     struct peer *prev, *next;
-    struct conn *conn; /* NULL once the client has gone */
+    struct session *session; /* NULL once the client has gone */
     uint64_t id;
     enum peer_state state;
     int fd;
@@ -123,20 +124,20 @@ static void leave(struct peer *p)
 }
 
 /* Let go of the connection; it must not be called by us again. */
-static struct conn *detach(struct peer *p)
+static struct session *detach(struct peer *p)
 {
-    struct conn *c = p->conn;
-    p->conn = NULL;
-    if (c) c->s.backend_data = NULL;
-    return c;
+    struct session *s = p->session;
+    p->session = NULL;
+    if (s) s->backend_data = NULL;
+    return s;
 }
 
 /* The backend side ended or failed during the session: close the WebSocket
  * with this code once what is queued for the client has gone out. */
 static void end_session(struct peer *p, uint16_t code, const char *why)
 {
-    struct conn *c = detach(p);
-    if (c) conn_backend_finished(c, code, why);
+    struct session *s = detach(p);
+    if (s) session_finish(s, code, why);
     release(p);
 }
 
@@ -148,8 +149,8 @@ static void refuse(struct peer *p, int status, const char *why)
         snprintf(p->starting->why, sizeof p->starting->why, "%s", why);
         detach(p);
     } else {
-        struct conn *c = detach(p);
-        if (c) conn_backend_refused(c, status, why);
+        struct session *s = detach(p);
+        if (s) session_refused(s, status, why);
     }
     release(p);
 }
@@ -167,7 +168,7 @@ static void open_session(struct peer *p)
     ev_io_start(p->b->ctx->loop, &p->rio);
     /* A greeting may have been read ahead with the end of the handshake. */
     if (p->ssl && tls_has_more(p->ssl)) ev_feed_event(p->b->ctx->loop, &p->rio, EV_READ);
-    if (p->conn && !p->starting) conn_backend_ready(p->conn);
+    if (p->session && !p->starting) session_ready(p->session);
 }
 
 static void continue_handshake(struct peer *p)
@@ -345,11 +346,11 @@ static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t 
     struct peer *p = c->s.backend_data;
     *taken = ev->len;
     if (p->base64) {
-        if (ev->opcode != WS_OP_TEXT) {
+        if (ev->opcode != SESSION_TEXT) {
             end_session(p, WS_CLOSE_UNSUPPORTED, "the base64 subprotocol carries text messages");
             return true;
         }
-    } else if (ev->opcode == WS_OP_TEXT && p->b->set->binary_only) {
+    } else if (ev->opcode == SESSION_TEXT && p->b->set->binary_only) {
         end_session(p, WS_CLOSE_UNSUPPORTED, "text messages are not accepted");
         return true;
     }
@@ -425,13 +426,13 @@ static bool read_failed(struct peer *p)
 static bool read_backend(struct peer *p)
 {
     for (int round = 0; round < TLS_READS_PER_WAKE; round++) {
-        struct conn *c = p->conn;
-        if (!c || p->output_paused) return true;
-        if (!p->ssl && !p->base64 && conn_can_splice(c)) {
+        struct session *s = p->session;
+        if (!s || p->output_paused) return true;
+        if (!p->ssl && !p->base64 && session_can_splice(s)) {
             /* Straight from socket to socket: the bytes are not copied to us. */
-            ssize_t r = conn_splice_message(c, p->fd, READ_MAX);
+            ssize_t r = session_splice(s, p->fd, READ_MAX);
             if (r > 0) {
-                conn_flush(c);
+                session_flush(s);
                 return true;
             }
             if (r == 0) {
@@ -439,14 +440,14 @@ static bool read_backend(struct peer *p)
                 return false;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-            if (c->state == CONN_DEAD) return true; /* it released us */
+            if (!p->session) return true; /* the session failed and released us */
             if (errno != ENOTSUP) {
                 p->last_errno = errno;
                 return read_failed(p);
             }
         }
         size_t max = p->base64 ? BASE64_READ_MAX : READ_MAX;
-        uint8_t *space = p->base64 ? scratch : conn_frame_space(c, max);
+        uint8_t *space = p->base64 ? scratch : session_space(s, max);
         if (!space) return true; /* the connection failed; it released us */
         size_t n = 0;
         enum tls_status st;
@@ -469,19 +470,20 @@ static bool read_backend(struct peer *p)
         switch (st) {
         case TLS_DONE:
             if (p->base64) {
-                uint8_t *dst = conn_send_begin(c, WS_FIN | WS_OP_TEXT, base64_encoded_len(n));
+                uint8_t *dst =
+                    session_send_begin(s, SESSION_FIN | SESSION_TEXT, base64_encoded_len(n));
                 if (!dst) return true;
                 base64_encode(space, n, (char *)dst);
-                conn_send_commit(c, base64_encoded_len(n));
+                session_send_commit(s, base64_encoded_len(n));
             } else {
-                conn_frame_commit(c, WS_FIN | WS_OP_BINARY, n);
+                session_space_commit(s, SESSION_FIN | SESSION_BINARY, n);
             }
-            conn_flush(c);
+            session_flush(s);
             if (!p->ssl || !tls_has_more(p->ssl)) return true;
             continue;
-        case TLS_WANT_READ: conn_frame_abandon(c); return true;
+        case TLS_WANT_READ: session_space_abandon(s); return true;
         case TLS_WANT_WRITE:
-            conn_frame_abandon(c);
+            session_space_abandon(s);
             p->read_wants_write = true;
             ev_io_start(p->b->ctx->loop, &p->wio);
             return true;
@@ -548,9 +550,9 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         if (p->write_wants_read) {
             p->write_wants_read = false;
             if (p->output_paused) ev_io_stop(p->b->ctx->loop, &p->rio);
-            if (p->input_blocked && p->conn) {
+            if (p->input_blocked && p->session) {
                 p->input_blocked = false;
-                conn_resume_input(p->conn);
+                session_resume_input(p->session);
             }
         }
         if (!p->free_pending && p->state == PEER_OPEN) read_backend(p);
@@ -592,9 +594,9 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
             if (gone) backend_gone_while_writing(p);
             goto out;
         }
-        if (p->input_blocked && p->conn) {
+        if (p->input_blocked && p->session) {
             p->input_blocked = false;
-            conn_resume_input(p->conn);
+            session_resume_input(p->session);
         }
     }
 out:
@@ -651,14 +653,14 @@ static const struct target *target_by_token(struct backend *b, const struct http
 
 /* "binary" if offered, else "base64" (old noVNC), else none at all; any
  * other offer cannot be served. Returns false after filling r. */
-static bool pick_subprotocol(struct conn *c, const struct http_request *req, bool *base64,
+static bool pick_subprotocol(struct session *s, const struct http_request *req, bool *base64,
                              struct backend_refusal *r)
 {
     *base64 = false;
     if (http_header_has_token(req, "Sec-WebSocket-Protocol", "binary")) {
-        c->s.subprotocol = "binary";
+        s->subprotocol = "binary";
     } else if (http_header_has_token(req, "Sec-WebSocket-Protocol", "base64")) {
-        c->s.subprotocol = "base64";
+        s->subprotocol = "base64";
         *base64 = true;
     } else if (http_header_find(req, "Sec-WebSocket-Protocol")) {
         r->http_status = 400;
@@ -673,9 +675,10 @@ static bool pick_subprotocol(struct conn *c, const struct http_request *req, boo
 static enum backend_start proxy_start(struct backend *b, struct conn *c,
                                       const struct http_request *req, struct backend_refusal *r)
 {
+    struct session *s = &c->s;
     struct proxy_state *st = state_of(b);
     bool base64;
-    if (!pick_subprotocol(c, req, &base64, r)) return BACKEND_REFUSED;
+    if (!pick_subprotocol(s, req, &base64, r)) return BACKEND_REFUSED;
     const struct target *t = st->have_connect ? &st->connect : target_by_token(b, req, r);
     if (!t) return BACKEND_REFUSED;
     struct peer *p = calloc(1, sizeof *p);
@@ -689,8 +692,8 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
     }
     *copy = *t;
     p->b = b;
-    p->conn = c;
-    p->id = c->s.id;
+    p->session = s;
+    p->id = s->id;
     p->fd = -1;
     p->target = copy;
     p->base64 = base64;
@@ -701,8 +704,8 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
     ev_timer_start(b->ctx->loop, &p->timer);
     list_push(st->peers, p);
     backend_hold(b);
-    c->s.backend_data = p;
-    snprintf(c->s.target, sizeof c->s.target, "%.110s%s", t->name, st->tls ? " (TLS)" : "");
+    s->backend_data = p;
+    snprintf(s->target, sizeof s->target, "%.110s%s", t->name, st->tls ? " (TLS)" : "");
 
     /* Connecting may finish (or fail) at once, unix sockets especially. */
     enter(p);
@@ -710,7 +713,7 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
     p->connect_started = ev_time();
     try_connect(p);
     p->starting = NULL;
-    enum backend_start result = !p->conn                ? BACKEND_REFUSED
+    enum backend_start result = !p->session             ? BACKEND_REFUSED
                                 : p->state == PEER_OPEN ? BACKEND_READY
                                                         : BACKEND_PENDING;
     leave(p);
@@ -829,7 +832,7 @@ static void proxy_teardown(struct backend *b)
     if (!st) return;
     while (st->peers) {
         struct peer *p = st->peers;
-        if (p->conn) detach(p);
+        if (p->session) detach(p);
         p->busy = 0;
         peer_free(p);
     }

@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "net/compress.h"
 #include "net/conn.h"
+#include "net/session.h"
 #include "net/context.h"
 #include "backend/launch.h"
 #include "base/log.h"
@@ -51,7 +52,7 @@
 struct shared_client {
     struct shared_hub *hub;
     struct shared_client *prev, *next;
-    struct conn *conn;
+    struct session *session;
     uint64_t id;
     bool above;    /* queue over the high-water mark */
     bool dropping; /* --slow-client=drop: skipped until it drains */
@@ -125,9 +126,8 @@ static void deliver(struct shared_hub *h, struct batch *b, struct shared_client 
                 metrics_add(MC_SLOW_DROPPED, b->msgs);
                 continue;
             }
-            bool z = b->zblock && compress_shares_output(cl->conn->compress, &h->zset);
-            long queued =
-                conn_queue_shared(cl->conn, z ? b->zblock : b->block, b->msgs, b->payload);
+            long queued = session_queue_shared(cl->session, b->block, b->zblock, &h->zset, b->msgs,
+                                               b->payload);
             if (queued > (long)QUEUE_CAP && !cl->dropping) {
                 /* Past any burst the mark allows: too slow right now. */
                 cl->above_since = ev_now(h->b->ctx->loop) - h->b->set->slow_client_timeout;
@@ -140,31 +140,15 @@ static void deliver(struct shared_hub *h, struct batch *b, struct shared_client 
     *b = (struct batch){0};
 }
 
-/* Room for a frame of n payload bytes in *blk (a new block if there is none). */
-static bool has_room(struct sq_block *blk, size_t n)
-{
-    return !blk || blk->cap - blk->len >= WS_MAX_HEADER + n;
-}
-
-static int append_frame(struct sq_block **blk, uint8_t b0, const uint8_t *p, size_t n)
-{
-    if (!*blk) {
-        size_t cap = WS_MAX_HEADER + n > READ_MAX + 1024 ? WS_MAX_HEADER + n : READ_MAX + 1024;
-        if (!(*blk = sq_block_new(cap))) return -1;
-    }
-    uint8_t *at = (*blk)->data + (*blk)->len;
-    size_t hl = ws_frame_header(at, b0, n, NULL);
-    memcpy(at + hl, p, n);
-    (*blk)->len += hl + n;
-    return 0;
-}
+/* A batch's blocks hold a read's messages with room to spare. */
+#define BLOCK_MIN (READ_MAX + 1024)
 
 /* Append one message (a text frame, or binary) to the batch. */
-static int add_frame(struct shared_hub *h, struct batch *b, uint8_t opcode, const uint8_t *p,
+static int add_frame(struct shared_hub *h, struct batch *b, uint8_t type, const uint8_t *p,
                      size_t n)
 {
     uint8_t *repaired = NULL;
-    if (opcode == WS_OP_TEXT && utf8_validate(UTF8_ACCEPT, p, n) != UTF8_ACCEPT) {
+    if (type == SESSION_TEXT && utf8_validate(UTF8_ACCEPT, p, n) != UTF8_ACCEPT) {
         size_t m = utf8_sanitize(p, n, NULL, NULL);
         if (!(repaired = malloc(m ? m : 1))) return -1;
         utf8_sanitize(p, n, repaired, NULL);
@@ -178,16 +162,19 @@ static int add_frame(struct shared_hub *h, struct batch *b, uint8_t opcode, cons
     int rc = -1;
     const uint8_t *zp = p;
     size_t zn = n;
-    uint8_t zb0 = WS_FIN | opcode;
+    bool compressed = false;
     if (h->nzclients) {
         int r = compress_once(&h->zset, p, n, &zp, &zn);
         if (r < 0) goto out;
-        if (r > 0) zb0 |= WS_RSV1;
+        compressed = r > 0;
     }
     /* Both copies of a batch hold the same messages. */
-    if (!has_room(b->block, n) || (h->nzclients && !has_room(b->zblock, zn))) deliver(h, b, NULL);
-    if (append_frame(&b->block, WS_FIN | opcode, p, n) < 0) goto out;
-    if (h->nzclients && append_frame(&b->zblock, zb0, zp, zn) < 0) goto out;
+    if (!sq_block_has_room(b->block, n) || (h->nzclients && !sq_block_has_room(b->zblock, zn)))
+        deliver(h, b, NULL);
+    if (sq_block_add_message(&b->block, SESSION_FIN | type, false, p, n, BLOCK_MIN) < 0) goto out;
+    if (h->nzclients &&
+        sq_block_add_message(&b->zblock, SESSION_FIN | type, compressed, zp, zn, BLOCK_MIN) < 0)
+        goto out;
     b->msgs++;
     b->payload += n;
     rc = 0;
@@ -229,11 +216,11 @@ static int emit_line(struct shared_hub *h, struct batch *all, const uint8_t *p, 
         }
         deliver(h, all, NULL); /* keep the order: what came before goes first */
         struct batch one = {0};
-        if (add_frame(h, &one, WS_OP_TEXT, p + skip, n - skip) < 0) return -1;
+        if (add_frame(h, &one, SESSION_TEXT, p + skip, n - skip) < 0) return -1;
         deliver(h, &one, cl);
         return 0;
     }
-    return add_frame(h, all, WS_OP_TEXT, p, n);
+    return add_frame(h, all, SESSION_TEXT, p, n);
 }
 
 /* Complete lines of h->line become messages; at EOF the rest too. A line
@@ -274,7 +261,7 @@ static void read_stdout(struct shared_hub *h)
     if (h->binary) {
         uint8_t tmp[READ_MAX];
         n = read(h->out_fd, tmp, sizeof tmp);
-        if (n > 0) rc = add_frame(h, &all, WS_OP_BINARY, tmp, (size_t)n);
+        if (n > 0) rc = add_frame(h, &all, SESSION_BINARY, tmp, (size_t)n);
     } else {
         size_t room = SHARED_LINE_MAX - buf_len(&h->line);
         if (buf_reserve(&h->line, room) < 0) {
@@ -364,7 +351,7 @@ static void resume_writers(struct shared_hub *h)
         next = cl->next;
         if (!cl->waiting_stdin) continue;
         cl->waiting_stdin = false;
-        conn_resume_input(cl->conn);
+        session_resume_input(cl->session);
     }
 }
 
@@ -418,10 +405,10 @@ static void send_event(struct shared_hub *h, const char *what, struct shared_cli
     const struct backend_settings *set = h->b->set;
     if (!set->shared_events) return;
     char line[400];
-    const char *proto = cl->conn->s.subprotocol ? cl->conn->s.subprotocol : "";
+    const char *proto = cl->session->subprotocol ? cl->session->subprotocol : "";
     int n = strcmp(what, "open") == 0
                 ? snprintf(line, sizeof line, "!open\t%llu\t%s%s%.200s", (unsigned long long)cl->id,
-                           cl->conn->peer_addr, set->nsubprotocols ? "\t" : "", proto)
+                           session_client(cl->session).addr, set->nsubprotocols ? "\t" : "", proto)
                 : snprintf(line, sizeof line, "!close\t%llu", (unsigned long long)cl->id);
     send_line(h, NULL, (const uint8_t *)line, (size_t)n, true);
 }
@@ -439,14 +426,14 @@ static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t
     *taken = ev->len;
     if (!ev->last || buf_len(&cl->partial)) {
         if (buf_append(&cl->partial, ev->data, ev->len) < 0) {
-            conn_ws_close(c, WS_CLOSE_INTERNAL, "out of memory");
+            session_close(&c->s, WS_CLOSE_INTERNAL, "out of memory");
             return true;
         }
         if (!ev->last) return true;
     }
     uint8_t *p = buf_len(&cl->partial) ? buf_head(&cl->partial) : ev->data;
     size_t n = buf_len(&cl->partial) ? buf_len(&cl->partial) : ev->len;
-    bool text = !h->binary && (ev->opcode == WS_OP_TEXT || ev->opcode == WS_OP_CONT);
+    bool text = !h->binary && (ev->opcode == SESSION_TEXT || ev->opcode == SESSION_CONT);
     char prefix[32] = "";
     if (set->shared_prefix) {
         /* One message, one line: a client cannot forge another's prefix. */
@@ -593,9 +580,9 @@ static void detach(struct shared_hub *h, struct shared_client *cl);
 /* Stopping and COMMAND is done: what is queued goes out, then 1001. */
 static void finish_client(struct shared_hub *h, struct shared_client *cl)
 {
-    struct conn *c = cl->conn;
+    struct session *s = cl->session;
     detach(h, cl);
-    conn_backend_finished(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+    session_finish(s, WS_CLOSE_GOING_AWAY, "server shutting down");
 }
 
 static void finish_closing_clients(struct shared_hub *h)
@@ -687,10 +674,11 @@ static enum backend_start shared_start(struct backend *b, struct conn *c,
                                        const struct http_request *req,
                                        struct backend_refusal *refusal)
 {
+    struct session *s = &c->s;
     struct shared_hub *h = b->state;
     refusal->http_status = 0; /* as exec: accept, then close 1011 */
     if (h->sock && http_header_has_token(req, "Sec-WebSocket-Protocol", "binary"))
-        c->s.subprotocol = "binary"; /* what noVNC and websockify clients ask for */
+        s->subprotocol = "binary"; /* what noVNC and websockify clients ask for */
     else if (!backend_pick_subprotocol(b->set, c, req, refusal))
         return BACKEND_REFUSED;
     if (!h->running && !ev_is_active(&h->restart) &&
@@ -702,23 +690,24 @@ static enum backend_start shared_start(struct backend *b, struct conn *c,
         return BACKEND_REFUSED;
     }
     cl->hub = h;
-    cl->conn = c;
-    cl->id = c->s.id;
+    cl->session = s;
+    cl->id = s->id;
     list_push(h->clients, cl);
     h->nclients++;
     metrics_gauge(MG_SHARED_CLIENTS, 1);
-    if (c->compress && c->compress->params.server_nct) {
+    const struct compress_settings *zset = session_shared_compression(s);
+    if (zset) {
         cl->zcounted = true;
         h->nzclients++;
-        h->zset = *c->compress->set;
+        h->zset = *zset;
     }
-    c->s.backend_data = cl;
+    s->backend_data = cl;
     if (h->sock)
-        snprintf(c->s.target, sizeof c->s.target, "shared %.100s", h->target.name);
+        snprintf(s->target, sizeof s->target, "shared %.100s", h->target.name);
     else if (h->running)
-        snprintf(c->s.target, sizeof c->s.target, "shared pid %d", (int)h->pid);
+        snprintf(s->target, sizeof s->target, "shared pid %d", (int)h->pid);
     else
-        snprintf(c->s.target, sizeof c->s.target, "shared (restarting)");
+        snprintf(s->target, sizeof s->target, "shared (restarting)");
     send_event(h, "open", cl);
     return BACKEND_READY;
 }
@@ -734,7 +723,7 @@ static void shared_stop(struct backend *b);
 
 static void detach(struct shared_hub *h, struct shared_client *cl)
 {
-    cl->conn->s.backend_data = NULL;
+    cl->session->backend_data = NULL;
     unblock(h, cl);
     list_unlink(h->clients, cl);
     h->nclients--;
@@ -774,7 +763,7 @@ static void shared_pause_output(struct conn *c)
     struct shared_hub *h = cl->hub;
     if (cl->above || cl->dropping) return;
     cl->above = true;
-    cl->above_since = ev_now(c->ctx->loop);
+    cl->above_since = ev_now(h->b->ctx->loop);
     h->nblocking++;
     update_reading(h);
     arm_slow_timer(h);
@@ -812,10 +801,10 @@ static void on_slow(struct ev_loop *loop, ev_timer *w, int revents)
                      set->slow_client_timeout);
         } else {
             log_warn(cl->id, "client too slow for %.1f s (%zu bytes queued): closing with 1008",
-                     set->slow_client_timeout, conn_queued(cl->conn));
-            conn_drop_shared(cl->conn);
+                     set->slow_client_timeout, session_queued(cl->session));
+            session_drop_shared(cl->session);
             metrics_count(MC_SLOW_CLOSED);
-            conn_ws_close(cl->conn, WS_CLOSE_POLICY, "too slow");
+            session_close(cl->session, WS_CLOSE_POLICY, "too slow");
         }
     }
     update_reading(h);
@@ -898,8 +887,8 @@ static void shared_teardown(struct backend *b)
     struct context *ctx = b->ctx;
     while (h->clients) {
         struct shared_client *cl = h->clients;
-        cl->conn->s.handler = NULL;
-        cl->conn->s.backend_data = NULL;
+        cl->session->handler = NULL;
+        cl->session->backend_data = NULL;
         list_unlink(h->clients, cl);
         buf_free(&cl->partial);
         free(cl);

@@ -3,6 +3,9 @@
 #include "net/sharedq.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include "proto/ws.h"
 
 struct sq_block *sq_block_new(size_t cap)
 {
@@ -22,6 +25,23 @@ void sq_block_ref(struct sq_block *b)
 void sq_block_unref(struct sq_block *b)
 {
     if (b && --b->refs == 0) free(b);
+}
+
+bool sq_block_has_room(const struct sq_block *b, size_t n)
+{
+    return !b || b->cap - b->len >= WS_MAX_HEADER + n;
+}
+
+int sq_block_add_message(struct sq_block **b, uint8_t b0, bool compressed, const uint8_t *p,
+                         size_t n, size_t min_cap)
+{
+    if (!*b && !(*b = sq_block_new(WS_MAX_HEADER + n > min_cap ? WS_MAX_HEADER + n : min_cap)))
+        return -1;
+    uint8_t *at = (*b)->data + (*b)->len;
+    size_t hl = ws_frame_header(at, compressed ? b0 | WS_RSV1 : b0, n, NULL);
+    if (n) memcpy(at + hl, p, n);
+    (*b)->len += hl + n;
+    return 0;
 }
 
 int sq_push(struct sq *q, struct sq_block *b)

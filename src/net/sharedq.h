@@ -1,6 +1,7 @@
 /* Shared output for broadcast: a block of encoded frames is made once,
- * reference-counted, and queued to every client that gets it. Pure: no
- * I/O, no libev. */
+ * reference-counted, and queued to every client that gets it. The frames
+ * are the WebSocket ones a server sends (another transport decodes them).
+ * Pure: no I/O, no libev. */
 #ifndef WSB_SHAREDQ_H
 #define WSB_SHAREDQ_H
 
@@ -18,6 +19,17 @@ struct sq_block {
 struct sq_block *sq_block_new(size_t cap);
 void sq_block_ref(struct sq_block *b);
 void sq_block_unref(struct sq_block *b);
+
+/* Whether one more message of n payload bytes, with its frame header, fits
+ * in b (NULL: sq_block_add_message() makes a block that fits it). */
+bool sq_block_has_room(const struct sq_block *b, size_t n);
+
+/* Append one message (b0: its FIN bit and type; compressed: the payload is
+ * permessage-deflate's, RSV1 set) as a server's WebSocket frame to *b,
+ * made first when NULL, with room for at least min_cap bytes. Returns 0,
+ * or -1 when out of memory. The caller checked sq_block_has_room(). */
+int sq_block_add_message(struct sq_block **b, uint8_t b0, bool compressed, const uint8_t *p,
+                         size_t n, size_t min_cap);
 
 struct sq_node {
     struct sq_node *next;

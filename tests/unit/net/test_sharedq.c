@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "net/sharedq.h"
+#include "proto/ws.h"
 #include "../tap.h"
 
 static struct sq_block *block_of(const char *s)
@@ -89,9 +90,38 @@ static void test_drop_unstarted(void)
     sq_block_unref(z);
 }
 
+static void test_messages(void)
+{
+    struct sq_block *b = NULL;
+    ok(sq_block_has_room(b, 1 << 20), "no block yet: any message fits (one will be made)");
+    ok(sq_block_add_message(&b, WS_FIN | WS_OP_TEXT, false, (const uint8_t *)"hi", 2, 64) == 0 &&
+           b && b->cap == 64,
+       "the first message makes a block of min_cap");
+    ok(b->len == 4 && memcmp(b->data, "\x81\x02hi", 4) == 0, "a text frame, unmasked");
+    uint8_t big[300];
+    memset(big, 'x', sizeof big);
+    ok(!sq_block_has_room(b, sizeof big), "300 bytes do not fit in the 60 left");
+    ok(sq_block_has_room(b, 60 - WS_MAX_HEADER) && !sq_block_has_room(b, 61 - WS_MAX_HEADER),
+       "room counts the longest header");
+    ok(sq_block_add_message(&b, WS_FIN | WS_OP_BINARY, true, (const uint8_t *)"z", 1, 64) == 0 &&
+           b->len == 7 && memcmp(b->data + 4, "\xc2\x01z", 3) == 0,
+       "a compressed message has RSV1 set");
+    ok(sq_block_add_message(&b, WS_FIN | WS_OP_BINARY, false, NULL, 0, 64) == 0 && b->len == 9 &&
+           memcmp(b->data + 7, "\x82\x00", 2) == 0,
+       "an empty message");
+    sq_block_unref(b);
+    b = NULL;
+    ok(sq_block_add_message(&b, WS_FIN | WS_OP_BINARY, false, big, sizeof big, 64) == 0 &&
+           b->cap >= sizeof big + 4 && b->len == sizeof big + 4 &&
+           memcmp(b->data, "\x82\x7e\x01\x2c", 4) == 0 && b->data[b->len - 1] == 'x',
+       "a message larger than min_cap gets a block its size, with a 16-bit length");
+    sq_block_unref(b);
+}
+
 int main(void)
 {
     test_shared_blocks();
+    test_messages();
     test_drop_unstarted();
     return tap_finish();
 }
