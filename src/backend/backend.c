@@ -12,7 +12,6 @@
 #include "base/metrics.h"
 #include "base/rootpath.h"
 
-#include "net/conn.h"
 #include "net/context.h"
 #include "proto/handshake.h"
 
@@ -62,12 +61,12 @@ void backend_child_reaped(struct backend *b, int status)
                                              : MC_CHILD_EXIT_NONZERO);
 }
 
-bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c,
+bool backend_pick_subprotocol(const struct backend_settings *set, struct session *s,
                               const struct http_request *req, struct backend_refusal *r)
 {
     if (!set->nsubprotocols) return true;
-    c->s.subprotocol = handshake_pick_subprotocol(req, set->subprotocols, set->nsubprotocols);
-    if (c->s.subprotocol || !set->subprotocol_required) return true;
+    s->subprotocol = handshake_pick_subprotocol(req, set->subprotocols, set->nsubprotocols);
+    if (s->subprotocol || !set->subprotocol_required) return true;
     r->http_status = 400;
     int n = snprintf(r->why, sizeof r->why, "no subprotocol this endpoint speaks was offered:");
     for (size_t i = 0; i < set->nsubprotocols && n > 0 && (size_t)n < sizeof r->why; i++)

@@ -1,6 +1,6 @@
-/* What a backend (exec, proxy, shared) is: the calls its connections make
- * on it (struct conn_handler, in net/conn.h), how it starts a session, and
- * the hooks the server calls over its life. The server knows backends only
+/* What a backend (exec, proxy, shared; CGI) is: the calls its sessions
+ * make on it (struct session_handler, in net/session.h), how it starts a
+ * session, and the hooks the server calls over its life. The server knows backends only
  * through this file; backend.c holds the table of them. */
 #ifndef WSB_BACKEND_H
 #define WSB_BACKEND_H
@@ -10,15 +10,17 @@
 
 #include "backend/settings.h"
 #include "base/metrics.h"
-#include "net/conn.h"
+#include "net/session.h"
 
 struct backend;
+struct conn;
+struct conn_handler;
 struct context;
 struct http_request;
 
 enum backend_start {
     BACKEND_READY,   /* answer 101 now */
-    BACKEND_PENDING, /* the backend calls conn_backend_ready() or conn_backend_refused() */
+    BACKEND_PENDING, /* the backend calls session_ready() or session_refused() */
     BACKEND_REFUSED, /* see struct backend_refusal */
 };
 
@@ -40,12 +42,17 @@ struct backend_ops {
     /* Make b->state: resolve targets, load tokens, start a shared COMMAND.
      * Returns 0, or -1 with the reason in err. */
     int (*setup)(struct backend *b, char *err, size_t errlen);
-    /* The handshake is valid and c->s.handler is &ops->session: take the
-     * connection. The backend may pick c->subprotocol. */
-    enum backend_start (*start)(struct backend *b, struct conn *c, const struct http_request *req,
-                                struct backend_refusal *refusal);
-    /* What the connection calls from then on. */
-    struct conn_handler session;
+    /* The handshake is valid and s->handler is &ops->session: take the
+     * session. The backend may pick s->subprotocol. */
+    enum backend_start (*start)(struct backend *b, struct session *s,
+                                const struct http_request *req, struct backend_refusal *refusal);
+    /* What the session calls from then on. */
+    struct session_handler session;
+    /* Instead of start (CGI): answer a plain HTTP request on c, through
+     * conn_start_response(c, responder, ...). */
+    enum backend_start (*respond)(struct backend *b, struct conn *c, const struct http_request *req,
+                                  struct backend_refusal *refusal);
+    const struct conn_handler *responder;
     /* Optional: SIGHUP, after b->set was replaced (targets, tokens). */
     void (*reload)(struct backend *b);
     /* Optional: a reload removed or replaced the route this backend serves:
@@ -82,10 +89,10 @@ const struct backend_ops *backend_select(const struct backend_settings *set);
 void backend_hold(struct backend *b);
 void backend_release(struct backend *b);
 
-/* --subprotocol: set c->subprotocol to the first of set's that the client
+/* --subprotocol: set s->subprotocol to the first of set's that the client
  * offers. Returns false, with r filled (400 naming ours), when there is
  * none and --subprotocol-required. */
-bool backend_pick_subprotocol(const struct backend_settings *set, struct conn *c,
+bool backend_pick_subprotocol(const struct backend_settings *set, struct session *s,
                               const struct http_request *req, struct backend_refusal *r);
 
 /* --dir, --cgidir: the script the request's path names under root (see

@@ -595,6 +595,8 @@ static struct cgi_child *spawn(struct backend *b, struct conn *c, const struct h
     return ch;
 }
 
+static const struct conn_handler cgi_responder;
+
 static enum backend_start cgi_start(struct backend *b, struct conn *c,
                                     const struct http_request *req, struct backend_refusal *r)
 {
@@ -637,7 +639,7 @@ static enum backend_start cgi_start(struct backend *b, struct conn *c,
     }
     watch_silence(ch);
     enter(ch);
-    conn_start_response(c, &cgi_backend.session, ch, (uint64_t)len);
+    conn_start_response(c, &cgi_responder, ch, (uint64_t)len);
     leave(ch);
     return BACKEND_READY;
 }
@@ -739,18 +741,19 @@ static void cgi_teardown(struct backend *b)
     b->state = NULL;
 }
 
+static const struct conn_handler cgi_responder = {
+    .client_data = cgi_client_data,
+    .client_closed = cgi_client_closed,
+    .pause_output = cgi_pause_output,
+    .resume_output = cgi_resume_output,
+};
+
 const struct backend_ops cgi_backend = {
     .mode = MM_EXEC,
     .serves = cgi_serves,
     .setup = cgi_setup,
-    .start = cgi_start,
-    .session =
-        {
-            .client_data = cgi_client_data,
-            .client_closed = cgi_client_closed,
-            .pause_output = cgi_pause_output,
-            .resume_output = cgi_resume_output,
-        },
+    .respond = cgi_start,
+    .responder = &cgi_responder,
     .kill = cgi_kill,
     .teardown = cgi_teardown,
 };

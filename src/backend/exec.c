@@ -17,7 +17,6 @@
 #include "backend/backend.h"
 #include "base/buf.h"
 #include "backend/cgienv.h"
-#include "net/conn.h"
 #include "net/session.h"
 #include "net/context.h"
 #include "net/resolve.h"
@@ -567,15 +566,15 @@ struct exec_wait {
     char script[]; /* --dir: the script found; "" for COMMAND */
 };
 
-static void waiting_client_closed(struct conn *c)
+static void waiting_client_closed(struct session *s)
 {
-    struct exec_wait *w = c->s.backend_data;
+    struct exec_wait *w = s->backend_data;
     resolver_cancel(w->lookup);
     w->b->nchildren--; /* the --maxforks slot it held */
     free(w);
 }
 
-static const struct conn_handler waiting_session = {.client_closed = waiting_client_closed};
+static const struct session_handler waiting_session = {.client_closed = waiting_client_closed};
 
 /* The name came, or the timeout: start COMMAND now. */
 static void on_client_name(void *arg, const char *name)
@@ -634,17 +633,16 @@ static bool look_up_client(struct backend *b, struct session *s, const char *scr
     return false;
 }
 
-static enum backend_start exec_start(struct backend *b, struct conn *c,
+static enum backend_start exec_start(struct backend *b, struct session *s,
                                      const struct http_request *req,
                                      struct backend_refusal *refusal)
 {
-    struct session *s = &c->s;
     char *err = refusal->why;
     size_t errlen = sizeof refusal->why;
     refusal->http_status = 0; /* websocketd's way: accept, then close 1011 */
     const struct backend_settings *set = b->set;
     /* --dir: the URL path names the script; else the one COMMAND. */
-    if (!backend_pick_subprotocol(set, c, req, refusal)) return BACKEND_REFUSED;
+    if (!backend_pick_subprotocol(set, s, req, refusal)) return BACKEND_REFUSED;
     const char *path = b->command_path;
     char *const *argv = set->command;
     struct script_match script;
@@ -676,10 +674,10 @@ static enum backend_start exec_start(struct backend *b, struct conn *c,
  * and written to stdin together (exec_input_done): many small messages cost
  * one write and one wake-up of the command, not one each. Memory stays
  * bounded: past STDIN_BATCH pending bytes the client is not read. */
-static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
+static bool exec_client_data(struct session *s, const struct session_chunk *m, size_t *taken)
 {
-    struct exec_child *ch = c->s.backend_data;
-    *taken = ev->len;
+    struct exec_child *ch = s->backend_data;
+    *taken = m->len;
     if (ch->in_fd < 0) return true; /* the command closed its stdin: nothing can be delivered */
     if (buf_len(&ch->pending) >= STDIN_BATCH) {
         flush_stdin(ch);
@@ -690,9 +688,9 @@ static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *
         }
     }
     size_t done = 0;
-    if (!buf_len(&ch->pending) && ev->len >= DIRECT_WRITE_MIN) {
+    if (!buf_len(&ch->pending) && m->len >= DIRECT_WRITE_MIN) {
         /* A big chunk goes straight to the pipe, without a copy. */
-        ssize_t n = write(ch->in_fd, ev->data, ev->len);
+        ssize_t n = write(ch->in_fd, m->data, m->len);
         if (n > 0) {
             done = (size_t)n;
         } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -702,22 +700,22 @@ static bool exec_client_data(struct conn *c, const struct ws_event *ev, size_t *
         }
     }
     /* websocketd: a text message is one line; binary data goes through as is. */
-    bool newline = !ch->binary && ev->last && ev->opcode == SESSION_TEXT;
-    if (buf_append(&ch->pending, ev->data + done, ev->len - done) < 0 ||
+    bool newline = !ch->binary && m->last && m->type == SESSION_TEXT;
+    if (buf_append(&ch->pending, m->data + done, m->len - done) < 0 ||
         (newline && buf_append(&ch->pending, "\n", 1) < 0))
-        session_close(&c->s, WS_CLOSE_INTERNAL, "out of memory");
+        session_close(s, WS_CLOSE_INTERNAL, "out of memory");
     return true;
 }
 
-static void exec_input_done(struct conn *c)
+static void exec_input_done(struct session *s)
 {
-    struct exec_child *ch = c->s.backend_data;
+    struct exec_child *ch = s->backend_data;
     if (ch) flush_stdin(ch);
 }
 
-static void exec_client_closed(struct conn *c)
+static void exec_client_closed(struct session *s)
 {
-    struct exec_child *ch = c->s.backend_data;
+    struct exec_child *ch = s->backend_data;
     if (!ch) return;
     ch->session = NULL;
     buf_free(&ch->line);
@@ -734,9 +732,9 @@ static void exec_client_closed(struct conn *c)
 
 /* Stopping: stdin closed and the close sequence, but the client stays
  * attached, so every line the command still prints reaches it before 1001. */
-static void exec_shutdown(struct conn *c)
+static void exec_shutdown(struct session *s)
 {
-    struct exec_child *ch = c->s.backend_data;
+    struct exec_child *ch = s->backend_data;
     enter(ch);
     ch->going_away = true;
     begin_termination(ch);
@@ -744,17 +742,17 @@ static void exec_shutdown(struct conn *c)
     leave(ch);
 }
 
-static void exec_pause_output(struct conn *c)
+static void exec_pause_output(struct session *s)
 {
-    struct exec_child *ch = c->s.backend_data;
+    struct exec_child *ch = s->backend_data;
     ch->output_paused = true;
     ev_io_stop(ch->b->ctx->loop, &ch->out_w);
     update_stderr_reading(ch);
 }
 
-static void exec_resume_output(struct conn *c)
+static void exec_resume_output(struct session *s)
 {
-    struct exec_child *ch = c->s.backend_data;
+    struct exec_child *ch = s->backend_data;
     ch->output_paused = false;
     if (ch->out_fd >= 0) ev_io_start(ch->b->ctx->loop, &ch->out_w);
     update_stderr_reading(ch);

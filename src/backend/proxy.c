@@ -15,7 +15,6 @@
 #include "backend/backend.h"
 #include "proto/base64.h"
 #include "base/buf.h"
-#include "net/conn.h"
 #include "net/session.h"
 #include "net/context.h"
 #include "proto/http.h"
@@ -341,20 +340,20 @@ static void backend_gone_while_writing(struct peer *p)
  * written to the backend together (proxy_input_done): many small messages
  * cost one send, not one each. A big chunk goes straight to the socket
  * without a copy. Past WRITE_BATCH pending bytes the client is not read. */
-static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
+static bool proxy_client_data(struct session *s, const struct session_chunk *m, size_t *taken)
 {
-    struct peer *p = c->s.backend_data;
-    *taken = ev->len;
+    struct peer *p = s->backend_data;
+    *taken = m->len;
     if (p->base64) {
-        if (ev->opcode != SESSION_TEXT) {
+        if (m->type != SESSION_TEXT) {
             end_session(p, WS_CLOSE_UNSUPPORTED, "the base64 subprotocol carries text messages");
             return true;
         }
-    } else if (ev->opcode == SESSION_TEXT && p->b->set->binary_only) {
+    } else if (m->type == SESSION_TEXT && p->b->set->binary_only) {
         end_session(p, WS_CLOSE_UNSUPPORTED, "text messages are not accepted");
         return true;
     }
-    size_t incoming = p->base64 ? 3 * (ev->len + 3) / 4 : ev->len;
+    size_t incoming = p->base64 ? 3 * (m->len + 3) / 4 : m->len;
     bool gone = false;
     if (buf_len(&p->pending) && buf_len(&p->pending) + incoming > WRITE_BATCH &&
         !flush_pending(p, &gone)) {
@@ -367,39 +366,39 @@ static bool proxy_client_data(struct conn *c, const struct ws_event *ev, size_t 
         return false;
     }
     if (p->base64) {
-        if (ev->first) base64_decoder_init(&p->b64);
+        if (m->first) base64_decoder_init(&p->b64);
         long n = -1;
         if (buf_reserve(&p->pending, incoming) == 0)
-            n = base64_decode(&p->b64, (const char *)ev->data, ev->len, buf_tail(&p->pending));
-        if (n < 0 || (ev->last && !base64_decode_finish(&p->b64))) {
+            n = base64_decode(&p->b64, (const char *)m->data, m->len, buf_tail(&p->pending));
+        if (n < 0 || (m->last && !base64_decode_finish(&p->b64))) {
             end_session(p, WS_CLOSE_INVALID_DATA, "invalid base64");
             return true;
         }
         buf_commit(&p->pending, (size_t)n);
         return true;
     }
-    if (!buf_len(&p->pending) && ev->len >= DIRECT_WRITE_MIN) {
+    if (!buf_len(&p->pending) && m->len >= DIRECT_WRITE_MIN) {
         size_t done = 0;
-        enum write_result r = write_all(p, ev->data, ev->len, &done);
+        enum write_result r = write_all(p, m->data, m->len, &done);
         if (r == WRITE_GONE) {
             backend_gone_while_writing(p);
             return true;
         }
         *taken = done;
-        if (done < ev->len) {
+        if (done < m->len) {
             p->input_blocked = true;
             return false;
         }
         return true;
     }
-    if (buf_append(&p->pending, ev->data, ev->len) < 0)
+    if (buf_append(&p->pending, m->data, m->len) < 0)
         end_session(p, WS_CLOSE_INTERNAL, "out of memory");
     return true;
 }
 
-static void proxy_input_done(struct conn *c)
+static void proxy_input_done(struct session *s)
 {
-    struct peer *p = c->s.backend_data;
+    struct peer *p = s->backend_data;
     if (!p || p->state != PEER_OPEN || !buf_len(&p->pending)) return;
     bool gone = false;
     flush_pending(p, &gone); /* what is left goes from on_writable */
@@ -672,10 +671,9 @@ static bool pick_subprotocol(struct session *s, const struct http_request *req, 
     return true;
 }
 
-static enum backend_start proxy_start(struct backend *b, struct conn *c,
+static enum backend_start proxy_start(struct backend *b, struct session *s,
                                       const struct http_request *req, struct backend_refusal *r)
 {
-    struct session *s = &c->s;
     struct proxy_state *st = state_of(b);
     bool base64;
     if (!pick_subprotocol(s, req, &base64, r)) return BACKEND_REFUSED;
@@ -720,9 +718,9 @@ static enum backend_start proxy_start(struct backend *b, struct conn *c,
     return result;
 }
 
-static void proxy_client_closed(struct conn *c)
+static void proxy_client_closed(struct session *s)
 {
-    struct peer *p = c->s.backend_data;
+    struct peer *p = s->backend_data;
     if (!p) return;
     enter(p);
     detach(p);
@@ -742,16 +740,16 @@ static void proxy_client_closed(struct conn *c)
     leave(p);
 }
 
-static void proxy_pause_output(struct conn *c)
+static void proxy_pause_output(struct session *s)
 {
-    struct peer *p = c->s.backend_data;
+    struct peer *p = s->backend_data;
     p->output_paused = true;
     if (!p->write_wants_read) ev_io_stop(p->b->ctx->loop, &p->rio);
 }
 
-static void proxy_resume_output(struct conn *c)
+static void proxy_resume_output(struct session *s)
 {
-    struct peer *p = c->s.backend_data;
+    struct peer *p = s->backend_data;
     p->output_paused = false;
     if (p->state != PEER_OPEN) return;
     ev_io_start(p->b->ctx->loop, &p->rio);

@@ -28,7 +28,6 @@
 #include "backend/backend.h"
 #include "base/buf.h"
 #include "net/compress.h"
-#include "net/conn.h"
 #include "net/session.h"
 #include "net/context.h"
 #include "backend/launch.h"
@@ -413,9 +412,9 @@ static void send_event(struct shared_hub *h, const char *what, struct shared_cli
     send_line(h, NULL, (const uint8_t *)line, (size_t)n, true);
 }
 
-static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t *taken)
+static bool shared_client_data(struct session *s, const struct session_chunk *m, size_t *taken)
 {
-    struct shared_client *cl = c->s.backend_data;
+    struct shared_client *cl = s->backend_data;
     struct shared_hub *h = cl->hub;
     const struct backend_settings *set = h->b->set;
     *taken = 0;
@@ -423,17 +422,17 @@ static bool shared_client_data(struct conn *c, const struct ws_event *ev, size_t
         cl->waiting_stdin = true; /* resumed once stdin drains */
         return false;
     }
-    *taken = ev->len;
-    if (!ev->last || buf_len(&cl->partial)) {
-        if (buf_append(&cl->partial, ev->data, ev->len) < 0) {
-            session_close(&c->s, WS_CLOSE_INTERNAL, "out of memory");
+    *taken = m->len;
+    if (!m->last || buf_len(&cl->partial)) {
+        if (buf_append(&cl->partial, m->data, m->len) < 0) {
+            session_close(s, WS_CLOSE_INTERNAL, "out of memory");
             return true;
         }
-        if (!ev->last) return true;
+        if (!m->last) return true;
     }
-    uint8_t *p = buf_len(&cl->partial) ? buf_head(&cl->partial) : ev->data;
-    size_t n = buf_len(&cl->partial) ? buf_len(&cl->partial) : ev->len;
-    bool text = !h->binary && (ev->opcode == SESSION_TEXT || ev->opcode == SESSION_CONT);
+    uint8_t *p = buf_len(&cl->partial) ? buf_head(&cl->partial) : m->data;
+    size_t n = buf_len(&cl->partial) ? buf_len(&cl->partial) : m->len;
+    bool text = !h->binary && (m->type == SESSION_TEXT || m->type == SESSION_CONT);
     char prefix[32] = "";
     if (set->shared_prefix) {
         /* One message, one line: a client cannot forge another's prefix. */
@@ -670,16 +669,15 @@ static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- clients ------------------------------------------------------------------------ */
 
-static enum backend_start shared_start(struct backend *b, struct conn *c,
+static enum backend_start shared_start(struct backend *b, struct session *s,
                                        const struct http_request *req,
                                        struct backend_refusal *refusal)
 {
-    struct session *s = &c->s;
     struct shared_hub *h = b->state;
     refusal->http_status = 0; /* as exec: accept, then close 1011 */
     if (h->sock && http_header_has_token(req, "Sec-WebSocket-Protocol", "binary"))
         s->subprotocol = "binary"; /* what noVNC and websockify clients ask for */
-    else if (!backend_pick_subprotocol(b->set, c, req, refusal))
+    else if (!backend_pick_subprotocol(b->set, s, req, refusal))
         return BACKEND_REFUSED;
     if (!h->running && !ev_is_active(&h->restart) &&
         start_child(h, refusal->why, sizeof refusal->why) < 0)
@@ -738,9 +736,9 @@ static void detach(struct shared_hub *h, struct shared_client *cl)
     if (h->retired && !h->clients) shared_stop(h->b);
 }
 
-static void shared_client_closed(struct conn *c)
+static void shared_client_closed(struct session *s)
 {
-    struct shared_client *cl = c->s.backend_data;
+    struct shared_client *cl = s->backend_data;
     if (cl) detach(cl->hub, cl);
 }
 
@@ -757,9 +755,9 @@ static void arm_slow_timer(struct shared_hub *h)
     ev_timer_start(h->b->ctx->loop, &h->slow);
 }
 
-static void shared_pause_output(struct conn *c)
+static void shared_pause_output(struct session *s)
 {
-    struct shared_client *cl = c->s.backend_data;
+    struct shared_client *cl = s->backend_data;
     struct shared_hub *h = cl->hub;
     if (cl->above || cl->dropping) return;
     cl->above = true;
@@ -769,9 +767,9 @@ static void shared_pause_output(struct conn *c)
     arm_slow_timer(h);
 }
 
-static void shared_resume_output(struct conn *c)
+static void shared_resume_output(struct session *s)
 {
-    struct shared_client *cl = c->s.backend_data;
+    struct shared_client *cl = s->backend_data;
     struct shared_hub *h = cl->hub;
     unblock(h, cl);
     if (cl->dropping) {
@@ -811,9 +809,9 @@ static void on_slow(struct ev_loop *loop, ev_timer *w, int revents)
     arm_slow_timer(h);
 }
 
-static void shared_shutdown(struct conn *c)
+static void shared_shutdown(struct session *s)
 {
-    struct shared_client *cl = c->s.backend_data;
+    struct shared_client *cl = s->backend_data;
     struct shared_hub *h = cl->hub;
     cl->closing = true;
     if (!h->running) finish_client(h, cl);

@@ -356,7 +356,7 @@ static bool serve_cgi(const struct endpoint *ep, struct conn *c, const struct ht
     }
     c->head_len = head_len; /* kept in c->in for a next request until the answer is done */
     struct backend_refusal refusal = {0};
-    if (ep->cgi->ops->start(ep->cgi, c, req, &refusal) == BACKEND_READY) return true;
+    if (ep->cgi->ops->respond(ep->cgi, c, req, &refusal) == BACKEND_READY) return true;
     if (refusal.http_status == 404) return false; /* gone since */
     conn_answer_error(c, refusal.http_status, refusal.why, NULL, body);
     return true;
@@ -409,7 +409,7 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
     struct backend_refusal refusal = {0};
     c->s.handler = &b->ops->session;
     c->s.mode = (uint8_t)b->ops->mode;
-    enum backend_start started = b->ops->start(b, c, req, &refusal);
+    enum backend_start started = b->ops->start(b, &c->s, req, &refusal);
     if (started == BACKEND_REFUSED) {
         c->s.handler = NULL;
         c->s.backend_data = NULL;

@@ -206,10 +206,15 @@ bool conn_set_client(struct conn *c, const struct ip_addr *client, unsigned port
 /* Detach the backend; it lets go of the connection and ends its side. */
 static void release_backend(struct conn *c)
 {
-    const struct conn_handler *b = c->s.handler;
-    if (!b) return;
+    const struct session_handler *h = c->s.handler;
+    const struct conn_handler *r = c->responder;
+    if (!h && !r) return;
     c->s.handler = NULL;
-    b->client_closed(c);
+    c->responder = NULL;
+    if (h)
+        h->client_closed(&c->s);
+    else
+        r->client_closed(c);
     c->s.backend_data = NULL;
 }
 
@@ -507,14 +512,22 @@ size_t conn_queued(const struct conn *c)
  * is back under the low one. */
 static void check_output(struct conn *c)
 {
-    if (!c->s.handler) return;
+    const struct session_handler *h = c->s.handler;
+    const struct conn_handler *r = c->responder;
+    if (!h && !r) return;
     size_t q = conn_queued(c);
     if (!c->output_paused && q >= CONN_OUT_HIGH) {
         c->output_paused = true;
-        c->s.handler->pause_output(c);
+        if (h)
+            h->pause_output(&c->s);
+        else
+            r->pause_output(c);
     } else if (c->output_paused && q <= CONN_OUT_LOW) {
         c->output_paused = false;
-        c->s.handler->resume_output(c);
+        if (h)
+            h->resume_output(&c->s);
+        else
+            r->resume_output(c);
     }
 }
 
@@ -824,7 +837,7 @@ void conn_shutdown(struct conn *c)
 {
     if (c->state != CONN_OPEN) return;
     if (c->s.handler && c->s.handler->shutdown && c->s.backend_data)
-        c->s.handler->shutdown(c);
+        c->s.handler->shutdown(&c->s);
     else
         conn_ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
 }
@@ -861,7 +874,16 @@ static void protocol_error(struct conn *c, uint16_t code, const char *why)
  * backend could not take them (len when all were used). */
 static void input_done(struct conn *c)
 {
-    if (c->s.handler && c->s.backend_data && c->s.handler->input_done) c->s.handler->input_done(c);
+    if (c->s.handler && c->s.backend_data && c->s.handler->input_done)
+        c->s.handler->input_done(&c->s);
+}
+
+/* A chunk of a client message to the backend serving the session. */
+static bool hand_over(struct conn *c, const struct ws_event *ev, size_t *taken)
+{
+    const struct session_chunk m = {
+        .type = ev->opcode, .first = ev->first, .last = ev->last, .data = ev->data, .len = ev->len};
+    return c->s.handler->client_data(&c->s, &m, taken);
 }
 
 /* Inflated bytes the backend could not take before: offered first. Returns
@@ -877,7 +899,7 @@ static bool offer_held_inflated(struct conn *c, uint8_t opcode)
                          .data = buf_head(&z->held),
                          .len = buf_len(&z->held)};
     size_t taken = 0;
-    if (c->s.handler->client_data(c, &d, &taken)) {
+    if (hand_over(c, &d, &taken)) {
         buf_free(&z->held);
         z->holding = false;
         return true;
@@ -943,7 +965,7 @@ static bool offer_inflated(struct conn *c, const struct ws_event *ev, size_t *ta
             z->in_delivered = !end;
             c->bytes_in += made;
             size_t took = 0;
-            if (!c->s.handler->client_data(c, &d, &took)) {
+            if (!hand_over(c, &d, &took)) {
                 if (c->state != CONN_OPEN) return true;
                 if (buf_append(&z->held, inflated + took, made - took) < 0) {
                     conn_abort(c, "out of memory holding client data");
@@ -969,7 +991,7 @@ static bool offer_inflated(struct conn *c, const struct ws_event *ev, size_t *ta
 static bool offer(struct conn *c, const struct ws_event *ev, size_t *taken)
 {
     if (ev->compressed) return offer_inflated(c, ev, taken);
-    return c->s.handler->client_data(c, ev, taken);
+    return hand_over(c, ev, taken);
 }
 
 static size_t process_input(struct conn *c, uint8_t *data, size_t len)
@@ -1160,7 +1182,7 @@ static void offer_body(struct conn *c, uint8_t *data, size_t len, bool kept)
                           .len = n};
     c->body_started = true;
     size_t taken = 0;
-    bool all = c->s.handler->client_data(c, &ev, &taken);
+    bool all = c->responder->client_data(c, &ev, &taken);
     if (c->state != CONN_RESPONDING) return; /* answered, or dead */
     if (all) taken = n;
     c->body_left -= taken;
@@ -1183,7 +1205,7 @@ static void offer_body(struct conn *c, uint8_t *data, size_t len, bool kept)
 void conn_start_response(struct conn *c, const struct conn_handler *handler, void *data,
                          uint64_t body_len)
 {
-    c->s.handler = handler;
+    c->responder = handler;
     c->s.backend_data = data;
     c->state = CONN_RESPONDING;
     c->body_left = body_len;
@@ -1201,7 +1223,7 @@ void conn_start_response(struct conn *c, const struct conn_handler *handler, voi
 void conn_response_done(struct conn *c, int status)
 {
     if (c->state != CONN_RESPONDING) return;
-    c->s.handler = NULL; /* it has let go */
+    c->responder = NULL; /* it has let go */
     c->s.backend_data = NULL;
     if (c->body_left) { /* the rest of the body is not read: no next request can be found */
         c->keep_alive = false;
@@ -1214,7 +1236,7 @@ void conn_response_done(struct conn *c, int status)
 void conn_response_error(struct conn *c, int status, const char *why)
 {
     if (c->state != CONN_RESPONDING) return;
-    c->s.handler = NULL; /* it has let go */
+    c->responder = NULL; /* it has let go */
     c->s.backend_data = NULL;
     c->have_held = false;
     c->http_service = false; /* closes: the body may be unread */
@@ -1224,7 +1246,7 @@ void conn_response_error(struct conn *c, int status, const char *why)
 void conn_response_cut(struct conn *c, const char *why)
 {
     if (c->state != CONN_RESPONDING) return;
-    c->s.handler = NULL; /* it has let go */
+    c->responder = NULL; /* it has let go */
     c->s.backend_data = NULL;
     c->keep_alive = false;
     c->http_service = false;

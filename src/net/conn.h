@@ -24,29 +24,22 @@ struct context;
 struct compress_state;
 typedef struct ssl_st SSL;
 
-/* What a connection calls on the backend serving its WebSocket session
- * (backend/backend.h has the rest of a backend); c->s.backend_data is the
- * backend's own. */
+/* What a connection in RESPONDING calls on the backend making a plain
+ * HTTP answer (CGI; a WebSocket session's backend has a struct
+ * session_handler instead); c->s.backend_data is the backend's own. */
 struct conn_handler {
-    /* A chunk of a client message (a WS_EV_DATA event). Returns true when all
-     * of it was taken. Otherwise *taken says how much was, the connection
-     * keeps the rest and stops reading until conn_resume_input(). */
+    /* Request body bytes (as a WS_EV_DATA event: first and last set for
+     * the body's ends). Returns true when all of it was taken. Otherwise
+     * *taken says how much was: the connection keeps the rest and stops
+     * reading until conn_resume_input(). */
     bool (*client_data)(struct conn *c, const struct ws_event *ev, size_t *taken);
-    /* The client closed or was lost (also while PENDING). The backend lets go
-     * of the connection at once (it may live on to end its own side) and
-     * never calls it again. */
+    /* The client was lost before the answer's end. The backend lets go of
+     * the connection at once and never calls it again. */
     void (*client_closed)(struct conn *c);
     /* The queue towards the client passed its high-water mark: stop producing. */
     void (*pause_output)(struct conn *c);
     /* ... and drained below the low-water mark: produce again. */
     void (*resume_output)(struct conn *c);
-    /* The server is stopping: end the other side, deliver what it still
-     * sends, then call conn_backend_finished() with 1001. NULL: the
-     * connection closes with 1001 at once. */
-    void (*shutdown)(struct conn *c);
-    /* Optional: the data events of one read from the client have been
-     * handed over; write what client_data() gathered. */
-    void (*input_done)(struct conn *c);
 };
 
 /* Flow control of the queue towards the client (bytes). */
@@ -107,7 +100,8 @@ struct conn {
     struct ws_parser wp;
     struct ws_event held; /* the message chunk waiting for the backend (its bytes head `in`) */
     bool have_held;
-    bool output_paused; /* backend told to stop producing */
+    bool output_paused;                   /* backend told to stop producing */
+    const struct conn_handler *responder; /* RESPONDING: the backend making the answer */
 
     /* Set by the routing callback: the route's session settings and what
      * keeps them alive (ctx->route_done(ctx, route) is called when the
@@ -206,11 +200,9 @@ void conn_answer_error(struct conn *c, int status, const char *why, const char *
 /* A backend makes the answer to this plain HTTP request (CGI): c becomes
  * RESPONDING, served by handler (its client_data gets the body_len bytes
  * of the request body, client_closed tells of a client gone before the
- * end, pause_output/resume_output follow the queue towards the client;
- * shutdown and input_done are not used). With a body the request head is
- * released first (such a connection closes after its answer); without
- * one it stays in c->in until the answer is done. The backend queues the
- * answer in c->out and calls conn_flush(). */
+ * end, pause_output/resume_output follow the queue towards the client). With a body the request
+ * head is released first (such a connection closes after its answer); without one it stays in c->in
+ * until the answer is done. The backend queues the answer in c->out and calls conn_flush(). */
 void conn_start_response(struct conn *c, const struct conn_handler *handler, void *data,
                          uint64_t body_len);
 

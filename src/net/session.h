@@ -11,7 +11,6 @@
 #include <sys/types.h>
 
 struct compress_settings;
-struct conn_handler;
 struct http_request;
 struct sq_block;
 
@@ -19,11 +18,45 @@ enum session_transport {
     SESSION_WEBSOCKET, /* struct conn */
 };
 
+struct session;
+
+/* A chunk of a client message. */
+struct session_chunk {
+    uint8_t type;     /* SESSION_TEXT or SESSION_BINARY, for every chunk of the message */
+    bool first, last; /* the message's first chunk; its last */
+    uint8_t *data;    /* the bytes (the backend may change them in place) */
+    size_t len;
+};
+
+/* What a session calls on the backend serving it (backend/backend.h has
+ * the rest of a backend); s->backend_data is the backend's own. */
+struct session_handler {
+    /* A chunk of a client message. Returns true when all of it was taken.
+     * Otherwise *taken says how much was: the session keeps the rest and
+     * takes no more from the client until session_resume_input(). */
+    bool (*client_data)(struct session *s, const struct session_chunk *m, size_t *taken);
+    /* The client closed or was lost (also while PENDING). The backend lets
+     * go of the session at once (it may live on to end its own side) and
+     * never calls it again. */
+    void (*client_closed)(struct session *s);
+    /* The queue towards the client passed its high-water mark: stop producing. */
+    void (*pause_output)(struct session *s);
+    /* ... and drained below the low-water mark: produce again. */
+    void (*resume_output)(struct session *s);
+    /* The server is stopping: end the other side, deliver what it still
+     * sends, then session_finish() with 1001. NULL: the session closes with
+     * 1001 at once. */
+    void (*shutdown)(struct session *s);
+    /* Optional: the chunks of one read from the client have been handed
+     * over; write what client_data() gathered. */
+    void (*input_done)(struct session *s);
+};
+
 struct session {
     uint64_t id; /* the connection's number in the logs */
     /* The backend serving the session, and its own data; NULL before a
      * backend starts and after it let go. */
-    const struct conn_handler *handler;
+    const struct session_handler *handler;
     void *backend_data;
     const char *subprotocol; /* chosen by the backend, or NULL */
     uint8_t mode;            /* the backend's enum metric_mode (--metrics-path) */

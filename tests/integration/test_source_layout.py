@@ -86,3 +86,11 @@ def test_a_file_outside_the_layer_folders_is_caught(tree):
     assert r.returncode == 1
     assert "src/stray.c: every file belongs in a layer folder" in r.stdout
     assert "src/extra/: not a layer" in r.stdout
+
+
+def test_a_backend_reaching_past_its_session_into_the_connection_is_caught(tree):
+    add_line(tree / "backend" / "proxy.c", '#include "net/conn.h"')
+    r = check(tree)
+    assert r.returncode == 1
+    assert "src/backend/proxy.c:5: a backend sees its sessions through net/session.h" in r.stdout
+    assert "layers: 1 violations" in r.stdout
