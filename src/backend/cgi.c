@@ -238,7 +238,7 @@ static void send_body(struct cgi_child *ch, const uint8_t *p, size_t n)
         return;
     }
     ch->body_bytes += n;
-    c->bytes_out += n;
+    c->s.bytes_out += n;
     if (ch->framing == FRAME_LENGTH && (ch->left -= (long long)n) == 0)
         finish_answer(ch); /* all there: the client need not wait for the script to exit */
 }

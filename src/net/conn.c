@@ -238,16 +238,16 @@ static void log_end(struct conn *c, const char *why)
 {
     double secs = ev_now(c->ctx->loop) - c->started;
     const char *req = c->request ? c->request : "-";
-    if (c->close_sent || c->close_received || c->closed_by) {
+    if (c->close_sent || c->close_received || c->s.closed_by) {
         struct log_fields f = conn_log_fields(c, "disconnect");
         f.target = c->s.target;
-        f.close_code = c->close_code;
-        f.closed_by = c->closed_by ? c->closed_by : "client";
+        f.close_code = c->s.close_code;
+        f.closed_by = c->s.closed_by ? c->s.closed_by : "client";
         f.reason = why;
-        f.msgs_in = c->msgs_in;
-        f.bytes_in = c->bytes_in;
-        f.msgs_out = c->msgs_out;
-        f.bytes_out = c->bytes_out;
+        f.msgs_in = c->s.msgs_in;
+        f.bytes_in = c->s.bytes_in;
+        f.msgs_out = c->s.msgs_out;
+        f.bytes_out = c->s.bytes_out;
         f.duration = secs;
         f.has = LOGF_CLOSE | LOGF_TRAFFIC | LOGF_DURATION;
         log_access_with(
@@ -255,9 +255,9 @@ static void log_end(struct conn *c, const char *why)
             "DISCONNECT %s port %u \"%s\"%s%s -> %s code %u by %s%s%s, in %llu messages "
             "%llu bytes, out %llu messages %llu bytes, %.3f s",
             c->peer_addr, c->peer_port, req, ROUTE_NOTE(c), c->s.target[0] ? c->s.target : "-",
-            c->close_code, c->closed_by ? c->closed_by : "client", why ? ": " : "", why ? why : "",
-            (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
-            (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out, secs);
+            c->s.close_code, c->s.closed_by ? c->s.closed_by : "client", why ? ": " : "",
+            why ? why : "", (unsigned long long)c->s.msgs_in, (unsigned long long)c->s.bytes_in,
+            (unsigned long long)c->s.msgs_out, (unsigned long long)c->s.bytes_out, secs);
     } else if (c->status) {
         if (why)
             log_info(c->s.id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port, req,
@@ -273,7 +273,7 @@ static void count_end(struct conn *c, const char *why)
 {
     if (c->status == 101 &&
         (c->state == CONN_OPEN || c->state == CONN_CLOSING || c->state == CONN_LINGER)) {
-        metrics_session(c->s.mode, c->msgs_in, c->bytes_in, c->msgs_out, c->bytes_out,
+        metrics_session(c->s.mode, c->s.msgs_in, c->s.bytes_in, c->s.msgs_out, c->s.bytes_out,
                         ev_now(c->ctx->loop) - c->started);
         return;
     }
@@ -293,9 +293,9 @@ void conn_abort(struct conn *c, const char *why)
 {
     if (c->state == CONN_DEAD) return;
     struct context *ctx = c->ctx;
-    if (c->state == CONN_OPEN && !c->closed_by) {
-        c->closed_by = "client";
-        c->close_code = WS_CLOSE_ABNORMAL;
+    if (c->state == CONN_OPEN && !c->s.closed_by) {
+        c->s.closed_by = "client";
+        c->s.close_code = WS_CLOSE_ABNORMAL;
     }
     count_end(c, why);
     c->state = CONN_DEAD;
@@ -538,8 +538,8 @@ long conn_queue_shared(struct conn *c, struct sq_block *b, unsigned msgs, size_t
         conn_abort(c, "out of memory queueing a message");
         return -1;
     }
-    c->msgs_out += msgs;
-    c->bytes_out += payload;
+    c->s.msgs_out += msgs;
+    c->s.bytes_out += payload;
     c->last_activity = ev_now(c->ctx->loop);
     /* Sent from the write callback: the caller may be looping over clients. */
     if (!ev_is_active(&c->wio) && !c->tls_write_wants_read) ev_io_start(c->ctx->loop, &c->wio);
@@ -670,9 +670,9 @@ blocked:
 static void count_out(struct conn *c, uint8_t b0, size_t payload)
 {
     if ((b0 & 0x0F) < WS_OP_CLOSE) {
-        c->bytes_out += payload;
+        c->s.bytes_out += payload;
         c->last_activity = ev_now(c->ctx->loop);
-        if (b0 & WS_FIN) c->msgs_out++;
+        if (b0 & WS_FIN) c->s.msgs_out++;
     }
 }
 
@@ -758,8 +758,8 @@ ssize_t conn_splice_message(struct conn *c, int fd, size_t max)
     }
     c->piped = (size_t)n;
     c->out_before_pipe = buf_len(&c->out);
-    c->bytes_out += (size_t)n;
-    c->msgs_out++;
+    c->s.bytes_out += (size_t)n;
+    c->s.msgs_out++;
     c->last_activity = ev_now(c->ctx->loop);
     return n;
 }
@@ -808,8 +808,8 @@ void conn_ws_close(struct conn *c, uint16_t code, const char *reason)
     if (c->state != CONN_OPEN) return;
     release_backend(c);
     metrics_close_code(true, code);
-    c->close_code = code;
-    if (!c->closed_by) c->closed_by = "server";
+    c->s.close_code = code;
+    if (!c->s.closed_by) c->s.closed_by = "server";
     uint8_t payload[WS_MAX_CONTROL];
     size_t n = code == WS_CLOSE_NO_STATUS ? 0 : ws_close_payload(payload, code, reason);
     /* Held client bytes are dropped: after our close nothing more reaches the backend. */
@@ -853,7 +853,7 @@ void conn_backend_finished(struct conn *c, uint16_t code, const char *reason)
 static void on_client_close(struct conn *c, const struct ws_event *ev)
 {
     c->close_received = true;
-    c->closed_by = "client";
+    c->s.closed_by = "client";
     metrics_close_code(false, ev->close_code);
     char reason[WS_MAX_CLOSE_REASON + 1];
     memcpy(reason, ev->data, ev->len);
@@ -963,7 +963,7 @@ static bool offer_inflated(struct conn *c, const struct ws_event *ev, size_t *ta
                                  .data = inflated,
                                  .len = made};
             z->in_delivered = !end;
-            c->bytes_in += made;
+            c->s.bytes_in += made;
             size_t took = 0;
             if (!hand_over(c, &d, &took)) {
                 if (c->state != CONN_OPEN) return true;
@@ -1003,8 +1003,8 @@ static size_t process_input(struct conn *c, uint8_t *data, size_t len)
         switch (ev.kind) {
         case WS_EV_NONE: break;
         case WS_EV_DATA: {
-            if (ev.last) c->msgs_in++;
-            if (!ev.compressed) c->bytes_in += ev.len; /* else counted once inflated */
+            if (ev.last) c->s.msgs_in++;
+            if (!ev.compressed) c->s.bytes_in += ev.len; /* else counted once inflated */
             c->last_activity = ev_now(c->ctx->loop);
             if (!c->s.handler) break;
             size_t taken = 0;
@@ -1186,7 +1186,7 @@ static void offer_body(struct conn *c, uint8_t *data, size_t len, bool kept)
     if (c->state != CONN_RESPONDING) return; /* answered, or dead */
     if (all) taken = n;
     c->body_left -= taken;
-    c->bytes_in += taken;
+    c->s.bytes_in += taken;
     if (all) {
         if (kept) buf_free(&c->in);
         return;

@@ -140,11 +140,7 @@ struct conn {
     /* for the access log */
     char *request; /* "GET /path" */
     int status;
-    uint64_t msgs_in, msgs_out;
-    uint64_t bytes_in, bytes_out; /* message payload bytes */
     bool close_sent, close_received;
-    uint16_t close_code; /* the code that ended the session */
-    const char *closed_by;
 };
 
 /* Two printf arguments for "%s%s" in access lines: " route /path" when a

@@ -62,6 +62,11 @@ struct session {
     uint8_t mode;            /* the backend's enum metric_mode (--metrics-path) */
     uint8_t transport;       /* enum session_transport */
     char target[128];        /* for the access log: what the backend is (a pid, a host:port) */
+    /* For the access log and the metrics, whatever the transport. */
+    uint64_t msgs_in, msgs_out;
+    uint64_t bytes_in, bytes_out; /* message payload bytes (a plain request's body, for CGI) */
+    uint16_t close_code;          /* the code that ended the session */
+    const char *closed_by;        /* "client", "server", or NULL */
 };
 
 /* Who the client is, for a backend's environment and logs. The strings
