@@ -29,26 +29,8 @@
 #include "proto/utf8.h"
 #include "proto/ws.h"
 
+#include "fuzz_bytes.h"
 #include "fuzz_exact.h"
-
-struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-};
-
-static void put(struct bytes *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n) cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
-        if (!q) abort();
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
 
 /* What one run saw, in a form that does not depend on the chunking. */
 struct run_log {
