@@ -474,26 +474,6 @@ static void child_free(struct cgi_child *ch)
 
 /* ---- the request ------------------------------------------------------------------- */
 
-/* Content-Length of the request: its value, 0 without one, or -1 when it
- * is not one number (several that differ, or not digits). */
-static long long request_length(const struct http_request *req)
-{
-    long long len = -2;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const struct http_header *h = &req->headers[i];
-        if (!http_name_eq(h->name, h->name_len, "Content-Length")) continue;
-        if (h->value_len == 0 || h->value_len > 18) return -1;
-        long long x = 0;
-        for (size_t k = 0; k < h->value_len; k++) {
-            if (h->value[k] < '0' || h->value[k] > '9') return -1;
-            x = x * 10 + (h->value[k] - '0');
-        }
-        if (len != -2 && len != x) return -1;
-        len = x;
-    }
-    return len == -2 ? 0 : len;
-}
-
 /* Whether the body may come: 0, or the status refusing it (with why). */
 static int check_body(struct conn *c, const struct http_request *req, long long *len,
                       const char **why)
@@ -502,7 +482,7 @@ static int check_body(struct conn *c, const struct http_request *req, long long 
         *why = "a request body needs a Content-Length (chunked bodies are not taken)";
         return 411;
     }
-    *len = request_length(req);
+    *len = http_content_length(req);
     if (*len < 0) {
         *why = "unreadable Content-Length";
         return 400;

@@ -84,6 +84,8 @@ enum opt_id {
     OPT_MAXCONN_PER_IP,
     OPT_HANDSHAKE_TIMEOUT,
     OPT_IDLE_TIMEOUT,
+    OPT_FALLBACK,
+    OPT_FALLBACK_TIMEOUT,
     OPT_PINGMS,
     OPT_USER,
     OPT_GROUP,
@@ -352,6 +354,15 @@ static const struct option_spec option_table[] = {
      "Close a WebSocket with 1001 after this long without a message either way (client bytes "
      "held back by a full target count as one); 0 turns it off.",
      OPT_IDLE_TIMEOUT, MODE_ANY},
+    {"fallback", NULL, NULL,
+     "Also serve every WebSocket endpoint over plain HTTP for clients whose upgrade cannot get "
+     "through (a proxy without the Upgrade headers): a session opened with a POST, its messages "
+     "on a text/event-stream, the client's in POSTs (doc/fallback.md). Off by default.",
+     OPT_FALLBACK, MODE_ANY},
+    {"fallback-timeout", "SECONDS", "30",
+     "End a --fallback session, as a WebSocket client that vanished (1006), when no event stream "
+     "has been attached for this long.",
+     OPT_FALLBACK_TIMEOUT, MODE_ANY},
     {"pingms", "MS", "30000",
      "Ping every client this often; one that has sent nothing by the next ping, not even its "
      "pong, is closed (1011). Bytes held back unread by a full target count. 0 turns pings off.",
@@ -435,6 +446,8 @@ static enum opt_scope scope_of(int id)
     case OPT_MAXMSGSIZE:
     case OPT_PINGMS:
     case OPT_IDLE_TIMEOUT:
+    case OPT_FALLBACK:
+    case OPT_FALLBACK_TIMEOUT:
     case OPT_COMPRESS:
     case OPT_COMPRESS_MODE:
     case OPT_COMPRESS_LEVEL:
@@ -675,6 +688,7 @@ static void set_defaults(struct config *cfg)
     cfg->conn.handshake_timeout = 10.0;
     cfg->conn.keepalive_timeout = 15.0;
     cfg->session.pingms = 30000;
+    cfg->session.fallback_timeout = 30;
     cfg->session.compress = (struct compress_settings){
         .on = true, .level = 6, .window_bits = 15, .mem_level = 8, .min_size = 64};
     cfg->shutdown_timeout = 10.0;
@@ -998,6 +1012,11 @@ static bool apply_option(struct config *cfg, char **header_all, char **header_ws
     case OPT_IDLE_TIMEOUT:
         if (!parse_seconds(value, true, &cfg->session.idle_timeout))
             return bad_value(s, value, "expected seconds up to 3600 (0 turns it off)");
+        return true;
+    case OPT_FALLBACK: cfg->session.fallback = true; return true;
+    case OPT_FALLBACK_TIMEOUT:
+        if (!parse_seconds(value, false, &cfg->session.fallback_timeout))
+            return bad_value(s, value, "expected seconds, more than 0 and at most 3600");
         return true;
     case OPT_PINGMS:
         if (!parse_uint(value, 3600000, &v))
@@ -1384,6 +1403,8 @@ static bool inherit(struct config *r, const struct config *top, const bool *seen
     if (!SET(OPT_MAXMSGSIZE)) r->session.maxmsgsize = top->session.maxmsgsize;
     if (!SET(OPT_PINGMS)) r->session.pingms = top->session.pingms;
     if (!SET(OPT_IDLE_TIMEOUT)) r->session.idle_timeout = top->session.idle_timeout;
+    if (!SET(OPT_FALLBACK)) r->session.fallback = top->session.fallback;
+    if (!SET(OPT_FALLBACK_TIMEOUT)) r->session.fallback_timeout = top->session.fallback_timeout;
     struct compress_settings *z = &r->session.compress;
     const struct compress_settings *tz = &top->session.compress;
     if (!SET(OPT_COMPRESS)) z->on = tz->on;

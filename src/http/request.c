@@ -15,6 +15,7 @@
 #include "net/compress.h"
 #include "net/conn.h"
 #include "net/context.h"
+#include "net/fallback.h"
 #include "proto/handshake.h"
 #include "proto/http.h"
 #include "proto/pmd.h"
@@ -41,20 +42,7 @@ static bool answer_body(struct conn *c, const struct http_request *req, int stat
                         const char *headers, const char *body, size_t len)
 {
     conn_http_service(c);
-    char length[48];
-    int n = snprintf(length, sizeof length, "Content-Length: %zu\r\n", len);
-    const char *extra = conn_session_settings(c)->headers_http;
-    const char *connection = conn_connection_header(c, status);
-    if (http_append_status(&c->out, status) < 0 || buf_append(&c->out, length, (size_t)n) < 0 ||
-        buf_append(&c->out, headers, strlen(headers)) < 0 ||
-        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
-        buf_append(&c->out, connection, strlen(connection)) < 0 ||
-        buf_append(&c->out, "\r\n", 2) < 0 ||
-        (!method_is(req, "HEAD") && buf_append(&c->out, body, len) < 0)) {
-        conn_abort(c, "out of memory");
-        return false;
-    }
-    return true;
+    return conn_queue_answer(c, status, headers, body, len, !method_is(req, "HEAD"));
 }
 
 /* The plain HTTP side answers only these (and keeps the connection after
@@ -362,6 +350,33 @@ static bool serve_cgi(const struct endpoint *ep, struct conn *c, const struct ht
     return true;
 }
 
+/* What an upgrade and a fallback open request both pass before a backend
+ * starts: the origin rules, a backend at this path, --maxforks. Returns the
+ * backend, or NULL after answering. */
+static struct backend *admit_session(const struct endpoint *ep, struct conn *c,
+                                     const struct http_request *req)
+{
+    const char *why = NULL;
+    if (!origin_ok(ep, c, req, &why)) {
+        const struct http_header *o = http_header_find(req, "Origin");
+        log_warn(c->s.id, "%s port %u: refused origin %.*s: %s", c->peer_addr, c->peer_port,
+                 o ? (int)(o->value_len > 100 ? 100 : o->value_len) : 1, o ? o->value : "-", why);
+        conn_answer_error(c, 403, why, NULL, true);
+        return NULL;
+    }
+    struct backend *b = ep->backend;
+    if (!b) {
+        conn_answer_error(c, 404, "no WebSocket endpoint at this path", NULL, true);
+        return NULL;
+    }
+    if (at_maxforks(ep, c)) {
+        conn_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
+                          true);
+        return NULL;
+    }
+    return b;
+}
+
 static void start_websocket(const struct endpoint *ep, struct conn *c,
                             const struct http_request *req, size_t head_len)
 {
@@ -372,23 +387,8 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
         conn_answer_error(c, status, why, handshake_error_headers(status), true);
         return;
     }
-    if (!origin_ok(ep, c, req, &why)) {
-        const struct http_header *o = http_header_find(req, "Origin");
-        log_warn(c->s.id, "%s port %u: refused origin %.*s: %s", c->peer_addr, c->peer_port,
-                 o ? (int)(o->value_len > 100 ? 100 : o->value_len) : 1, o ? o->value : "-", why);
-        conn_answer_error(c, 403, why, NULL, true);
-        return;
-    }
-    struct backend *b = ep->backend;
-    if (!b) {
-        conn_answer_error(c, 404, "no WebSocket endpoint at this path", NULL, true);
-        return;
-    }
-    if (at_maxforks(ep, c)) {
-        conn_answer_error(c, 429, "too many connections, try again later", "Retry-After: 1\r\n",
-                          true);
-        return;
-    }
+    struct backend *b = admit_session(ep, c, req);
+    if (!b) return;
     const struct compress_settings *zset = &conn_session_settings(c)->compress;
     struct pmd_params pmd;
     if (zset->on &&
@@ -434,6 +434,57 @@ static void start_websocket(const struct endpoint *ep, struct conn *c,
         log_error(c->s.id, "cannot start the command: %s", refusal.why);
         conn_ws_close(c, WS_CLOSE_INTERNAL, "cannot start the command");
     }
+}
+
+/* --fallback: a request that opens a session (doc/fallback.md), through
+ * the same checks as an upgrade, the backend started as for one. */
+static void open_fallback(const struct endpoint *ep, struct conn *c, const struct http_request *req,
+                          size_t head_len)
+{
+    struct backend *b = admit_session(ep, c, req);
+    if (!b) return;
+    if (http_has_body(req)) {
+        conn_answer_error(c, 400, "the open request has no body", NULL, true);
+        return;
+    }
+    struct route_table *t = c->route;
+    t->conns++; /* the session's own hold on its route, as a connection's */
+    struct session *s = fallback_open(c, head_len, t);
+    if (!s) return;
+    struct http_request view;
+    fallback_request_view(&view, req);
+    struct backend_refusal refusal = {0};
+    s->handler = &b->ops->session;
+    s->mode = (uint8_t)b->ops->mode;
+    enum backend_start started = b->ops->start(b, s, &view, &refusal);
+    if (started == BACKEND_PENDING) return; /* the backend says when */
+    if (started == BACKEND_READY) {
+        session_ready(s);
+        return;
+    }
+    s->handler = NULL;
+    s->backend_data = NULL;
+    if (refusal.http_status) {
+        session_refused(s, refusal.http_status, refusal.why);
+        return;
+    }
+    session_ready(s);
+    log_error(s->id, "cannot start the command: %s", refusal.why);
+    session_close(s, WS_CLOSE_INTERNAL, "cannot start the command");
+}
+
+/* --fallback: an event stream or a message POST. The origin rules apply
+ * when the request carries an Origin (a same-origin GET does not). */
+static void serve_fallback(const struct endpoint *ep, struct conn *c,
+                           const struct http_request *req, enum fallback_kind kind,
+                           const char *query, size_t query_len)
+{
+    const char *why = NULL;
+    if (http_header_find(req, "Origin") && !origin_ok(ep, c, req, &why)) {
+        conn_answer_error(c, 403, why, NULL, true);
+        return;
+    }
+    fallback_serve(c, req, kind, query, query_len);
 }
 
 void request_route(void *table, struct conn *c, const struct http_request *req, size_t head_len)
@@ -497,9 +548,16 @@ void request_route(void *table, struct conn *c, const struct http_request *req, 
     c->route = t;
     c->settings = r->session;
     c->route_name = r->path;
+    enum fallback_kind fb = r->session->fallback && !handshake_is_upgrade(req)
+                                ? fallback_classify(req, query, query_len)
+                                : FALLBACK_NONE;
     if (authenticate(ep, c, req)) { /* else it answered 401 */
         if (handshake_is_upgrade(req))
             start_websocket(ep, c, req, head_len);
+        else if (fb == FALLBACK_OPEN)
+            open_fallback(ep, c, req, head_len);
+        else if (fb != FALLBACK_NONE)
+            serve_fallback(ep, c, req, fb, query, query_len);
         else if (ep->cgi && serve_cgi(ep, c, req, decoded, (size_t)dlen, head_len))
             ; /* answered */
         else if (ep->static_root)

@@ -236,28 +236,10 @@ struct log_fields conn_log_fields(const struct conn *c, const char *event)
 
 static void log_end(struct conn *c, const char *why)
 {
-    double secs = ev_now(c->ctx->loop) - c->started;
     const char *req = c->request ? c->request : "-";
     if (c->close_sent || c->close_received || c->s.closed_by) {
         struct log_fields f = conn_log_fields(c, "disconnect");
-        f.target = c->s.target;
-        f.close_code = c->s.close_code;
-        f.closed_by = c->s.closed_by ? c->s.closed_by : "client";
-        f.reason = why;
-        f.msgs_in = c->s.msgs_in;
-        f.bytes_in = c->s.bytes_in;
-        f.msgs_out = c->s.msgs_out;
-        f.bytes_out = c->s.bytes_out;
-        f.duration = secs;
-        f.has = LOGF_CLOSE | LOGF_TRAFFIC | LOGF_DURATION;
-        log_access_with(
-            c->s.id, &f,
-            "DISCONNECT %s port %u \"%s\"%s%s -> %s code %u by %s%s%s, in %llu messages "
-            "%llu bytes, out %llu messages %llu bytes, %.3f s",
-            c->peer_addr, c->peer_port, req, ROUTE_NOTE(c), c->s.target[0] ? c->s.target : "-",
-            c->s.close_code, c->s.closed_by ? c->s.closed_by : "client", why ? ": " : "",
-            why ? why : "", (unsigned long long)c->s.msgs_in, (unsigned long long)c->s.bytes_in,
-            (unsigned long long)c->s.msgs_out, (unsigned long long)c->s.bytes_out, secs);
+        session_log_disconnect(&c->s, &f, why);
     } else if (c->status) {
         if (why)
             log_info(c->s.id, "%s port %u \"%s\" %d: %s", c->peer_addr, c->peer_port, req,
@@ -529,6 +511,11 @@ static void check_output(struct conn *c)
         else
             r->resume_output(c);
     }
+}
+
+void conn_want_drained(struct conn *c)
+{
+    c->output_paused = true; /* check_output() then calls resume_output() at the low mark */
 }
 
 long conn_queue_shared(struct conn *c, struct sq_block *b, unsigned msgs, size_t payload)
@@ -1125,6 +1112,24 @@ const char *conn_connection_header(struct conn *c, int status)
     return c->keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
 }
 
+bool conn_queue_answer(struct conn *c, int status, const char *headers, const void *body,
+                       size_t len, bool with_body)
+{
+    char length[48];
+    int n = snprintf(length, sizeof length, "Content-Length: %zu\r\n", len);
+    const char *extra = conn_session_settings(c)->headers_http;
+    const char *connection = conn_connection_header(c, status);
+    if (http_append_status(&c->out, status) < 0 || buf_append(&c->out, length, (size_t)n) < 0 ||
+        buf_append(&c->out, headers, strlen(headers)) < 0 ||
+        (extra && buf_append(&c->out, extra, strlen(extra)) < 0) ||
+        buf_append(&c->out, connection, strlen(connection)) < 0 ||
+        buf_append(&c->out, "\r\n", 2) < 0 || (with_body && buf_append(&c->out, body, len) < 0)) {
+        conn_abort(c, "out of memory");
+        return false;
+    }
+    return true;
+}
+
 void conn_send_answer(struct conn *c, int status)
 {
     metrics_http_status(status);
@@ -1296,12 +1301,7 @@ void conn_open_session(struct conn *c)
         ev_timer_start(c->ctx->loop, &c->idle);
     }
     struct log_fields f = conn_log_fields(c, "connect");
-    f.target = c->s.target;
-    log_access_with(c->s.id, &f, "CONNECT %s port %u%s%s \"%s\"%s%s%s%s%s%s -> %s", c->peer_addr,
-                    c->peer_port, c->via[0] ? " via " : "", c->via, c->request, ROUTE_NOTE(c),
-                    c->remote_user ? " user " : "", c->remote_user ? c->remote_user : "",
-                    c->client_cn[0] ? " cert CN=" : "", c->client_cn,
-                    c->s.target[0] ? c->s.target : "-");
+    session_log_connect(&c->s, &f);
     /* Frames the client sent right behind its request (allowed by no RFC,
      * but harmless) are processed now rather than dropped. */
     buf_consume(&c->in, c->head_len);

@@ -183,6 +183,14 @@ void conn_http_service(struct conn *c);
  * server is not stopping. conn_send_answer() then acts on it. */
 const char *conn_connection_header(struct conn *c, int status);
 
+/* Queue a small whole answer in c->out: the status line, Content-Length,
+ * headers (lines ending in CRLF), the route's headers for plain answers,
+ * the Connection header conn_connection_header() gives, and body (len
+ * bytes) unless with_body is false (HEAD). False when out of memory (c is
+ * then aborted). */
+bool conn_queue_answer(struct conn *c, int status, const char *headers, const void *body,
+                       size_t len, bool with_body);
+
 /* Send the answer queued in c->out (status for the log); then, when its
  * Connection header said keep-alive, read the next request (one already
  * received first), else close. */
@@ -263,6 +271,11 @@ uint8_t *conn_frame_space(struct conn *c, size_t max);
 void conn_frame_commit(struct conn *c, uint8_t b0, size_t n);
 /* Nothing was read into the space after all: an empty queue holds no memory. */
 void conn_frame_abandon(struct conn *c);
+
+/* The responder's resume_output() is called once the queue is at or below
+ * the low-water mark, even if it never passed the high one (a backend that
+ * feeds the queue from a store of its own, the fallback's stream). */
+void conn_want_drained(struct conn *c);
 
 /* Write what is queued; manages pause/resume of the backend. */
 void conn_flush(struct conn *c);

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "net/conn.h"
+#include "net/fallback.h"
 #include "net/resolve.h"
 
 static void free_graveyard(struct context *ctx)
@@ -28,6 +29,7 @@ static void sweep(struct ev_loop *loop, ev_check *w, int revents)
     struct context *ctx = container_of(w, struct context, sweeper);
     if (!ctx->graveyard && !ctx->release_pending) return;
     free_graveyard(ctx);
+    fallback_sweep(ctx);
     ctx->release_pending = false;
     ctx->released(ctx);
 }
@@ -59,10 +61,12 @@ void context_stop_all(struct context *ctx)
         else if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING)
             conn_abort(c, "server shutting down");
     }
+    fallback_stop_all(ctx);
 }
 
 void context_close_all(struct context *ctx)
 {
+    fallback_close_all(ctx);
     while (ctx->conns) conn_abort(ctx->conns, "server exiting");
     free_graveyard(ctx);
 }

@@ -15,6 +15,7 @@
 #include "proto/cidr.h"
 
 struct conn;
+struct fb_table;
 struct http_request;
 struct resolver;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -40,6 +41,7 @@ struct context {
     unsigned nbackend_objs;    /* backend objects alive (a graceful stop waits for them) */
     bool release_pending;      /* one has gone since the sweeper last ran */
     struct resolver *resolver; /* reverse lookups (net/resolve.h): made on first use */
+    struct fb_table *fallback; /* --fallback's sessions (net/fallback.h): made on first use */
 
     /* A complete request head (head_len bytes at the start of c->in):
      * answer it or start a session. */

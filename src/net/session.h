@@ -12,10 +12,12 @@
 
 struct compress_settings;
 struct http_request;
+struct log_fields;
 struct sq_block;
 
 enum session_transport {
     SESSION_WEBSOCKET, /* struct conn */
+    SESSION_FALLBACK,  /* net/fallback.c: HTTP requests */
 };
 
 struct session;
@@ -168,5 +170,12 @@ struct session_client session_client(const struct session *s);
 /* The extensions agreed for the session, as a Sec-WebSocket-Extensions
  * value written into buf (size n), or NULL when none were. */
 const char *session_extensions(const struct session *s, char *buf, size_t n);
+
+/* The access log's CONNECT and DISCONNECT lines of a session, the same for
+ * every transport: f says who the client is and what it asked (peer, port,
+ * via, request, route, user, cert CN; duration for DISCONNECT), the session
+ * the rest. */
+void session_log_connect(const struct session *s, struct log_fields *f);
+void session_log_disconnect(const struct session *s, struct log_fields *f, const char *why);
 
 #endif

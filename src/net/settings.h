@@ -40,10 +40,12 @@ struct compress_settings {
 /* What a connection reads once a route is chosen (each route has its own;
  * before that, and for the global endpoint, the top level's). */
 struct session_settings {
-    uint64_t maxmsgsize; /* 0: unlimited */
-    unsigned pingms;     /* 0: no pings */
-    double idle_timeout; /* seconds without a message; 0: off */
-    char *headers_http;  /* ready "Name: value\r\n" lines for every plain HTTP answer */
+    uint64_t maxmsgsize;     /* 0: unlimited */
+    unsigned pingms;         /* 0: no pings */
+    double idle_timeout;     /* seconds without a message; 0: off */
+    bool fallback;           /* --fallback: the HTTP fallback transport too */
+    double fallback_timeout; /* --fallback-timeout: seconds a session may go without a stream */
+    char *headers_http;      /* ready "Name: value\r\n" lines for every plain HTTP answer */
     struct compress_settings compress;
 };
 

@@ -729,3 +729,21 @@ int http_append_error(struct buf *out, int status, const char *detail, const cha
 {
     return http_append_error_keep(out, status, detail, extra1, extra2, with_body, false);
 }
+
+long long http_content_length(const struct http_request *req)
+{
+    long long len = -2;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (!http_name_eq(h->name, h->name_len, "Content-Length")) continue;
+        if (h->value_len == 0 || h->value_len > 18) return -1;
+        long long x = 0;
+        for (size_t k = 0; k < h->value_len; k++) {
+            if (h->value[k] < '0' || h->value[k] > '9') return -1;
+            x = x * 10 + (h->value[k] - '0');
+        }
+        if (len != -2 && len != x) return -1;
+        len = x;
+    }
+    return len == -2 ? 0 : len;
+}

@@ -104,6 +104,10 @@ bool http_wants_keep_alive(const struct http_request *r);
  * other than 0 (an unreadable one too: the framing is unclear). */
 bool http_has_body(const struct http_request *r);
 
+/* The Content-Length of a request: its value, 0 without one, or -1 when
+ * it is not one number (several that differ, or not digits). */
+long long http_content_length(const struct http_request *r);
+
 /* Whether the connection may carry another request after an answer with
  * this status: the answer was complete and the request was understood
  * (200, 206, 301, 304, 401, 403, 404, 405, 412, 416); not after a malformed
