@@ -20,8 +20,8 @@ export function socketURL(path = './') {
  */
 export function cannotConnect(el) {
   let why = null;
-  if (typeof WebSocket !== 'function') {
-    why = 'This browser does not support WebSockets, so this page cannot talk to the server.';
+  if (typeof WebSocket !== 'function' && (typeof fetch !== 'function' || typeof EventSource !== 'function')) {
+    why = 'This browser supports neither WebSockets nor server-sent events, so this page cannot talk to the server.';
   } else if (location.protocol !== 'http:' && location.protocol !== 'https:') {
     why = 'Open this page through wsbridge (see the README for the command), not as a file.';
   }
@@ -39,7 +39,8 @@ const LABELS = { connecting: 'connecting…', open: 'connected', closing: 'closi
  * while the server is away, why the last connection ended and when the next
  * attempt comes, with a "Retry now" button. `el.dataset.state` holds the
  * library's state ('open', 'connecting', 'reconnecting', 'closing', 'closed')
- * for style sheets and tests.
+ * for style sheets and tests, and `el.dataset.transport` how the open
+ * connection goes: 'websocket', or 'fallback' (wsbridge's HTTP fallback).
  */
 export function showStatus(ws, el) {
   const retry = document.createElement('button');
@@ -61,7 +62,11 @@ export function showStatus(ws, el) {
 
   ws.addEventListener('statechange', (e) => {
     clearInterval(countdown);
-    if (e.state === 'open') everOpen = true;
+    if (e.state === 'open') {
+      everOpen = true;
+      el.dataset.transport = ws.transport; // 'websocket', or 'fallback' (HTTP, wsbridge --fallback)
+      el.title = ws.transport === 'fallback' ? 'over the HTTP fallback' : 'over a WebSocket';
+    }
     if (e.state !== 'reconnecting') render(e.state, LABELS[e.state] ?? e.state);
   });
   ws.addEventListener('close', (e) => {

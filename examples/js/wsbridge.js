@@ -63,6 +63,13 @@ export const RECONNECT_REQUESTED = 4002;
  * @typedef {object} Options
  * @property {string|string[]} [protocols] Subprotocols offered on every connection (also accepted as the second constructor argument).
  * @property {Function} [WebSocket=globalThis.WebSocket] The WebSocket constructor to use (for Node without a global one, or tests).
+ * @property {'auto'|'always'|'never'} [fallback] When to use wsbridge's HTTP fallback (`--fallback`, `FallbackSocket`):
+ *   `'auto'` tries a WebSocket first and, when an attempt fails without opening (or has not opened within
+ *   `fallbackAfter`), tries the fallback at once, then goes on with whichever opened; `'always'`; `'never'`.
+ *   Default: `'auto'` where the platform has `fetch` and `EventSource` and `options.WebSocket` is not given
+ *   (`'always'` where there is no WebSocket at all), else `'never'`.
+ * @property {number} [fallbackAfter=4000] With `fallback: 'auto'`, a WebSocket attempt not open after this many ms
+ *   is abandoned for the fallback.
  * @property {'blob'|'arraybuffer'} [binaryType] Set on every socket; left as the socket's default when not given.
  * @property {number} [minDelay=1000] Back-off before the first reconnection attempt, in ms.
  * @property {number} [maxDelay=30000] Largest back-off, in ms.
@@ -102,6 +109,7 @@ export const DEFAULTS = Object.freeze({
   overflow: 'drop-oldest',
   heartbeatTimeout: 0,
   heartbeatMessage: null,
+  fallbackAfter: 4000,
   random: Math.random,
 });
 
@@ -142,6 +150,244 @@ function checkNumber(o, name, min) {
   if (typeof v !== 'number' || Number.isNaN(v) || v < min) throw new RangeError(`options.${name} must be a number >= ${min}`);
 }
 
+/**
+ * The HTTP fallback (wsbridge's `--fallback`, doc/fallback.md) behind the
+ * interface of a `WebSocket`: `readyState`, `protocol`, `extensions`,
+ * `binaryType`, `bufferedAmount`, `onopen`/`onmessage`/`onerror`/`onclose`,
+ * `send()`, `close()`. A POST opens the session, an `EventSource` carries the
+ * server's messages (and resumes by itself with `Last-Event-ID`), and the
+ * client's go out in numbered records, one POST at a time, retried until
+ * acknowledged: a retry is never applied twice. `ReconnectingWebSocket`
+ * uses it when a WebSocket cannot get through (see its `fallback` option).
+ */
+export class FallbackSocket extends EventTarget {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSING = 2;
+  static CLOSED = 3;
+
+  #url;
+  #session = '';
+  #es = null;
+  #state = 0;
+  #protocol = '';
+  #binaryType = 'blob';
+  #outbox = []; // {seq, bytes} not yet acknowledged
+  #seq = 0;
+  #posting = false;
+  #buffered = 0;
+  #parts = null;
+  #onHide = null;
+
+  /**
+   * @param {string|URL} url The WebSocket URL (ws: or wss:) of the endpoint; http: and https: work too.
+   * @param {string|string[]} [protocols] Subprotocols offered, as for `WebSocket`.
+   */
+  constructor(url, protocols) {
+    super();
+    const u = new URL(String(url), globalThis.location?.href);
+    if (u.protocol === 'ws:') u.protocol = 'http:';
+    if (u.protocol === 'wss:') u.protocol = 'https:';
+    u.hash = '';
+    this.#url = u;
+    for (const type of ['open', 'message', 'error', 'close']) this[`on${type}`] = null;
+    const offer = protocols === undefined ? [] : [].concat(protocols);
+    const headers = { 'X-WSBridge': 'open' };
+    if (offer.length) headers['X-WSBridge-Protocol'] = offer.join(', ');
+    fetch(u.href, { method: 'POST', headers, credentials: 'same-origin', cache: 'no-store' })
+      .then(async (r) => {
+        if (!r.ok) throw new Error(`the fallback open request got ${r.status}`);
+        return r.json();
+      })
+      .then((j) => this.#stream(j), (err) => this.#fail(err));
+  }
+
+  get url() { return this.#url.href; }
+  get readyState() { return this.#state; }
+  get protocol() { return this.#protocol; }
+  get extensions() { return ''; }
+  get bufferedAmount() { return this.#buffered; }
+  get binaryType() { return this.#binaryType; }
+  set binaryType(v) { this.#binaryType = v; }
+
+  #target(extra = '') {
+    const u = new URL(this.#url);
+    u.searchParams.set('session', this.#session);
+    return u.href + extra;
+  }
+
+  #stream(j) {
+    if (this.#state === 3) return;
+    this.#session = j.session;
+    this.#protocol = j.protocol ?? '';
+    const es = new EventSource(this.#target(), { withCredentials: true });
+    this.#es = es;
+    es.onopen = () => {
+      if (this.#state !== 0) return;
+      this.#state = 1;
+      this.#fire('open', new Event('open'));
+    };
+    es.onerror = () => {
+      // EventSource retries by itself; it gives up (CLOSED) on an answer that is not a stream.
+      if (es.readyState === 2) this.#fail(new Error('the session is gone'));
+    };
+    for (const type of ['text', 'text-part', 'binary', 'binary-part']) {
+      es.addEventListener(type, (e) => this.#onEvent(type, e));
+    }
+    es.addEventListener('close', (e) => {
+      const { code, reason } = JSON.parse(e.data);
+      this.#end(code, reason, true);
+    });
+    if (typeof addEventListener === 'function') {
+      this.#onHide = () => this.#sendClose(1001, 'going away', true);
+      addEventListener('pagehide', this.#onHide);
+    }
+  }
+
+  #onEvent(type, e) {
+    const text = type.startsWith('text');
+    let piece;
+    if (text) {
+      piece = JSON.parse(e.data);
+    } else {
+      const bin = atob(e.data);
+      piece = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) piece[i] = bin.charCodeAt(i);
+    }
+    if (type.endsWith('-part')) {
+      (this.#parts ??= []).push(piece);
+      return;
+    }
+    let data = piece;
+    if (this.#parts) {
+      this.#parts.push(piece);
+      data = text ? this.#parts.join('') : new Blob(this.#parts);
+      this.#parts = null;
+    }
+    if (!text) data = this.#binaryType === 'arraybuffer' ? (data instanceof Blob ? data.arrayBuffer() : data.buffer) : new Blob([data]);
+    Promise.resolve(data).then((d) => {
+      if (this.#state === 1 || this.#state === 2) {
+        this.#fire('message', new MessageEvent('message', { data: d, lastEventId: e.lastEventId, origin: this.#url.origin }));
+      }
+    });
+  }
+
+  /** @param {string|ArrayBuffer|ArrayBufferView|Blob} data */
+  send(data) {
+    if (this.#state === 0) throw domError('InvalidStateError', 'send() before the session opened');
+    if (this.#state !== 1) return;
+    const seq = ++this.#seq;
+    const entry = { seq, type: typeof data === 'string' ? 't' : 'b', bytes: null, size: 0 };
+    if (typeof data === 'string') entry.bytes = new TextEncoder().encode(data);
+    else if (data instanceof Blob) entry.bytes = data.arrayBuffer().then((b) => new Uint8Array(b));
+    else if (ArrayBuffer.isView(data)) entry.bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    else entry.bytes = new Uint8Array(data.slice(0));
+    entry.size = data.size ?? entry.bytes.length ?? 0;
+    this.#buffered += entry.size;
+    this.#outbox.push(entry);
+    this.#post();
+  }
+
+  /** Sends a close record; the session's close event ends it. */
+  close(code = 1000, reason = '') {
+    if (this.#state >= 2) return;
+    if (this.#state === 0) {
+      this.#end(code, reason, false);
+      return;
+    }
+    this.#state = 2;
+    this.#sendClose(code, reason, false);
+  }
+
+  #sendClose(code, reason, leaving) {
+    if (!this.#session || this.#state === 3) return;
+    const entry = { seq: ++this.#seq, type: 'c', bytes: new TextEncoder().encode(`${code}${reason ? ' ' + reason : ''}`) };
+    this.#outbox.push(entry);
+    if (leaving) {
+      // The page is going: one last request that outlives it (keepalive).
+      this.#request(this.#outbox.filter((m) => !(m.bytes instanceof Promise)), true).catch(() => {});
+      return;
+    }
+    this.#post();
+  }
+
+  async #request(entries, keepalive = false) {
+    const parts = [];
+    for (const m of entries) {
+      const bytes = await m.bytes;
+      m.bytes = bytes;
+      parts.push(new TextEncoder().encode(`${m.seq} ${m.type} ${bytes.length}\n`), bytes, new Uint8Array([10]));
+    }
+    const body = new Blob(parts);
+    const r = await fetch(this.#target(), {
+      method: 'POST',
+      keepalive,
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/vnd.wsbridge.msgs', 'X-WSBridge-Session': this.#session },
+      body,
+    });
+    if (!r.ok) throw Object.assign(new Error(`a message POST got ${r.status}`), { status: r.status });
+    return (await r.json()).next;
+  }
+
+  async #post() {
+    if (this.#posting) return;
+    this.#posting = true;
+    let wait = 250;
+    while (this.#outbox.length && this.#state !== 3) {
+      const batch = [];
+      let size = 0;
+      for (const m of this.#outbox) {
+        if (batch.length && size > 48 * 1024) break;
+        batch.push(m);
+        size += m.bytes.length ?? 0;
+      }
+      try {
+        const next = await this.#request(batch);
+        while (this.#outbox.length && this.#outbox[0].seq < next) {
+          this.#buffered -= this.#outbox.shift().size ?? 0;
+        }
+        wait = 250;
+      } catch (err) {
+        if (err.status) { // refused, not lost: retrying will not help
+          this.#fail(err);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait)); // lost: the same records again
+        wait = Math.min(wait * 2, 5000);
+      }
+    }
+    this.#posting = false;
+  }
+
+  #fail(err) {
+    if (this.#state === 3) return;
+    this.#fire('error', Object.assign(new Event('error'), { error: err, message: String(err?.message ?? err) }));
+    this.#end(1006, '', false);
+  }
+
+  #end(code, reason, wasClean) {
+    if (this.#state === 3) return;
+    this.#state = 3;
+    this.#es?.close();
+    if (this.#onHide) removeEventListener('pagehide', this.#onHide);
+    this.#outbox.length = 0;
+    const ev = typeof CloseEvent === 'function' ? new CloseEvent('close', { code, reason, wasClean }) : Object.assign(new Event('close'), { code, reason, wasClean });
+    this.#fire('close', ev);
+  }
+
+  #fire(type, ev) {
+    this.dispatchEvent(ev);
+    const fn = this[`on${type}`];
+    if (typeof fn === 'function') fn.call(this, ev);
+  }
+}
+
+/** Whether this platform can use the HTTP fallback (fetch and EventSource). */
+export function fallbackAvailable() {
+  return typeof fetch === 'function' && typeof EventSource === 'function';
+}
+
 /** Keeps the on* handler properties outside the class so one loop can define them. */
 const handlers = new WeakMap();
 
@@ -178,6 +424,8 @@ export class ReconnectingWebSocket extends EventTarget {
   #closing = false;
   #forced = false;
   #timers = {};
+  #useFallback = false;
+  #switched = false;
 
   /**
    * Starts connecting at once, as `new WebSocket()` does.
@@ -206,7 +454,13 @@ export class ReconnectingWebSocket extends EventTarget {
     if (o.heartbeatInterval === undefined) o.heartbeatInterval = o.heartbeatTimeout > 0 ? o.heartbeatTimeout / 2 : 30000;
     checkNumber(o, 'heartbeatInterval', 1);
     this.#WS = o.WebSocket ?? globalThis.WebSocket;
-    if (typeof this.#WS !== 'function') throw new TypeError('no WebSocket constructor: pass options.WebSocket');
+    if (o.fallback === undefined) {
+      o.fallback = o.WebSocket || !fallbackAvailable() ? 'never' : typeof this.#WS === 'function' ? 'auto' : 'always';
+    }
+    if (!['auto', 'always', 'never'].includes(o.fallback)) throw new RangeError("options.fallback must be 'auto', 'always' or 'never'");
+    checkNumber(o, 'fallbackAfter', 0);
+    this.#useFallback = o.fallback === 'always';
+    if (typeof this.#WS !== 'function' && o.fallback !== 'always') throw new TypeError('no WebSocket constructor: pass options.WebSocket');
     this.#timerApi = o.timers ?? globalThis;
     this.#o = o;
     this.#url = url;
@@ -230,6 +484,11 @@ export class ReconnectingWebSocket extends EventTarget {
   /** Finer than `readyState`: `'connecting'`, `'open'`, `'reconnecting'` (waiting for the back-off), `'closing'` or `'closed'`. */
   get state() {
     return this.#state;
+  }
+
+  /** How the current (or last) attempt connects: `'websocket'`, or `'fallback'` (wsbridge's HTTP fallback). */
+  get transport() {
+    return this.#useFallback ? 'fallback' : 'websocket';
   }
 
   /** The URL of the current (or last) attempt. */
@@ -398,7 +657,8 @@ export class ReconnectingWebSocket extends EventTarget {
     try {
       const url = typeof this.#url === 'function' ? this.#url() : this.#url;
       this.#lastUrl = String(url);
-      ws = this.#protocols === undefined ? new this.#WS(url) : new this.#WS(url, this.#protocols);
+      const Socket = this.#useFallback ? FallbackSocket : this.#WS;
+      ws = this.#protocols === undefined ? new Socket(url) : new Socket(url, this.#protocols);
     } catch (err) {
       if (first) throw err;
       const epoch = this.#epoch;
@@ -413,14 +673,19 @@ export class ReconnectingWebSocket extends EventTarget {
     ws.onmessage = (ev) => this.#onMessage(ws, ev);
     ws.onerror = (ev) => this.#onError(ws, ev);
     ws.onclose = (ev) => this.#onClose(ws, ev);
-    if (this.#o.connectTimeout > 0) {
-      this.#timers.connect = this.#after(this.#o.connectTimeout, () => this.#abandon(ws, CONNECT_TIMEOUT, 'connect timeout', true));
+    let limit = this.#o.connectTimeout;
+    if (this.#o.fallback === 'auto' && !this.#useFallback && this.#o.fallbackAfter > 0) {
+      limit = limit > 0 ? Math.min(limit, this.#o.fallbackAfter) : this.#o.fallbackAfter;
+    }
+    if (limit > 0) {
+      this.#timers.connect = this.#after(limit, () => this.#abandon(ws, CONNECT_TIMEOUT, 'connect timeout', true));
     }
   }
 
   #onOpen(ws) {
     if (ws !== this.#ws) return;
     this.#opened = true;
+    this.#switched = false;
     this.#cancel('connect');
     if (this.#o.stableAfter > 0) {
       this.#timers.stable = this.#after(this.#o.stableAfter, () => {
@@ -517,8 +782,17 @@ export class ReconnectingWebSocket extends EventTarget {
       this.#finish(info);
       return;
     }
-    const forced = this.#forced;
+    let forced = this.#forced;
     this.#forced = false;
+    // fallback 'auto': an attempt that never opened tries the other transport;
+    // the first switch to the fallback since a connection opened comes at once.
+    if (this.#o.fallback === 'auto' && !this.#opened && !forced) {
+      this.#useFallback = !this.#useFallback;
+      if (this.#useFallback && !this.#switched) {
+        this.#switched = true;
+        forced = true;
+      }
+    }
     const { maxRetries, shouldReconnect } = this.#o;
     const epoch = this.#epoch;
     const again = forced || (this.#attempt < maxRetries && (typeof shouldReconnect !== 'function' || shouldReconnect(info) !== false));

@@ -24,16 +24,16 @@ WAIT = 20  # seconds for any page condition: generous, the conditions are what c
 # The one-line commands, exactly as examples/README.md, examples/index.html
 # and each example's README.md give them (test_readmes_give_these_commands).
 COMMANDS = {
-    "basics": "wsbridge --port=8080 --staticdir=examples examples/basics/echo.sh",
-    "chat": "wsbridge --port=8080 --staticdir=examples --shared --shared-prefix --shared-events "
+    "basics": "wsbridge --port=8080 --staticdir=examples --fallback examples/basics/echo.sh",
+    "chat": "wsbridge --port=8080 --staticdir=examples --fallback --shared --shared-prefix --shared-events "
             "examples/chat/room.py",
-    "ticker": "wsbridge --port=8080 --staticdir=examples --shared --shared-prefix --shared-events "
+    "ticker": "wsbridge --port=8080 --staticdir=examples --fallback --shared --shared-prefix --shared-events "
               "examples/ticker/ticker.py",
-    "notifications": "wsbridge --port=8080 --staticdir=examples --shared "
+    "notifications": "wsbridge --port=8080 --staticdir=examples --fallback --shared "
                      "examples/notifications/notify.sh /tmp/wsbridge-notifications.txt",
-    "counter": "wsbridge --port=8080 --staticdir=examples --shared --shared-prefix --shared-events "
+    "counter": "wsbridge --port=8080 --staticdir=examples --fallback --shared --shared-prefix --shared-events "
                "examples/counter/counter.sh",
-    "tcp": "examples/tcp/kvserver.py --port=7000 & wsbridge --port=8080 --staticdir=examples "
+    "tcp": "examples/tcp/kvserver.py --port=7000 & wsbridge --port=8080 --staticdir=examples --fallback "
            "--connect=127.0.0.1:7000; kill $!",
 }
 
@@ -205,14 +205,25 @@ def test_index_pages_list_the_examples(page, server, tmp_path, request):
     assert len(page.find_elements(By.CSS_SELECTOR, "ol a")) == 3
 
 
-def test_page_without_websocket_says_so(page, server, tmp_path, request):
-    s = serve(server, "counter", tmp_path, request)
+def test_page_without_websocket_uses_the_fallback(page, server, tmp_path, request):
+    """The README's command has --fallback: a browser without WebSocket still
+    connects, over plain HTTP, and the page says which transport it got."""
+    s = server(*wsbridge_args("basics"), "--fallback-timeout=2")
     script = page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                                   {"source": "delete window.WebSocket;"})
     try:
-        page.get(f"{s.http}/counter/")
-        until(page, lambda d: status(d)[0] == "unsupported", "the unsupported message")
-        assert "does not support WebSockets" in status(page)[1]
+        page.get(f"{s.http}/basics/send.html")
+        wait_connected(page)
+        assert page.execute_script("return typeof WebSocket") == "undefined"
+        assert page.find_element(By.ID, "status").get_attribute("data-transport") == "fallback"
+        submit(page, "msg", "hello over http")
+        wait_text(page, "log", "echo: hello over http")
+        for i in range(3):
+            submit(page, "msg", f"in order {i}")
+        wait_text(page, "log", "echo: in order 2")
+        lines = [li.text for li in page.find_elements(By.CSS_SELECTOR, "#log li")]
+        echoed = [t for t in lines if t.startswith("echo: in order")]
+        assert echoed == ["echo: in order 2", "echo: in order 1", "echo: in order 0"], lines
     finally:
         page.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
 
