@@ -259,7 +259,8 @@ static void send_head(struct cgi_child *ch, const struct cgi_head *h, const stru
     /* Only a framed answer can leave the connection to another request. */
     if (ch->framing != FRAME_CLOSE) conn_http_service(c);
     /* Whatever the script's status, a framed answer leaves the connection
-     * in a clear state (the request had no body, or it is not kept). */
+     * in a clear state (the body was all read before this head, or it is
+     * not kept). */
     const char *connection = conn_connection_header(c, 200);
     const char *extra = conn_session_settings(c)->headers_http;
     char length[48] = "";

@@ -369,7 +369,7 @@ static void reset_request(struct conn *c)
     compress_free(c->compress);
     c->compress = NULL;
     http_parser_init(&c->hp);
-    c->keep_wanted = c->http_service = c->keep_alive = false;
+    c->keep_wanted = c->http_service = c->keep_alive = c->body_unread = false;
     if (c->client_from_request) {
         if (c->counted_by_request) {
             ipcount_release(&ctx->per_ip, &c->counted_ip);
@@ -644,7 +644,7 @@ blocked:
 
     check_output(c);
     if (!pending && c->state == CONN_HTTP && c->keep_alive) {
-        next_request(c);
+        if (!c->offering_body) next_request(c); /* else offer_body() comes back here */
         return;
     }
     if (!pending && (c->state == CONN_CLOSING || c->state == CONN_HTTP)) {
@@ -1039,7 +1039,7 @@ void conn_resume_input(struct conn *c)
     if (!c->have_held) return;
     if (c->state == CONN_RESPONDING) {
         c->have_held = false;
-        offer_body(c, buf_head(&c->in), c->held.len, true);
+        offer_body(c, buf_head(&c->in), buf_len(&c->in), true);
         if (c->state == CONN_RESPONDING) update_reading(c);
         return;
     }
@@ -1102,7 +1102,7 @@ void conn_http_service(struct conn *c)
 
 static bool answer_keeps(const struct conn *c, int status)
 {
-    return c->http_service && c->keep_wanted && !c->ctx->stopping &&
+    return c->http_service && c->keep_wanted && !c->body_unread && !c->ctx->stopping &&
            c->ctx->set->keepalive_timeout > 0 && http_status_keeps_connection(status);
 }
 
@@ -1170,39 +1170,63 @@ void conn_answer_error(struct conn *c, int status, const char *why, const char *
     conn_send_answer(c, status);
 }
 
+/* After `taken` of the len bytes at data were handed on, `body` of them
+ * being the request's: c->in keeps the body bytes not taken and, when the
+ * connection may be kept, those after the body (the next request). With
+ * `kept`, data is c->in itself. Returns false when out of memory. */
+static bool keep_rest(struct conn *c, uint8_t *data, size_t len, size_t body, size_t taken,
+                      bool kept)
+{
+    size_t keep = c->keep_wanted ? len - taken : body - taken;
+    if (!kept) return buf_append(&c->in, data + taken, keep) == 0;
+    buf_consume(&c->in, taken);
+    if (keep)
+        buf_truncate(&c->in, keep);
+    else
+        buf_free(&c->in);
+    return true;
+}
+
 /* Hand request body bytes to the backend: data (len bytes) was just read,
- * or (kept) is what c->in holds. What it cannot take yet stays in c->in;
- * bytes past the body are dropped (such a connection is not kept). */
+ * or (kept) is all that c->in holds. What it cannot take yet stays in c->in,
+ * and so do the bytes past the body of a connection that may be kept. */
 static void offer_body(struct conn *c, uint8_t *data, size_t len, bool kept)
 {
     size_t n = len < c->body_left ? len : (size_t)c->body_left;
-    if (!n) {
-        if (kept) buf_free(&c->in);
-        return;
-    }
-    struct ws_event ev = {.kind = WS_EV_DATA,
-                          .first = !c->body_started,
-                          .last = n == c->body_left,
-                          .data = data,
-                          .len = n};
-    c->body_started = true;
     size_t taken = 0;
-    bool all = c->responder->client_data(c, &ev, &taken);
-    if (c->state != CONN_RESPONDING) return; /* answered, or dead */
-    if (all) taken = n;
-    c->body_left -= taken;
-    c->s.bytes_in += taken;
-    if (all) {
-        if (kept) buf_free(&c->in);
-        return;
+    bool all = true;
+    if (n) {
+        struct ws_event ev = {.kind = WS_EV_DATA,
+                              .first = !c->body_started,
+                              .last = n == c->body_left,
+                              .data = data,
+                              .len = n};
+        c->body_started = true;
+        c->body_unread = !ev.last; /* an answer made on the last bytes may keep the connection */
+        c->offering_body = true;
+        all = c->responder->client_data(c, &ev, &taken);
+        c->offering_body = false;
+        /* Answered (kept only on the body's last bytes), or dead. */
+        if (c->state != CONN_RESPONDING) {
+            if (c->state == CONN_HTTP && c->keep_alive) {
+                if (!keep_rest(c, data, len, n, n, kept)) {
+                    conn_abort(c, "out of memory");
+                    return;
+                }
+                conn_flush(c); /* now the next request may be read */
+            }
+            return;
+        }
+        if (all) taken = n;
+        c->body_left -= taken;
+        c->s.bytes_in += taken;
+        c->body_unread = c->body_left > 0;
     }
-    if (kept) {
-        buf_consume(&c->in, taken);
-        buf_truncate(&c->in, n - taken);
-    } else if (buf_append(&c->in, data + taken, n - taken) < 0) {
+    if (!keep_rest(c, data, len, n, taken, kept)) {
         conn_abort(c, "out of memory holding the request body");
         return;
     }
+    if (all) return;
     c->held.len = n - taken;
     c->have_held = true;
 }
@@ -1230,7 +1254,7 @@ void conn_response_done(struct conn *c, int status)
     if (c->state != CONN_RESPONDING) return;
     c->responder = NULL; /* it has let go */
     c->s.backend_data = NULL;
-    if (c->body_left) { /* the rest of the body is not read: no next request can be found */
+    if (c->body_unread) { /* the rest of the body is not read: no next request can be found */
         c->keep_alive = false;
         c->have_held = false;
         buf_free(&c->in);
@@ -1518,8 +1542,10 @@ static void read_request(struct conn *c)
         return;
     }
     c->head_len = (size_t)r;
-    c->keep_wanted = !c->redirect && http_wants_keep_alive(&req) && !http_has_body(&req) &&
+    c->keep_wanted = !c->redirect && http_wants_keep_alive(&req) &&
+                     !http_header_find(&req, "Transfer-Encoding") &&
                      !http_header_find(&req, "Upgrade");
+    c->body_unread = http_has_body(&req);
     c->ctx->route(c->ctx->route_arg, c, &req, (size_t)r);
 }
 

@@ -116,7 +116,8 @@ struct conn {
 
     /* HTTP keep-alive: after a plain answer the connection may wait for
      * another request (conn_connection_header() decides). */
-    bool keep_wanted;         /* this request allows it: asked for, no body, no upgrade */
+    bool keep_wanted;         /* this request allows it: asked for, no upgrade, no chunks */
+    bool body_unread;         /* its body is not all read: the next request is not found */
     bool http_service;        /* the plain HTTP side answers it (conn_http_service) */
     bool keep_alive;          /* the answer being sent said "Connection: keep-alive" */
     bool between_requests;    /* kept alive, no byte of the next request yet */
@@ -128,6 +129,7 @@ struct conn {
      * as WS_EV_DATA events (opcode 0, first and last set). */
     uint64_t body_left;
     bool body_started;
+    bool offering_body; /* in the backend's client_data: a next request waits for its return */
 
     int file_fd; /* static file being sent, or -1 */
     off_t file_pos, file_end;

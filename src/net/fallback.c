@@ -766,6 +766,7 @@ static void answer_next(struct conn *c, struct fb_session *fb)
     int n = snprintf(body, sizeof body, "{\"next\":%llu}", (unsigned long long)fb->next_seq);
     static const char headers[] = "Content-Type: application/json\r\nCache-Control: no-store\r\n";
     if (fb->post == c) fb->post = NULL;
+    conn_http_service(c); /* kept when the body was all read (conn.c decides) */
     if (!conn_queue_answer(c, 200, headers, body, (size_t)n, true)) return;
     log_debug(fb->s.id, "%s port %u: messages up to %llu applied", fb->addr, fb->port,
               (unsigned long long)fb->next_seq - 1);

@@ -51,6 +51,52 @@ def parse_answer(data):
     return status, headers, body
 
 
+class Kept:
+    """One connection for several requests (HTTP keep-alive): answers are
+    read one at a time by their Content-Length."""
+
+    def __init__(self, port, timeout=10):
+        self.port = port
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.data = b""
+
+    def head(self, method, target, headers, body=b""):
+        """The bytes of one request (sent with send(), alone or pipelined)."""
+        h = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+        for k, v in headers.items():
+            h += f"{k}: {v}\r\n"
+        return (h + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def answer(self):
+        """(status, headers, body) of the next answer; status 0 when the
+        connection ended before one."""
+        while b"\r\n\r\n" not in self.data:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return 0, {}, self.data
+            self.data += chunk
+        head, _, rest = self.data.partition(b"\r\n\r\n")
+        status, headers, _ = parse_answer(head + b"\r\n\r\n")
+        n = int(headers.get("content-length", "0"))
+        while len(rest) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        self.data = rest[n:]
+        return status, headers, rest[:n]
+
+    def at_eof(self):
+        """Whether the server closed (after what was read)."""
+        return not self.data and self.sock.recv(1) == b""
+
+    def close(self):
+        self.sock.close()
+
+
 def open_session(port, path="/", headers=None):
     """POST X-WSBridge: open. Returns (status, the JSON answer or the body)."""
     h = {"X-WSBridge": "open"}

@@ -44,6 +44,7 @@ SCRIPTS = {
     "stalls.sh": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nsleep 30\n",
     "slow.sh": "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\n\\nslow\\n'\n",
     "stdin.sh": "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nwc -c\n",
+    "count.sh": "#!/bin/sh\nn=$(wc -c)\nprintf 'Content-Type: text/plain\\n\\n%s\\n' $n\n",
     "pid.sh": "#!/bin/sh\necho $$ > \"$PIDFILE\"\nprintf 'Content-Type: text/plain\\n\\nwaiting\\n'\n"
               "sleep 30\n",
 }
@@ -270,6 +271,49 @@ def test_answers_keep_the_connection_and_requests_in_order(site):
     assert pipelined.count(b"HTTP/1.1 ") == 3
     assert pipelined.index(b"201 Made") < pipelined.index(b"static page") < \
         pipelined.index(b"404 Nothing")
+
+
+def test_a_connection_is_kept_after_a_body_that_was_all_read(site):
+    c = http.client.HTTPConnection("127.0.0.1", site.port, timeout=20)
+    try:
+        c.request("POST", "/count.sh", body=os.urandom(300000))
+        r = c.getresponse()
+        assert r.status == 200 and r.getheader("Connection") == "keep-alive"
+        assert r.read() == b"300000\n"
+        sock = c.sock
+        c.request("GET", "/length.sh")
+        r = c.getresponse()
+        assert r.read() == b"hello" and c.sock is sock, "kept after the POST"
+        # An answer whose head comes before its body is all read cannot say
+        # where the next request starts: it closes.
+        body = os.urandom(2000000)
+        c.request("POST", "/echo.sh", body=body)
+        r = c.getresponse()
+        assert r.getheader("Connection") == "close" and r.read() == body
+    finally:
+        c.close()
+    # Pipelined behind a body, in the same write: the body is not taken for
+    # a request, and what follows it is answered in order.
+    pipelined = raw(site.port, b"POST /echo.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 23\r\n\r\n"
+                               b"GET /page.txt HTTP/1.0\n"
+                               b"GET /page.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert pipelined.count(b"HTTP/1.1 200") == 2, pipelined
+    first, _, second = pipelined.partition(b"GET /page.txt HTTP/1.0\n")
+    assert second.endswith(b"static page\n"), "the body came back, then the file"
+    # A script that answers without reading its body: that connection closes.
+    with socket.create_connection(("127.0.0.1", site.port), timeout=20) as s:
+        s.sendall(b"POST /length.sh HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" +
+                  b"GET /page.txt HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 60000)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    assert out.count(b"HTTP/1.1 ") == 1 and b"static page" not in out, out
 
 
 def test_head_gets_no_body(site):

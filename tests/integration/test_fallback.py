@@ -128,6 +128,47 @@ def test_a_retried_post_is_applied_once(fbserver, server):
     assert (ev["id"], ev["data"]) == (4, "four"), "nothing was applied twice"
 
 
+def test_posts_keep_their_connection_also_pipelined(fbserver, server):
+    s = fbserver("cat")
+    sid = opened(s)
+    st = Stream(s.port, "/", sid)
+    c = fbclient.Kept(s.port)
+    hdrs = {"X-WSBridge-Session": sid, "Content-Type": "application/vnd.wsbridge.msgs"}
+    target = with_session("/", sid)
+    try:
+        for i in range(1, 4):
+            c.send(c.head("POST", target, hdrs, records(("t", f"m{i}"), first=i)))
+            status, h, body = c.answer()
+            assert status == 200 and h["connection"] == "keep-alive", (status, h, body)
+            assert json.loads(body) == {"next": i + 1}
+        # Three POSTs in one write, the last asking to close: three answers in order.
+        c.send(c.head("POST", target, hdrs, records(("t", "m4"), first=4)) +
+               c.head("POST", target, hdrs, records(("t", "m5"), ("t", "m6"), first=5)) +
+               c.head("POST", target, dict(hdrs, Connection="close"),
+                      records(("t", "m7"), first=7)))
+        nexts = []
+        for _ in range(3):
+            status, h, body = c.answer()
+            assert status == 200, (status, body)
+            nexts.append(json.loads(body)["next"])
+        assert nexts == [5, 7, 8] and h["connection"] == "close"
+        assert c.at_eof()
+    finally:
+        c.close()
+    assert [st.event()["data"] for _ in range(7)] == [f"m{i}" for i in range(1, 8)]
+    # A body that is not read (refused before it) cannot be followed: the
+    # answer closes, and what came after it is not taken for a request.
+    c = fbclient.Kept(s.port)
+    try:
+        c.send(c.head("POST", target, {"X-WSBridge-Session": sid, "Content-Type": "text/plain"},
+                      b"GET /x HTTP/1.1\r\n\r\n"))
+        status, h, _ = c.answer()
+        assert status == 415 and h["connection"] == "close"
+        assert c.at_eof()
+    finally:
+        c.close()
+
+
 def test_a_gap_is_409_and_applies_nothing(fbserver, server):
     s = fbserver("cat")
     sid = opened(s)
