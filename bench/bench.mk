@@ -13,7 +13,7 @@ ZLIB_CFLAGS = $(shell $(PKG_CONFIG) --cflags zlib)
 ZLIB_LIBS = $(shell $(PKG_CONFIG) --libs zlib)
 OUT ?= .
 
-all: $(OUT)/wsbench $(OUT)/echod
+all: $(OUT)/wsbench $(OUT)/echod $(OUT)/fbbench
 
 $(OUT)/wsbench: wsbench.c
 	@mkdir -p $(OUT)
@@ -24,7 +24,11 @@ $(OUT)/echod: echod.c
 	@mkdir -p $(OUT)
 	$(CC) -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ echod.c
 
+$(OUT)/fbbench: fbbench.c
+	@mkdir -p $(OUT)
+	$(CC) -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ fbbench.c
+
 clean:
-	rm -f $(OUT)/wsbench $(OUT)/echod
+	rm -f $(OUT)/wsbench $(OUT)/echod $(OUT)/fbbench
 
 .PHONY: all clean

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -25,21 +26,22 @@ def _fresh(path, source):
 
 @pytest.fixture(scope="session")
 def tools(tmp_path_factory):
-    """(wsbench, echod): from $WSBENCH/$ECHOD, the build dir's `make bench`, or built here."""
+    """(wsbench, echod, fbbench): from $WSBENCH/$ECHOD/$FBBENCH, the build dir's `make bench`,
+    or built here."""
     found = {}
-    for name, env in (("wsbench", "WSBENCH"), ("echod", "ECHOD")):
+    for name, env in (("wsbench", "WSBENCH"), ("echod", "ECHOD"), ("fbbench", "FBBENCH")):
         source = os.path.join(BENCH_SRC, f"{name}.c")
         built = os.path.join(os.path.dirname(os.path.abspath(BINARY)), "bench", name)
         if os.environ.get(env):
             found[name] = os.environ[env]
         elif _fresh(built, source):
             found[name] = built
-    if len(found) < 2:
+    if len(found) < 3:
         out = str(tmp_path_factory.mktemp("bench"))
         subprocess.run(["make", "-s", "-j2", "-f", "bench.mk", "-C", BENCH_SRC, f"OUT={out}"], check=True)
-        for name in ("wsbench", "echod"):
+        for name in ("wsbench", "echod", "fbbench"):
             found.setdefault(name, os.path.join(out, name))
-    return found["wsbench"], found["echod"]
+    return found["wsbench"], found["echod"], found["fbbench"]
 
 
 @pytest.fixture
@@ -207,7 +209,8 @@ def run_bench(tools, tmp_path, *args):
     """bench/run with these tools and wsbridge; returns (table text, the --json runs)."""
     logs, runs = tmp_path / "logs", tmp_path / "runs.json"
     p = subprocess.run(["/usr/bin/python3", os.path.join(BENCH_SRC, "run"), "--wsbridge", BINARY,
-                        "--wsbench", tools[0], "--echod", tools[1], "--logdir", str(logs),
+                        "--wsbench", tools[0], "--echod", tools[1], "--fbbench", tools[2],
+                        "--logdir", str(logs),
                         "--json", str(runs), "--reps", "1", "--warmup", "0", *args],
                        capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -295,3 +298,60 @@ def test_run_measures_a_baseline_binary_in_the_same_cells(tools, tmp_path):
     new = runs[(row, "proxy", "wsbridge")][0]["p50_us"]
     old = runs[(row, "proxy", "baseline")][0]["p50_us"]
     assert float(cells[-5]) == pytest.approx(new / old, abs=0.006), cells
+
+
+def fbbench(tools, port, *args, timeout=30):
+    """Runs fbbench; returns (exit status, the result line as a dict, stderr)."""
+    p = subprocess.run([tools[2], *args, "--port", str(port)], capture_output=True, text=True,
+                       timeout=timeout)
+    result = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("result "):
+            result = dict(item.split("=", 1) for item in line.split()[1:])
+    return p.returncode, result, p.stderr
+
+
+def test_fbbench_echoes_and_idles_over_the_fallback(server, tools):
+    """Every message verified, message POSTs on one kept connection (fbbench stops when an
+    answer says Connection: close), and each session closed with 1000; an idle session's
+    POST connection closed by --keepalive-timeout is opened again."""
+    s = server("--fallback", "--maxconn-per-ip=0", "--keepalive-timeout=1", "cat")
+    rc, res, err = fbbench(tools, s.port, "echo", "-c", "3", "-w", "8", "-s", "300", "-d", "0.3",
+                           "--warmup", "0")
+    assert rc == 0 and res["mode"] == "echo" and res["transport"] == "fallback", err
+    assert int(res["msgs"]) > 0 and res["failures"] == "0" and res["unclean"] == "0", res
+    # Held past --keepalive-timeout: the ping's POST needs a new connection.
+    rc, res, err = fbbench(tools, s.port, "idle", "-n", "20", "--hold", "1.5", "--ping")
+    assert rc == 0 and res["established"] == "20" and res["alive"] == "20", (res, err)
+    deadline = time.monotonic() + 5
+    while len(re.findall(r"DISCONNECT .* code 1000 by client", s.log())) < 23:
+        assert time.monotonic() < deadline, s.log()[-3000:]
+        time.sleep(0.05)
+
+
+def test_fbbench_notices_an_altered_echo_and_a_missing_fallback(server, tools, script):
+    changes = script("#!/bin/sh\nread -r l; echo \"$l\"; read -r l; echo \"x$l\"; exec cat\n")
+    s = server("--fallback", "--fallback-timeout=1", changes)
+    rc, _, err = fbbench(tools, s.port, "echo", "-c", "1", "-w", "1", "-s", "40", "-d", "1",
+                         "--warmup", "0")
+    assert rc == 1 and "message 2 differs at byte 0" in err, err
+    s.wait_no_children(timeout=10)  # the session fbbench left ends after --fallback-timeout
+    plain = server("cat")
+    rc, _, err = fbbench(tools, plain.port, "echo", "-d", "0.2")
+    assert rc == 3 and "open answered 404" in err, err
+    rc, _, err = fbbench(tools, plain.port, "flood")
+    assert rc == 2 and "usage: fbbench echo" in err, err
+
+
+def test_run_sets_the_fallback_against_the_websocket_path(tools, tmp_path):
+    row = "fb-echo-32-c1"
+    text, runs = run_bench(tools, tmp_path, "--only", row, "--contenders", "wsbridge",
+                           "--duration", "0.3")
+    fb, = runs[(row, "fallback", "wsbridge")]
+    ws, = runs[(row, "exec-plain", "wsbridge")]
+    assert fb["status"] == "ok" and fb["transport"] == "fallback", fb
+    assert ws["status"] == "ok" and ws["transport"] == "ws", ws
+    cells = table_line(text, row, "fallback vs WebSocket")  # p50 us (-) <fb> <ws> <ratio>
+    assert float(cells[-3]) == pytest.approx(fb["p50_us"] / ws["p50_us"], abs=0.006), cells
+    with open(tmp_path / "logs" / f"{row}.fallback.wsbridge.0.log") as f:
+        assert "POST /" in f.read(), "the fallback cell ran over the fallback"
