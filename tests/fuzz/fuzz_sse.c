@@ -61,9 +61,10 @@ static bool has_prefix(const char *p, size_t n, const char *prefix, size_t *rest
 
 static int hex_digit(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                                 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 static bool hex4(const char *p, unsigned *v)
@@ -116,7 +117,7 @@ static long json_decode(const char *p, size_t n, uint8_t *out)
         if (++i == n) return -1;
         const char *simple = strchr("\"\\/bfnrt", p[i]);
         if (simple && p[i]) {
-            out[o++] = (uint8_t)"\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
+            out[o++] = (uint8_t) "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
             continue;
         }
         unsigned cp, lo;
